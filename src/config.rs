@@ -1,0 +1,573 @@
+//! Typed configuration, read from TOML and validated before anything binds a port.
+//! Every problem is reported with its key path (`sip.udp[0]`), all of them at once.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// One problem with one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyError {
+    /// Dotted key path, e.g. `acl.allow[1]`.
+    pub key: String,
+    /// What is wrong, for a telephony engineer.
+    pub message: String,
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file was read but has errors.
+    #[error("{}", render(file, errors))]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// Every error found.
+        errors: Vec<KeyError>,
+    },
+}
+
+fn render(file: &Path, errors: &[KeyError]) -> String {
+    let lines: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{}: {}: {}", file.display(), e.key, e.message))
+        .collect();
+    lines.join("\n")
+}
+
+/// What to do with a request that a policy refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RefuseAction {
+    /// Answer (403 for the ACL, 503 with Retry-After for the flood guard).
+    Reject,
+    /// Say nothing: what you want against scanners.
+    Drop,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct RawConfig {
+    sip: RawSip,
+    http: RawHttp,
+    store: RawStore,
+    acl: RawAcl,
+    flood: RawFlood,
+    egress: RawEgress,
+    call_targets: Vec<RawCallTarget>,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            sip: RawSip::default(),
+            http: RawHttp {
+                listen: "127.0.0.1:8080".into(),
+            },
+            store: RawStore {
+                data_dir: "data".into(),
+            },
+            acl: RawAcl {
+                action: RefuseAction::Reject,
+                allow: vec![],
+                deny: vec![],
+            },
+            flood: RawFlood::default(),
+            egress: RawEgress { allow: vec![] },
+            call_targets: vec![],
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct RawSip {
+    udp: Vec<String>,
+    tcp: Vec<String>,
+    tcp_idle_timeout_secs: u64,
+    user_agent: String,
+    timers: RawTimers,
+}
+
+impl Default for RawSip {
+    fn default() -> Self {
+        RawSip {
+            udp: vec![],
+            tcp: vec![],
+            tcp_idle_timeout_secs: 300,
+            user_agent: "holdless".into(),
+            timers: RawTimers::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct RawTimers {
+    t1_ms: u64,
+    t2_ms: u64,
+    t4_ms: u64,
+}
+
+impl Default for RawTimers {
+    fn default() -> Self {
+        RawTimers {
+            t1_ms: 500,
+            t2_ms: 4000,
+            t4_ms: 5000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RawHttp {
+    listen: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawStore {
+    data_dir: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct RawAcl {
+    action: RefuseAction,
+    allow: Vec<String>,
+    deny: Vec<String>,
+}
+
+impl Default for RawAcl {
+    fn default() -> Self {
+        RawAcl {
+            action: RefuseAction::Reject,
+            allow: vec![],
+            deny: vec![],
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct RawFlood {
+    max_requests: u32,
+    window_ms: u64,
+    action: RefuseAction,
+    retry_after_secs: u32,
+}
+
+impl Default for RawFlood {
+    fn default() -> Self {
+        RawFlood {
+            max_requests: 200,
+            window_ms: 1000,
+            action: RefuseAction::Reject,
+            retry_after_secs: 5,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+struct RawEgress {
+    allow: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawCallTarget {
+    id: String,
+    name: String,
+    numbers: Vec<String>,
+}
+
+/// SIP listeners and protocol settings.
+#[derive(Debug, Clone)]
+pub struct SipConfig {
+    /// UDP listening addresses.
+    pub udp: Vec<SocketAddr>,
+    /// TCP listening addresses.
+    pub tcp: Vec<SocketAddr>,
+    /// A TCP connection with no traffic for this long is closed.
+    pub tcp_idle_timeout: Duration,
+    /// Server / User-Agent header value.
+    pub user_agent: String,
+    /// RFC 3261 T1 (RTT estimate).
+    pub t1: Duration,
+    /// RFC 3261 T2 (retransmit cap).
+    pub t2: Duration,
+    /// RFC 3261 T4 (how long a message may stay in the network).
+    pub t4: Duration,
+}
+
+/// The IP access-control list for signalling.
+#[derive(Debug, Clone)]
+pub struct AclConfig {
+    /// Reject with 403 or drop silently.
+    pub action: RefuseAction,
+    /// Allowed networks; a source must match one.
+    pub allow: Vec<IpNet>,
+    /// Denied networks; these win over `allow`.
+    pub deny: Vec<IpNet>,
+}
+
+/// The per-source flood guard.
+#[derive(Debug, Clone)]
+pub struct FloodConfig {
+    /// Requests allowed per source address per window.
+    pub max_requests: u32,
+    /// The window.
+    pub window: Duration,
+    /// 503 with Retry-After, or drop.
+    pub action: RefuseAction,
+    /// Retry-After seconds in the 503.
+    pub retry_after_secs: u32,
+}
+
+/// A call target: the numbers it owns (the callback flow arrives in later issues).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallTarget {
+    /// Stable identifier used in the API and records.
+    pub id: String,
+    /// Human-readable name.
+    pub name: String,
+    /// Dialled numbers (E.164) this target owns.
+    pub numbers: Vec<String>,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// SIP listeners and timers.
+    pub sip: SipConfig,
+    /// HTTP listener address.
+    pub http_listen: SocketAddr,
+    /// Directory of the embedded store.
+    pub data_dir: PathBuf,
+    /// Signalling ACL.
+    pub acl: AclConfig,
+    /// Flood guard.
+    pub flood: FloodConfig,
+    /// Networks holdless may send SIP and RTP to.
+    pub egress_allow: Vec<IpNet>,
+    /// Call targets.
+    pub call_targets: Vec<CallTarget>,
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|errors| ConfigError::Invalid {
+            file: path.to_owned(),
+            errors,
+        })
+    }
+
+    /// Validates configuration text; every error found, with its key path.
+    pub fn parse(text: &str) -> Result<Config, Vec<KeyError>> {
+        let mut errors = Vec::new();
+        let de = toml::de::Deserializer::parse(text).map_err(|e| vec![syntax_error(&e)])?;
+        let raw: Result<RawConfig, _> = serde_ignored::deserialize(de, |path| {
+            errors.push(KeyError {
+                key: path.to_string(),
+                message: "unknown key".into(),
+            });
+        });
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err(_) => return Err(typed_error(text)),
+        };
+        let cfg = validate(raw, &mut errors);
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn syntax_error(e: &toml::de::Error) -> KeyError {
+    KeyError {
+        key: "(syntax)".into(),
+        message: e.message().to_owned(),
+    }
+}
+
+/// Re-reads with path tracking to name the key of a type error.
+fn typed_error(text: &str) -> Vec<KeyError> {
+    let de = match toml::de::Deserializer::parse(text) {
+        Ok(de) => de,
+        Err(e) => return vec![syntax_error(&e)],
+    };
+    match serde_path_to_error::deserialize::<_, RawConfig>(de) {
+        Ok(_) => vec![KeyError {
+            key: "(root)".into(),
+            message: "invalid configuration".into(),
+        }],
+        Err(e) => {
+            let key = e.path().to_string();
+            let message = e.into_inner().message().to_owned();
+            vec![KeyError { key, message }]
+        }
+    }
+}
+
+struct Check<'a>(&'a mut Vec<KeyError>);
+
+impl Check<'_> {
+    fn err(&mut self, key: impl Into<String>, message: impl fmt::Display) {
+        self.0.push(KeyError {
+            key: key.into(),
+            message: message.to_string(),
+        });
+    }
+
+    fn addrs(&mut self, key: &str, values: &[String]) -> Vec<SocketAddr> {
+        let mut out = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            match v.parse() {
+                Ok(a) => out.push(a),
+                Err(_) => self.err(
+                    format!("{key}[{i}]"),
+                    format!("not an IP:port socket address: {v:?}"),
+                ),
+            }
+        }
+        out
+    }
+
+    fn nets(&mut self, key: &str, values: &[String]) -> Vec<IpNet> {
+        let mut out = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            let parsed = v
+                .parse::<IpNet>()
+                .or_else(|_| v.parse::<std::net::IpAddr>().map(IpNet::from));
+            match parsed {
+                Ok(n) => out.push(n),
+                Err(_) => self.err(
+                    format!("{key}[{i}]"),
+                    format!("not a CIDR network or IP address: {v:?}"),
+                ),
+            }
+        }
+        out
+    }
+}
+
+fn validate(raw: RawConfig, errors: &mut Vec<KeyError>) -> Config {
+    let mut c = Check(errors);
+    let udp = c.addrs("sip.udp", &raw.sip.udp);
+    let tcp = c.addrs("sip.tcp", &raw.sip.tcp);
+    if raw.sip.udp.is_empty() && raw.sip.tcp.is_empty() {
+        c.err("sip", "no listener: set sip.udp and/or sip.tcp");
+    }
+    let t = &raw.sip.timers;
+    if t.t1_ms == 0 {
+        c.err("sip.timers.t1_ms", "must be above 0");
+    }
+    if t.t2_ms < t.t1_ms {
+        c.err("sip.timers.t2_ms", "must be at least t1_ms");
+    }
+    if t.t4_ms == 0 {
+        c.err("sip.timers.t4_ms", "must be above 0");
+    }
+    if raw.sip.tcp_idle_timeout_secs == 0 {
+        c.err("sip.tcp_idle_timeout_secs", "must be above 0");
+    }
+    let http_listen = c.addrs("http.listen", std::slice::from_ref(&raw.http.listen));
+    let allow = c.nets("acl.allow", &raw.acl.allow);
+    if raw.acl.allow.is_empty() {
+        c.err(
+            "acl.allow",
+            "empty: no address could reach holdless (use 0.0.0.0/0 to allow all)",
+        );
+    }
+    let deny = c.nets("acl.deny", &raw.acl.deny);
+    let egress_allow = c.nets("egress.allow", &raw.egress.allow);
+    if raw.egress.allow.is_empty() {
+        c.err(
+            "egress.allow",
+            "empty: holdless could not send anything (set the networks it may reach)",
+        );
+    }
+    if raw.flood.max_requests == 0 {
+        c.err("flood.max_requests", "must be above 0");
+    }
+    if raw.flood.window_ms == 0 {
+        c.err("flood.window_ms", "must be above 0");
+    }
+    if raw.store.data_dir.is_empty() {
+        c.err("store.data_dir", "must not be empty");
+    }
+    let call_targets = call_targets(&mut c, &raw.call_targets);
+    Config {
+        sip: SipConfig {
+            udp,
+            tcp,
+            tcp_idle_timeout: Duration::from_secs(raw.sip.tcp_idle_timeout_secs),
+            user_agent: raw.sip.user_agent,
+            t1: Duration::from_millis(t.t1_ms),
+            t2: Duration::from_millis(t.t2_ms),
+            t4: Duration::from_millis(t.t4_ms),
+        },
+        http_listen: http_listen
+            .first()
+            .copied()
+            .unwrap_or(([127, 0, 0, 1], 8080).into()),
+        data_dir: PathBuf::from(raw.store.data_dir),
+        acl: AclConfig {
+            action: raw.acl.action,
+            allow,
+            deny,
+        },
+        flood: FloodConfig {
+            max_requests: raw.flood.max_requests,
+            window: Duration::from_millis(raw.flood.window_ms),
+            action: raw.flood.action,
+            retry_after_secs: raw.flood.retry_after_secs,
+        },
+        egress_allow,
+        call_targets,
+    }
+}
+
+fn call_targets(c: &mut Check, raw: &[RawCallTarget]) -> Vec<CallTarget> {
+    let mut ids = HashSet::new();
+    let mut numbers = HashSet::new();
+    for (i, t) in raw.iter().enumerate() {
+        let key = format!("call_targets[{i}]");
+        if t.id.is_empty()
+            || !t
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+        {
+            c.err(format!("{key}.id"), "must be letters, digits, - or _");
+        }
+        if !ids.insert(t.id.as_str()) {
+            c.err(
+                format!("{key}.id"),
+                format!("duplicate call target id {:?}", t.id),
+            );
+        }
+        if t.numbers.is_empty() {
+            c.err(
+                format!("{key}.numbers"),
+                "a call target must own at least one number",
+            );
+        }
+        for (j, n) in t.numbers.iter().enumerate() {
+            if !is_e164(n) {
+                c.err(
+                    format!("{key}.numbers[{j}]"),
+                    format!("not an E.164 number (+ and 2-15 digits): {n:?}"),
+                );
+            } else if !numbers.insert(n.as_str()) {
+                c.err(
+                    format!("{key}.numbers[{j}]"),
+                    format!("{n} is owned by another call target"),
+                );
+            }
+        }
+    }
+    raw.iter()
+        .map(|t| CallTarget {
+            id: t.id.clone(),
+            name: t.name.clone(),
+            numbers: t.numbers.clone(),
+        })
+        .collect()
+}
+
+/// `+` then 2 to 15 digits, the first not 0 (ITU-T E.164).
+pub fn is_e164(n: &str) -> bool {
+    n.strip_prefix('+').is_some_and(|d| {
+        (2..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[sip]
+udp = ["127.0.0.1:5060", "[::1]:5060"]
+tcp = ["127.0.0.1:5060"]
+[acl]
+allow = ["127.0.0.0/8", "::1"]
+[egress]
+allow = ["127.0.0.0/8"]
+[[call_targets]]
+id = "billing"
+name = "Billing"
+numbers = ["+15550001000"]
+"#;
+
+    #[test]
+    fn a_good_config_loads() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(c.sip.udp.len(), 2);
+        assert_eq!(c.sip.t1, Duration::from_millis(500));
+        assert_eq!(c.call_targets[0].numbers, vec!["+15550001000"]);
+    }
+
+    #[test]
+    fn every_error_is_reported_with_its_key() {
+        let bad = GOOD
+            .replace("\"127.0.0.1:5060\", \"[::1]:5060\"", "\"nope\"")
+            .replace("\"::1\"", "\"::1\", \"300.1.1.1/8\"")
+            .replace("+15550001000", "5550001000")
+            .replace("[egress]", "[egress]\nbogus = 1");
+        let errs = Config::parse(&bad).unwrap_err();
+        let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+        assert!(keys.contains(&"sip.udp[0]"), "{keys:?}");
+        assert!(keys.contains(&"acl.allow[2]"), "{keys:?}");
+        assert!(keys.contains(&"call_targets[0].numbers[0]"), "{keys:?}");
+        assert!(keys.contains(&"egress.bogus"), "{keys:?}");
+    }
+
+    #[test]
+    fn a_type_error_names_its_key() {
+        let bad = GOOD.replace("[acl]", "[acl]\naction = \"maybe\"");
+        let errs = Config::parse(&bad).unwrap_err();
+        assert_eq!(errs[0].key, "acl.action", "{errs:?}");
+        let bad = GOOD.replace("[sip]", "[sip]\ntcp_idle_timeout_secs = \"long\"");
+        assert_eq!(
+            Config::parse(&bad).unwrap_err()[0].key,
+            "sip.tcp_idle_timeout_secs"
+        );
+    }
+
+    #[test]
+    fn duplicate_numbers_are_refused() {
+        let bad = format!("{GOOD}\n[[call_targets]]\nid = \"sales\"\nname = \"S\"\nnumbers = [\"+15550001000\"]\n");
+        let errs = Config::parse(&bad).unwrap_err();
+        assert_eq!(errs[0].key, "call_targets[1].numbers[0]");
+    }
+
+    #[test]
+    fn e164() {
+        assert!(is_e164("+15550001000"));
+        assert!(!is_e164("15550001000"));
+        assert!(!is_e164("+0555"));
+        assert!(!is_e164("+1234567890123456"));
+    }
+}

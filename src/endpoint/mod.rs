@@ -1,0 +1,311 @@
+//! The SIP endpoint core: access control, parsing, validation, transactions and the
+//! request handling of this issue (OPTIONS, 404/480 for INVITE, 501...). Sans-IO: bytes and
+//! time go in, [`Transmit`]s and deadlines come out; the tokio shell moves them.
+
+mod respond;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::acl::{AccessList, Egress, FloodGuard};
+use crate::config::{Config, RefuseAction};
+use crate::metrics::{Counters, Kind};
+use crate::sip::parse::{self, Framing, Parsed};
+use crate::sip::transaction::{RequestOutcome, ServerTxId, TimerConfig, TransactionLayer};
+use crate::sip::validate::{self, Rejection, Verdict};
+use crate::sip::{uri, via, ConnId, Message, Method, Name, Peer, Transmit, Transport};
+
+pub use respond::Responder;
+
+/// The SIP endpoint: feed it messages and time, drain what it wants sent.
+pub struct Endpoint {
+    acl: AccessList,
+    acl_action: RefuseAction,
+    flood: FloodGuard,
+    flood_action: RefuseAction,
+    retry_after: u32,
+    egress: Egress,
+    numbers: HashMap<String, String>,
+    tx: TransactionLayer,
+    responder: Responder,
+    out: VecDeque<Transmit>,
+    counters: Counters,
+}
+
+impl Endpoint {
+    /// Builds the endpoint from a validated configuration; `seed` drives tags.
+    pub fn new(cfg: &Config, counters: Counters, seed: u64) -> Self {
+        let timers = TimerConfig {
+            t1: cfg.sip.t1,
+            t2: cfg.sip.t2,
+            t4: cfg.sip.t4,
+        };
+        let numbers = cfg
+            .call_targets
+            .iter()
+            .flat_map(|t| t.numbers.iter().map(move |n| (n.clone(), t.id.clone())))
+            .collect();
+        Endpoint {
+            acl: AccessList::new(&cfg.acl),
+            acl_action: cfg.acl.action,
+            flood: FloodGuard::new(&cfg.flood),
+            flood_action: cfg.flood.action,
+            retry_after: cfg.flood.retry_after_secs,
+            egress: Egress::new(cfg.egress_allow.clone()),
+            numbers,
+            tx: TransactionLayer::with_seed(timers, seed),
+            responder: Responder::new(cfg.sip.user_agent.clone(), seed ^ 0x5eed),
+            out: VecDeque::new(),
+            counters,
+        }
+    }
+
+    /// One message arrived: a UDP datagram or a TCP frame.
+    pub fn handle_message(&mut self, now: Instant, bytes: &[u8], from: Peer) {
+        let ip = from.addr.ip();
+        let allowed = self.acl.permits(ip);
+        if !allowed && self.acl_action == RefuseAction::Drop {
+            self.counters.inc(Kind::Dropped, "acl");
+            return;
+        }
+        let over_limit = allowed && !self.flood.admit(now, ip);
+        if over_limit && self.flood_action == RefuseAction::Drop {
+            self.counters.inc(Kind::Dropped, "flood");
+            return;
+        }
+        let framing = match from.transport {
+            Transport::Udp => Framing::Datagram,
+            Transport::Tcp => Framing::Stream,
+        };
+        let parsed = match parse::parse(bytes, framing) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(src = %from.addr, reason = e.0, "dropped bytes that are not SIP");
+                self.counters.inc(Kind::Dropped, "not_sip");
+                return;
+            }
+        };
+        if !parsed.msg.is_request() {
+            self.counters.inc(Kind::Received, "response");
+            return self.on_response(now, parsed, allowed);
+        }
+        let method = parsed
+            .msg
+            .method()
+            .map(|m| m.as_str().to_owned())
+            .unwrap_or_default();
+        self.counters.inc(Kind::Received, &method);
+        if !allowed {
+            return self.refuse(
+                parsed.msg,
+                from,
+                Rejection {
+                    code: 403,
+                    reason: "Forbidden".into(),
+                    headers: vec![],
+                },
+                "acl",
+            );
+        }
+        if over_limit {
+            let retry = vec![(Name::RetryAfter, self.retry_after.to_string())];
+            let r = Rejection {
+                code: 503,
+                reason: "Service Unavailable".into(),
+                headers: retry,
+            };
+            return self.refuse(parsed.msg, from, r, "flood");
+        }
+        self.on_request(now, parsed, from);
+    }
+
+    fn on_response(&mut self, now: Instant, parsed: Parsed, allowed: bool) {
+        if !allowed {
+            self.counters.inc(Kind::Dropped, "acl");
+            return;
+        }
+        if parsed.defect.is_some()
+            || validate::cseq(&parsed.msg).is_err()
+            || via::top(&parsed.msg).is_err()
+        {
+            self.counters.inc(Kind::Dropped, "malformed_response");
+            return;
+        }
+        if self.tx.handle_response(now, parsed.msg).is_none() {
+            self.counters.inc(Kind::Dropped, "stray_response");
+        }
+        self.drain_tx();
+    }
+
+    fn on_request(&mut self, now: Instant, mut parsed: Parsed, from: Peer) {
+        let reply_to = stamp_via(&mut parsed.msg, from);
+        match validate::check_request(&parsed) {
+            Verdict::Drop(reason) => {
+                tracing::debug!(src = %from.addr, reason, "dropped request");
+                self.counters.inc(Kind::Dropped, "no_via");
+            }
+            Verdict::Reject(r) => {
+                tracing::debug!(src = %from.addr, call_id = parsed.msg.call_id(), code = r.code, reason = %r.reason, "rejected request");
+                self.refuse_to(parsed.msg, reply_to, r, "invalid");
+            }
+            Verdict::Accept => {
+                let outcome = self.tx.handle_request(now, parsed.msg, reply_to);
+                match outcome {
+                    RequestOutcome::New(id) => self.dispatch(now, id),
+                    RequestOutcome::Retransmission => {
+                        self.counters.inc(Kind::Dropped, "retransmission")
+                    }
+                    RequestOutcome::AckAbsorbed => {}
+                    RequestOutcome::AckForDialog(_) => {
+                        self.counters.inc(Kind::Dropped, "ack_without_dialog")
+                    }
+                    RequestOutcome::Cancelled { .. } => {}
+                }
+                self.drain_tx();
+            }
+        }
+    }
+
+    /// The request handling of this stage: what each new server transaction gets.
+    fn dispatch(&mut self, now: Instant, id: ServerTxId) {
+        let Some(req) = self.tx.server_request(id).cloned() else {
+            return;
+        };
+        let req = &req;
+        let method = req.method().cloned().unwrap_or(Method::Options);
+        let mf = validate::max_forwards(req).ok().flatten();
+        let resp = match method {
+            Method::Options => self.responder.options(req),
+            _ if mf == Some(0) => self.responder.reply(req, 483, "Too Many Hops"),
+            Method::Invite => self.invite(req),
+            Method::Bye => self
+                .responder
+                .reply(req, 481, "Call/Transaction Does Not Exist"),
+            _ => self.responder.reply(req, 501, "Not Implemented"),
+        };
+        if let Err(e) = self.tx.respond(now, id, resp) {
+            tracing::warn!(error = %e, "could not answer a server transaction");
+        }
+    }
+
+    fn invite(&mut self, req: &Message) -> Message {
+        if let Some(r) = respond::invite_body_problem(req) {
+            return self.responder.rejection(req, &r);
+        }
+        let number = req.request_uri().and_then(uri::dialled_number);
+        let target = number.as_deref().and_then(|n| self.lookup(n));
+        match target {
+            None => {
+                tracing::info!(
+                    call_id = req.call_id(),
+                    number = number.as_deref().unwrap_or("-"),
+                    "INVITE for a number no call target owns"
+                );
+                self.responder.reply(req, 404, "Not Found")
+            }
+            Some(t) => {
+                tracing::info!(call_id = req.call_id(), target = %t, "INVITE for a call target without a call flow yet");
+                self.responder.reply(req, 480, "Temporarily Unavailable")
+            }
+        }
+    }
+
+    fn lookup(&self, number: &str) -> Option<String> {
+        self.numbers
+            .get(number)
+            .or_else(|| self.numbers.get(&format!("+{number}")))
+            .cloned()
+    }
+
+    fn refuse(&mut self, mut req: Message, from: Peer, r: Rejection, why: &str) {
+        let reply_to = stamp_via(&mut req, from);
+        self.refuse_to(req, reply_to, r, why);
+    }
+
+    /// Answers statelessly: bad and refused requests never create a transaction.
+    fn refuse_to(&mut self, req: Message, reply_to: Peer, r: Rejection, why: &str) {
+        self.counters
+            .inc(Kind::Rejected, &format!("{why}_{}", r.code));
+        if req.method() == Some(&Method::Ack) {
+            return;
+        }
+        let resp = self.responder.rejection(&req, &r);
+        self.out.push_back(Transmit {
+            to: reply_to,
+            msg: resp,
+        });
+    }
+
+    /// Fires due timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tx.handle_timeout(now);
+        self.drain_tx();
+    }
+
+    /// A TCP connection closed.
+    pub fn connection_closed(&mut self, conn: ConnId) {
+        self.tx.connection_closed(conn);
+        self.drain_tx();
+    }
+
+    fn drain_tx(&mut self) {
+        while let Some(t) = self.tx.poll_transmit() {
+            self.out.push_back(t);
+        }
+        while self.tx.poll_event().is_some() {}
+    }
+
+    /// The next message to send; anything outside the egress allow-list is dropped here.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        while let Some(t) = self.out.pop_front() {
+            if !self.egress.permits(t.to.addr.ip()) {
+                tracing::warn!(dst = %t.to.addr, "not sending outside the egress allow-list");
+                self.counters.inc(Kind::Dropped, "egress");
+                continue;
+            }
+            let label = match (t.msg.method(), t.msg.status()) {
+                (Some(m), _) => m.as_str().to_owned(),
+                (None, Some(code)) => code.to_string(),
+                _ => String::new(),
+            };
+            self.counters.inc(Kind::Sent, &label);
+            return Some(t);
+        }
+        None
+    }
+
+    /// The earliest deadline the shell must wake up for.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.tx.poll_timeout()
+    }
+
+    /// Live transactions (for leak checks and metrics).
+    pub fn transactions(&self) -> usize {
+        self.tx.len()
+    }
+}
+
+/// RFC 3261 §18.2.1 and RFC 3581: note `received` (and `rport`) in the top Via, then pick
+/// where responses go per §18.2.2: the same connection for TCP; for UDP the source port
+/// when rport was asked for, otherwise the sent-by port (5060 if none) at the source IP.
+fn stamp_via(req: &mut Message, from: Peer) -> Peer {
+    let Ok(mut top) = via::top(req) else {
+        return from;
+    };
+    let ip = from.addr.ip();
+    let host = top.host.trim_start_matches('[').trim_end_matches(']');
+    let rport = top.param("rport").is_some();
+    if rport || host.parse::<std::net::IpAddr>().ok() != Some(ip) {
+        top.set_param("received", Some(ip.to_string()));
+    }
+    if rport {
+        top.set_param("rport", Some(from.addr.port().to_string()));
+    }
+    via::replace_top(req, &top);
+    match from.transport {
+        Transport::Tcp => from,
+        Transport::Udp if rport => from,
+        Transport::Udp => Peer::udp(SocketAddr::new(ip, top.port.unwrap_or(5060))),
+    }
+}

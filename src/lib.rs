@@ -1,0 +1,9 @@
+//! holdless: a SIP callback server (B2BUA) for contact centers.
+#![warn(missing_docs)]
+
+pub mod acl;
+pub mod config;
+pub mod endpoint;
+pub mod metrics;
+pub mod runtime;
+pub mod sip;

@@ -1,0 +1,109 @@
+//! `holdless`: run the server, or check a configuration.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use holdless::config::{Config, ConfigError};
+
+#[derive(Parser)]
+#[command(
+    name = "holdless",
+    version,
+    about = "SIP callback server for contact centers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve until SIGINT or SIGTERM.
+    Run {
+        /// Configuration file.
+        #[arg(long, default_value = "configs/holdless.toml")]
+        config: PathBuf,
+    },
+    /// Validate a configuration file: exit 0, or print every error and exit 1.
+    CheckConfig {
+        /// Configuration file.
+        path: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { path } => match Config::load(&path) {
+            Ok(_) => {
+                println!("{}: ok", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => report(e),
+        },
+        Command::Run { config } => {
+            let cfg = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => return report(e),
+            };
+            init_logging();
+            match run(cfg) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("holdless: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn report(e: ConfigError) -> ExitCode {
+    eprintln!("{e}");
+    ExitCode::FAILURE
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(cfg: Config) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut server = tokio::spawn(holdless::runtime::serve(cfg, stop_rx));
+        tokio::select! {
+            r = &mut server => return r?.map_err(anyhow::Error::from),
+            _ = shutdown_signal() => {}
+        }
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+        let grace = holdless::runtime::DRAIN_DEADLINE + std::time::Duration::from_secs(1);
+        if let Ok(r) = tokio::time::timeout(grace, server).await {
+            r?.map_err(anyhow::Error::from)?;
+        }
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut t), Ok(mut i)) => {
+            tokio::select! { _ = t.recv() => {}, _ = i.recv() => {} }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

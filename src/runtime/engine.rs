@@ -1,0 +1,178 @@
+//! The engine loop: one task owns the [`Endpoint`], takes inputs from the socket tasks,
+//! sleeps until the next protocol deadline and writes what the endpoint wants sent.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::endpoint::Endpoint;
+use crate::metrics::{Counters, Kind};
+use crate::sip::{ConnId, Peer, Transport};
+
+/// What the socket tasks hand the engine.
+#[derive(Debug)]
+pub enum Input {
+    /// A datagram or a framed TCP message.
+    Message {
+        /// The bytes.
+        bytes: Bytes,
+        /// Who sent them.
+        from: Peer,
+    },
+    /// A TCP connection is up; its writer takes bytes to send.
+    Opened {
+        /// The connection.
+        conn: ConnId,
+        /// Its write queue.
+        writer: mpsc::Sender<Bytes>,
+    },
+    /// A TCP connection is gone.
+    Closed {
+        /// The connection.
+        conn: ConnId,
+    },
+}
+
+/// Most inputs handled before the engine looks at its timers again, so a burst cannot
+/// starve retransmissions.
+const BATCH: usize = 256;
+
+pub(super) struct Engine {
+    endpoint: Endpoint,
+    udp: Vec<Arc<UdpSocket>>,
+    conns: HashMap<ConnId, mpsc::Sender<Bytes>>,
+    counters: Counters,
+}
+
+impl Engine {
+    pub(super) fn new(
+        cfg: &Config,
+        counters: Counters,
+        seed: u64,
+        udp: Vec<Arc<UdpSocket>>,
+    ) -> Self {
+        Engine {
+            endpoint: Endpoint::new(cfg, counters.clone(), seed),
+            udp,
+            conns: HashMap::new(),
+            counters,
+        }
+    }
+
+    pub(super) async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Input>,
+        stop: impl Future<Output = ()>,
+    ) {
+        tokio::pin!(stop);
+        loop {
+            let deadline = self.endpoint.poll_timeout();
+            tokio::select! {
+                input = rx.recv() => {
+                    let Some(input) = input else { break };
+                    self.handle(input).await;
+                    for _ in 0..BATCH {
+                        match rx.try_recv() {
+                            Ok(input) => self.handle(input).await,
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = sleep_until(deadline) => {
+                    self.endpoint.handle_timeout(Instant::now().into_std());
+                    self.flush().await;
+                }
+                _ = &mut stop => break,
+            }
+        }
+        self.drain(rx).await;
+    }
+
+    /// Lets live transactions finish (retransmissions, ACK waits) up to the deadline.
+    async fn drain(&mut self, mut rx: mpsc::Receiver<Input>) {
+        let until = Instant::now() + super::DRAIN_DEADLINE;
+        tracing::info!(transactions = self.endpoint.transactions(), "draining");
+        while self.endpoint.transactions() > 0 && Instant::now() < until {
+            let deadline = self
+                .endpoint
+                .poll_timeout()
+                .map(|d| d.min(until.into_std()))
+                .or(Some(until.into_std()));
+            tokio::select! {
+                Some(input) = rx.recv() => self.handle(input).await,
+                _ = sleep_until(deadline) => {
+                    self.endpoint.handle_timeout(Instant::now().into_std());
+                    self.flush().await;
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, input: Input) {
+        let now = Instant::now().into_std();
+        match input {
+            Input::Message { bytes, from } => self.endpoint.handle_message(now, &bytes, from),
+            Input::Opened { conn, writer } => {
+                self.conns.insert(conn, writer);
+            }
+            Input::Closed { conn } => {
+                self.conns.remove(&conn);
+                self.endpoint.connection_closed(conn);
+            }
+        }
+        self.flush().await;
+    }
+
+    async fn flush(&mut self) {
+        while let Some(t) = self.endpoint.poll_transmit() {
+            let bytes = Bytes::from(t.msg.to_bytes());
+            match t.to.transport {
+                Transport::Udp => self.send_udp(bytes, t.to).await,
+                Transport::Tcp => self.send_tcp(bytes, t.to),
+            }
+        }
+    }
+
+    async fn send_udp(&self, bytes: Bytes, to: Peer) {
+        let sock = self
+            .udp
+            .iter()
+            .find(|s| {
+                s.local_addr()
+                    .is_ok_and(|a| a.is_ipv4() == to.addr.is_ipv4())
+            })
+            .or(self.udp.first());
+        let Some(sock) = sock else {
+            self.counters.inc(Kind::Dropped, "no_udp_socket");
+            return;
+        };
+        if let Err(e) = sock.send_to(&bytes, to.addr).await {
+            tracing::debug!(dst = %to.addr, error = %e, "UDP send failed");
+            self.counters.inc(Kind::Dropped, "send_error");
+        }
+    }
+
+    fn send_tcp(&mut self, bytes: Bytes, to: Peer) {
+        let writer = to.conn.and_then(|c| self.conns.get(&c));
+        match writer.map(|w| w.try_send(bytes)) {
+            Some(Ok(())) => {}
+            _ => {
+                tracing::debug!(dst = %to.addr, "TCP connection gone or full; response dropped");
+                self.counters.inc(Kind::Dropped, "tcp_unavailable");
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(Instant::from_std(d)).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,127 @@
+//! TCP listeners and connections: framing by Content-Length, CRLF keep-alives, idle
+//! timeout, and a write queue per connection for responses.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use super::engine::Input;
+use crate::acl::AccessList;
+use crate::metrics::{Counters, Kind};
+use crate::sip::framer::{Frame, StreamFramer};
+use crate::sip::{ConnId, Peer};
+
+/// Most TCP connections at once: each costs two small buffers and a task; a trunk needs a
+/// handful, so 10k leaves room for many peers and bounds a connection flood.
+pub const MAX_CONNECTIONS: usize = 10_000;
+
+/// Responses queued per connection before new ones are dropped (a peer that stops reading).
+pub const WRITE_QUEUE: usize = 256;
+
+/// Listener settings.
+#[derive(Clone)]
+pub(super) struct Options {
+    pub(super) idle: Duration,
+    pub(super) drop_acl: Option<AccessList>,
+}
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// Accepts connections until the engine goes away.
+pub(super) async fn accept_loop(
+    l: TcpListener,
+    tx: mpsc::Sender<Input>,
+    opts: Options,
+    counters: Counters,
+) {
+    let open = Arc::new(AtomicUsize::new(0));
+    loop {
+        let (stream, addr) = match l.accept().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "TCP accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if opts
+            .drop_acl
+            .as_ref()
+            .is_some_and(|acl| !acl.permits(addr.ip()))
+        {
+            counters.inc(Kind::Dropped, "acl");
+            continue;
+        }
+        if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+            counters.inc(Kind::Dropped, "tcp_connection_limit");
+            continue;
+        }
+        if tx.is_closed() {
+            return;
+        }
+        let conn = ConnId(NEXT_CONN.fetch_add(1, Ordering::Relaxed));
+        let peer = Peer::tcp(addr, conn);
+        open.fetch_add(1, Ordering::Relaxed);
+        let (open, tx, counters, idle) = (open.clone(), tx.clone(), counters.clone(), opts.idle);
+        tokio::spawn(async move {
+            connection(stream, peer, tx.clone(), idle, counters).await;
+            let _ = tx.send(Input::Closed { conn }).await;
+            open.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: Peer,
+    tx: mpsc::Sender<Input>,
+    idle: Duration,
+    counters: Counters,
+) {
+    let Some(conn) = peer.conn else { return };
+    let (wtx, mut wrx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+    if tx.send(Input::Opened { conn, writer: wtx }).await.is_err() {
+        return;
+    }
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.into_split();
+    let mut framer = StreamFramer::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        tokio::select! {
+            read = tokio::time::timeout(idle, rd.read(&mut buf)) => {
+                let n = match read {
+                    Err(_) => { tracing::debug!(peer = %peer.addr, "closing idle TCP connection"); return; }
+                    Ok(Err(_)) | Ok(Ok(0)) => return,
+                    Ok(Ok(n)) => n,
+                };
+                framer.push(&buf[..n]);
+                loop {
+                    match framer.next_frame() {
+                        Ok(None) => break,
+                        Ok(Some(Frame::Ping)) => {
+                            if wr.write_all(b"\r\n").await.is_err() { return; }
+                        }
+                        Ok(Some(Frame::Message(bytes))) => {
+                            if tx.send(Input::Message { bytes, from: peer }).await.is_err() { return; }
+                        }
+                        Err(e) => {
+                            tracing::info!(peer = %peer.addr, error = %e, "closing TCP connection: stream cannot be framed");
+                            counters.inc(Kind::Dropped, "tcp_framing");
+                            return;
+                        }
+                    }
+                }
+            }
+            out = wrx.recv() => {
+                let Some(bytes) = out else { return };
+                if wr.write_all(&bytes).await.is_err() { return; }
+            }
+        }
+    }
+}

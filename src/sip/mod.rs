@@ -1,0 +1,15 @@
+//! SIP: the message facade, framing and parsing, typed header views, transactions.
+
+pub mod framer;
+pub mod message;
+pub mod method;
+pub mod parse;
+pub mod peer;
+pub mod transaction;
+pub mod uri;
+pub mod validate;
+pub mod via;
+
+pub use message::{Header, Message, Name, StartLine};
+pub use method::Method;
+pub use peer::{ConnId, Peer, Transmit, Transport};

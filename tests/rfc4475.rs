@@ -1,0 +1,188 @@
+//! Every RFC 4475 torture message, fed to the endpoint core as a UDP datagram from
+//! loopback: the answer INDEX.md says a UAS must give (or none, for responses).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use holdless::config::Config;
+use holdless::endpoint::Endpoint;
+use holdless::metrics::{Counters, Kind};
+use holdless::sip::parse::{parse, Framing};
+use holdless::sip::{Name, Peer};
+
+const CONFIG: &str = r#"
+[sip]
+udp = ["127.0.0.1:5060"]
+[acl]
+allow = ["127.0.0.0/8"]
+[egress]
+allow = ["127.0.0.0/8"]
+[flood]
+max_requests = 100000
+[[call_targets]]
+id = "billing"
+name = "Billing"
+numbers = ["+15550001000"]
+"#;
+
+/// (file, expected status code, or None when nothing must be sent)
+const EXPECTED: &[(&str, Option<u16>)] = &[
+    ("wsinv", Some(404)),
+    ("intmeth", Some(501)),
+    ("esc01", Some(404)),
+    ("escnull", Some(501)),
+    ("esc02", Some(501)),
+    ("lwsdisp", Some(200)),
+    ("longreq", Some(404)),
+    ("dblreq", Some(501)),
+    ("semiuri", Some(200)),
+    ("transports", Some(200)),
+    ("mpart01", Some(501)),
+    ("unreason", None),
+    ("noreason", None),
+    ("badinv01", Some(400)),
+    ("clerr", Some(400)),
+    ("ncl", Some(400)),
+    ("scalar02", Some(400)),
+    ("scalarlg", None),
+    ("quotbal", Some(400)),
+    ("ltgtruri", Some(400)),
+    ("lwsruri", Some(400)),
+    ("lwsstart", Some(400)),
+    ("trws", Some(400)),
+    ("escruri", Some(400)),
+    ("baddate", Some(404)),
+    ("regbadct", Some(501)),
+    ("badaspec", Some(400)),
+    ("baddn", Some(400)),
+    ("badvers", Some(505)),
+    ("mismatch01", Some(400)),
+    ("mismatch02", Some(501)),
+    ("bigcode", None),
+    ("badbranch", Some(400)),
+    ("insuf", Some(400)),
+    ("unkscm", Some(416)),
+    ("novelsc", Some(416)),
+    ("unksm2", Some(501)),
+    ("bext01", Some(420)),
+    ("invut", Some(415)),
+    ("regaut01", Some(501)),
+    ("multi01", Some(400)),
+    ("mcl01", Some(400)),
+    ("bcast", None),
+    ("zeromf", Some(200)),
+    ("cparam01", Some(501)),
+    ("cparam02", Some(501)),
+    ("regescrt", Some(501)),
+    ("sdp01", Some(406)),
+    ("inv2543", Some(404)),
+];
+
+fn corpus(name: &str) -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus/rfc4475")
+        .join(format!("{name}.sip"));
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn endpoint() -> (Endpoint, Counters) {
+    let cfg = Config::parse(CONFIG).expect("test config");
+    let counters = Counters::default();
+    (Endpoint::new(&cfg, counters.clone(), 7), counters)
+}
+
+#[test]
+fn every_torture_message_gets_the_rfc_answer() {
+    let from = Peer::udp("127.0.0.1:5999".parse().unwrap());
+    let mut failures = Vec::new();
+    for (name, expected) in EXPECTED {
+        let (mut ep, _) = endpoint();
+        let now = Instant::now();
+        ep.handle_message(now, &corpus(name), from);
+        let sent: Vec<_> = std::iter::from_fn(|| ep.poll_transmit()).collect();
+        let codes: Vec<u16> = sent
+            .iter()
+            .filter_map(|t| t.msg.status())
+            .filter(|c| *c >= 200)
+            .collect();
+        let want: Vec<u16> = expected.iter().copied().collect();
+        if codes != want {
+            failures.push(format!("{name}: expected {want:?}, sent {codes:?}"));
+        }
+        for t in &sent {
+            assert!(
+                t.to.addr.ip().is_loopback(),
+                "{name}: response left loopback"
+            );
+            // every response must itself parse back
+            parse(&t.msg.to_bytes(), Framing::Datagram).expect("our response parses");
+        }
+        // no transaction may linger once its timers have run
+        ep.handle_timeout(now + Duration::from_secs(120));
+        while ep.poll_transmit().is_some() {}
+        ep.handle_timeout(now + Duration::from_secs(240));
+        assert_eq!(ep.transactions(), 0, "{name}: transactions leaked");
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_corpus_is_complete() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/rfc4475");
+    let files = std::fs::read_dir(dir).unwrap().filter(|e| {
+        e.as_ref()
+            .map(|e| e.path().extension().is_some_and(|x| x == "sip"))
+            .unwrap_or(false)
+    });
+    assert_eq!(files.count(), EXPECTED.len());
+}
+
+#[test]
+fn dblreq_answers_only_the_register() {
+    let (mut ep, _) = endpoint();
+    ep.handle_message(
+        Instant::now(),
+        &corpus("dblreq"),
+        Peer::udp("127.0.0.1:5999".parse().unwrap()),
+    );
+    let sent: Vec<_> = std::iter::from_fn(|| ep.poll_transmit()).collect();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].msg.get(Name::CSeq).unwrap().ends_with("REGISTER"));
+}
+
+#[test]
+fn responses_in_the_corpus_are_dropped_and_counted() {
+    let (mut ep, counters) = endpoint();
+    for name in ["unreason", "noreason", "scalarlg", "bigcode", "bcast"] {
+        ep.handle_message(
+            Instant::now(),
+            &corpus(name),
+            Peer::udp("127.0.0.1:5999".parse().unwrap()),
+        );
+    }
+    assert!(ep.poll_transmit().is_none());
+    assert_eq!(counters.total(Kind::Dropped), 5);
+}
+
+#[test]
+fn truncations_and_byte_flips_never_panic() {
+    let from = Peer::udp("127.0.0.1:5999".parse().unwrap());
+    let (mut ep, _) = endpoint();
+    let mut rng = fastrand::Rng::with_seed(4475);
+    let now = Instant::now();
+    for (name, _) in EXPECTED {
+        let bytes = corpus(name);
+        for cut in (0..bytes.len()).step_by(7) {
+            ep.handle_message(now, &bytes[..cut], from);
+        }
+        for _ in 0..200 {
+            let mut b = bytes.clone();
+            for _ in 0..rng.usize(1..4) {
+                let i = rng.usize(..b.len());
+                b[i] = rng.u8(..);
+            }
+            ep.handle_message(now, &b, from);
+        }
+        while ep.poll_transmit().is_some() {}
+    }
+}
