@@ -306,6 +306,9 @@ fn stamp_via(req: &mut Message, from: Peer) -> Peer {
     match from.transport {
         Transport::Tcp => from,
         Transport::Udp if rport => from,
-        Transport::Udp => Peer::udp(SocketAddr::new(ip, top.port.unwrap_or(5060))),
+        Transport::Udp => Peer {
+            addr: SocketAddr::new(ip, top.port.unwrap_or(5060)),
+            ..from
+        },
     }
 }

@@ -20,6 +20,7 @@ pub(super) async fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 /// Reads datagrams until the engine goes away.
 pub(super) async fn read_loop(sock: Arc<UdpSocket>, tx: mpsc::Sender<Input>, counters: Counters) {
     let mut buf = vec![0u8; MAX_MESSAGE_BYTES + 1];
+    let local = sock.local_addr().ok();
     loop {
         let (n, from) = match sock.recv_from(&mut buf).await {
             Ok(r) => r,
@@ -35,7 +36,10 @@ pub(super) async fn read_loop(sock: Arc<UdpSocket>, tx: mpsc::Sender<Input>, cou
         }
         let input = Input::Message {
             bytes: Bytes::copy_from_slice(&buf[..n]),
-            from: Peer::udp(from),
+            from: Peer {
+                local,
+                ..Peer::udp(from)
+            },
         };
         match tx.try_send(input) {
             Ok(()) => {}

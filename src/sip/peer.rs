@@ -48,6 +48,8 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// The TCP connection the message arrived on or must leave on.
     pub conn: Option<ConnId>,
+    /// The local UDP socket address it arrived on; replies leave from the same socket.
+    pub local: Option<SocketAddr>,
 }
 
 impl Peer {
@@ -57,6 +59,7 @@ impl Peer {
             transport: Transport::Udp,
             addr,
             conn: None,
+            local: None,
         }
     }
 
@@ -66,7 +69,14 @@ impl Peer {
             transport: Transport::Tcp,
             addr,
             conn: Some(conn),
+            local: None,
         }
+    }
+
+    /// The same peer, reached through the local socket `local`.
+    pub fn via_local(mut self, local: SocketAddr) -> Self {
+        self.local = Some(local);
+        self
     }
 }
 
