@@ -3,6 +3,8 @@
 //! time go in, [`Transmit`]s and deadlines come out; the tokio shell moves them.
 
 mod respond;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
