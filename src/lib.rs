@@ -4,6 +4,7 @@
 pub mod acl;
 pub mod config;
 pub mod endpoint;
+pub mod media;
 pub mod metrics;
 pub mod runtime;
 pub mod sip;

@@ -1,8 +1,10 @@
 //! SIP: the message facade, framing and parsing, typed header views, transactions.
 
+pub mod dialog;
 pub mod framer;
 pub mod message;
 pub mod method;
+pub mod name_addr;
 pub mod parse;
 pub mod peer;
 pub mod transaction;

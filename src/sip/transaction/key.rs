@@ -107,7 +107,7 @@ impl ClientKey {
 }
 
 /// The tag parameter of a From or To value (`"A" <sip:a@h;tag=uri-param>;tag=this`).
-pub(super) fn tag(value: &str) -> Option<&str> {
+pub fn tag(value: &str) -> Option<&str> {
     header_params(value)
         .split(';')
         .filter_map(|p| p.split_once('='))

@@ -26,6 +26,7 @@ mod timer;
 #[cfg(test)]
 mod test_util;
 
+pub use key::tag as key_tag;
 pub use layer::TransactionLayer;
 pub use request::{ack_for_non_2xx, cancel_for};
 pub use response::response_for;

@@ -1,0 +1,90 @@
+//! Media for bridged calls: SDP offer/answer and rewriting, the RTP port pool and the
+//! relay. The call core drives media through [`MediaControl`]; the sans-IO implementation
+//! negotiates and allocates, the runtime's implementation also moves the packets.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+/// One side of a bridged call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The leg that called in (the inbound INVITE).
+    Caller,
+    /// The leg holdless placed (the outbound INVITE).
+    Callee,
+}
+
+impl Side {
+    /// The other side.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Caller => Side::Callee,
+            Side::Callee => Side::Caller,
+        }
+    }
+}
+
+/// Identifies the media of one bridged call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MediaId(pub u64);
+
+/// Why a media operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MediaError {
+    /// Every port of the configured range is in use (answer 503).
+    #[error("no free media ports")]
+    PortsExhausted,
+    /// The SDP could not be parsed (answer 400).
+    #[error("malformed SDP: {0}")]
+    MalformedSdp(String),
+    /// No codec in common with what holdless relays (answer 488 with a Warning).
+    #[error("no common codec: {0}")]
+    NoCommonCodec(String),
+    /// An answer arrived with no offer pending.
+    #[error("SDP answer without a pending offer")]
+    NoPendingOffer,
+    /// The media id is not known (already released).
+    #[error("unknown media session")]
+    UnknownSession,
+}
+
+impl MediaError {
+    /// The SIP status and reason phrase to answer an offer that failed this way.
+    pub fn status(&self) -> (u16, &'static str) {
+        match self {
+            MediaError::PortsExhausted => (503, "Service Unavailable"),
+            MediaError::MalformedSdp(_) => (400, "Malformed SDP"),
+            MediaError::NoCommonCodec(_) => (488, "Not Acceptable Here"),
+            MediaError::NoPendingOffer | MediaError::UnknownSession => {
+                (500, "Server Internal Error")
+            }
+        }
+    }
+}
+
+/// What the call core asks of media. Implemented by the sans-IO controller (tests) and by
+/// the runtime (which also binds sockets and relays packets).
+pub trait MediaControl {
+    /// Allocates media for a new bridged call (ports for both sides).
+    fn create(&mut self, now: Instant) -> Result<MediaId, MediaError>;
+    /// An SDP offer came from `from`; returns the offer to send to the other side.
+    fn offer(
+        &mut self,
+        now: Instant,
+        id: MediaId,
+        from: Side,
+        sdp: &[u8],
+    ) -> Result<Bytes, MediaError>;
+    /// The SDP answer came from `from`; returns the answer to send to the offering side.
+    fn answer(
+        &mut self,
+        now: Instant,
+        id: MediaId,
+        from: Side,
+        sdp: &[u8],
+    ) -> Result<Bytes, MediaError>;
+    /// Ends the call's media; every port goes back to the pool.
+    fn release(&mut self, id: MediaId);
+}
