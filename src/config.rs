@@ -69,6 +69,7 @@ struct RawConfig {
     flood: RawFlood,
     egress: RawEgress,
     call_targets: Vec<RawCallTarget>,
+    calls: crate::call::config::RawCalls,
 }
 
 impl Default for RawConfig {
@@ -89,6 +90,7 @@ impl Default for RawConfig {
             flood: RawFlood::default(),
             egress: RawEgress { allow: vec![] },
             call_targets: vec![],
+            calls: Default::default(),
         }
     }
 }
@@ -192,6 +194,8 @@ struct RawCallTarget {
     id: String,
     name: String,
     numbers: Vec<String>,
+    #[serde(default)]
+    bridge_to: Option<String>,
 }
 
 /// SIP listeners and protocol settings.
@@ -246,6 +250,9 @@ pub struct CallTarget {
     pub name: String,
     /// Dialled numbers (E.164) this target owns.
     pub numbers: Vec<String>,
+    /// When set, every inbound call is bridged straight to this SIP URI (the contact
+    /// center), the "keep holding" path.
+    pub bridge_to: Option<String>,
 }
 
 /// A validated configuration.
@@ -265,6 +272,8 @@ pub struct Config {
     pub egress_allow: Vec<IpNet>,
     /// Call targets.
     pub call_targets: Vec<CallTarget>,
+    /// Bridged-call settings.
+    pub calls: crate::call::config::CallSettings,
 }
 
 impl Config {
@@ -417,6 +426,7 @@ fn validate(raw: RawConfig, errors: &mut Vec<KeyError>) -> Config {
         c.err("store.data_dir", "must not be empty");
     }
     let call_targets = call_targets(&mut c, &raw.call_targets);
+    let calls = raw.calls.validate(c.0);
     Config {
         sip: SipConfig {
             udp,
@@ -445,6 +455,7 @@ fn validate(raw: RawConfig, errors: &mut Vec<KeyError>) -> Config {
         },
         egress_allow,
         call_targets,
+        calls,
     }
 }
 
@@ -486,12 +497,18 @@ fn call_targets(c: &mut Check, raw: &[RawCallTarget]) -> Vec<CallTarget> {
                 );
             }
         }
+        if let Some(uri) = &t.bridge_to {
+            if let Err(e) = crate::call::route::destination(uri) {
+                c.err(format!("{key}.bridge_to"), e);
+            }
+        }
     }
     raw.iter()
         .map(|t| CallTarget {
             id: t.id.clone(),
             name: t.name.clone(),
             numbers: t.numbers.clone(),
+            bridge_to: t.bridge_to.clone(),
         })
         .collect()
 }

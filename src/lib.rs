@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod acl;
+pub mod call;
 pub mod config;
 pub mod endpoint;
 pub mod media;

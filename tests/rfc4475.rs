@@ -27,7 +27,8 @@ numbers = ["+15550001000"]
 
 /// (file, expected status code, or None when nothing must be sent)
 const EXPECTED: &[(&str, Option<u16>)] = &[
-    ("wsinv", Some(404)),
+    // wsinv carries a To tag: an INVITE for a dialog holdless does not have (§12.2.2).
+    ("wsinv", Some(481)),
     ("intmeth", Some(501)),
     ("esc01", Some(404)),
     ("escnull", Some(501)),
@@ -88,7 +89,15 @@ fn corpus(name: &str) -> Vec<u8> {
 fn endpoint() -> (Endpoint, Counters) {
     let cfg = Config::parse(CONFIG).expect("test config");
     let counters = Counters::default();
-    (Endpoint::new(&cfg, counters.clone(), 7), counters)
+    (
+        Endpoint::new(
+            &cfg,
+            counters.clone(),
+            7,
+            Box::new(holdless::media::NoMedia),
+        ),
+        counters,
+    )
 }
 
 #[test]

@@ -11,12 +11,14 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::acl::{AccessList, Egress, FloodGuard};
+use crate::call::{CallCore, CallEvent, Ctx, LocalAddrs};
 use crate::config::{Config, RefuseAction};
+use crate::media::{MediaControl, MediaId, Side};
 use crate::metrics::{Counters, Kind};
 use crate::sip::parse::{self, Framing, Parsed};
 use crate::sip::transaction::{RequestOutcome, ServerTxId, TimerConfig, TransactionLayer};
 use crate::sip::validate::{self, Rejection, Verdict};
-use crate::sip::{uri, via, ConnId, Message, Method, Name, Peer, Transmit, Transport};
+use crate::sip::{name_addr, uri, via, ConnId, Message, Method, Name, Peer, Transmit, Transport};
 
 pub use respond::Responder;
 
@@ -28,16 +30,24 @@ pub struct Endpoint {
     flood_action: RefuseAction,
     retry_after: u32,
     egress: Egress,
-    numbers: HashMap<String, String>,
+    numbers: HashMap<String, (String, Option<String>)>,
     tx: TransactionLayer,
+    calls: CallCore,
+    media: Box<dyn MediaControl + Send>,
     responder: Responder,
     out: VecDeque<Transmit>,
     counters: Counters,
 }
 
 impl Endpoint {
-    /// Builds the endpoint from a validated configuration; `seed` drives tags.
-    pub fn new(cfg: &Config, counters: Counters, seed: u64) -> Self {
+    /// Builds the endpoint from a validated configuration; `seed` drives tags and branches;
+    /// `media` negotiates and relays bridged calls' media.
+    pub fn new(
+        cfg: &Config,
+        counters: Counters,
+        seed: u64,
+        media: Box<dyn MediaControl + Send>,
+    ) -> Self {
         let timers = TimerConfig {
             t1: cfg.sip.t1,
             t2: cfg.sip.t2,
@@ -46,7 +56,11 @@ impl Endpoint {
         let numbers = cfg
             .call_targets
             .iter()
-            .flat_map(|t| t.numbers.iter().map(move |n| (n.clone(), t.id.clone())))
+            .flat_map(|t| {
+                t.numbers
+                    .iter()
+                    .map(move |n| (n.clone(), (t.id.clone(), t.bridge_to.clone())))
+            })
             .collect();
         Endpoint {
             acl: AccessList::new(&cfg.acl),
@@ -57,6 +71,16 @@ impl Endpoint {
             egress: Egress::new(cfg.egress_allow.clone()),
             numbers,
             tx: TransactionLayer::with_seed(timers, seed),
+            calls: CallCore::new(
+                cfg.calls.clone(),
+                timers,
+                LocalAddrs {
+                    udp: cfg.sip.udp.first().copied(),
+                    tcp: cfg.sip.tcp.first().copied(),
+                },
+                seed ^ 0xca11,
+            ),
+            media,
             responder: Responder::new(cfg.sip.user_agent.clone(), seed ^ 0x5eed),
             out: VecDeque::new(),
             counters,
@@ -137,7 +161,7 @@ impl Endpoint {
         if self.tx.handle_response(now, parsed.msg).is_none() {
             self.counters.inc(Kind::Dropped, "stray_response");
         }
-        self.drain_tx();
+        self.drain_tx(now);
     }
 
     fn on_request(&mut self, now: Instant, mut parsed: Parsed, from: Peer) {
@@ -154,36 +178,68 @@ impl Endpoint {
             Verdict::Accept => {
                 let outcome = self.tx.handle_request(now, parsed.msg, reply_to);
                 match outcome {
-                    RequestOutcome::New(id) => self.dispatch(now, id),
+                    RequestOutcome::New(id) => self.dispatch(now, id, reply_to),
                     RequestOutcome::Retransmission => {
                         self.counters.inc(Kind::Dropped, "retransmission")
                     }
                     RequestOutcome::AckAbsorbed => {}
-                    RequestOutcome::AckForDialog(_) => {
-                        self.counters.inc(Kind::Dropped, "ack_without_dialog")
+                    RequestOutcome::AckForDialog(ack) => {
+                        let mut cx = Ctx {
+                            now,
+                            tx: &mut self.tx,
+                            media: self.media.as_mut(),
+                        };
+                        if !self.calls.ack(&mut cx, &ack) {
+                            self.counters.inc(Kind::Dropped, "ack_without_dialog")
+                        }
                     }
                     RequestOutcome::Cancelled { .. } => {}
                 }
-                self.drain_tx();
+                self.drain_tx(now);
             }
         }
     }
 
-    /// The request handling of this stage: what each new server transaction gets.
-    fn dispatch(&mut self, now: Instant, id: ServerTxId) {
+    /// What each new server transaction gets: OPTIONS answered here, in-dialog requests
+    /// to the call core, new INVITEs routed by dialled number.
+    fn dispatch(&mut self, now: Instant, id: ServerTxId, reply_to: Peer) {
         let Some(req) = self.tx.server_request(id).cloned() else {
             return;
         };
         let req = &req;
         let method = req.method().cloned().unwrap_or(Method::Options);
         let mf = validate::max_forwards(req).ok().flatten();
+        let in_dialog = req.get(Name::To).and_then(name_addr::tag).is_some();
         let resp = match method {
             Method::Options => self.responder.options(req),
             _ if mf == Some(0) => self.responder.reply(req, 483, "Too Many Hops"),
-            Method::Invite => self.invite(req),
-            Method::Bye => self
-                .responder
-                .reply(req, 481, "Call/Transaction Does Not Exist"),
+            Method::Invite | Method::Update | Method::Bye if in_dialog => {
+                let mut cx = Ctx {
+                    now,
+                    tx: &mut self.tx,
+                    media: self.media.as_mut(),
+                };
+                if self.calls.in_dialog(&mut cx, id, req, reply_to) {
+                    return;
+                }
+                self.responder
+                    .reply(req, 481, "Call/Transaction Does Not Exist")
+            }
+            Method::Invite => match self.invite(req) {
+                Ok(bridge_to) => {
+                    let mut cx = Ctx {
+                        now,
+                        tx: &mut self.tx,
+                        media: self.media.as_mut(),
+                    };
+                    return self.calls.bridge(&mut cx, id, req, reply_to, &bridge_to);
+                }
+                Err(resp) => resp,
+            },
+            Method::Bye | Method::Update => {
+                self.responder
+                    .reply(req, 481, "Call/Transaction Does Not Exist")
+            }
             _ => self.responder.reply(req, 501, "Not Implemented"),
         };
         if let Err(e) = self.tx.respond(now, id, resp) {
@@ -191,9 +247,11 @@ impl Endpoint {
         }
     }
 
-    fn invite(&mut self, req: &Message) -> Message {
+    /// A new INVITE: the bridge destination of the call target owning the dialled number,
+    /// or the response to give.
+    fn invite(&mut self, req: &Message) -> Result<String, Message> {
         if let Some(r) = respond::invite_body_problem(req) {
-            return self.responder.rejection(req, &r);
+            return Err(self.responder.rejection(req, &r));
         }
         let number = req.request_uri().and_then(uri::dialled_number);
         let target = number.as_deref().and_then(|n| self.lookup(n));
@@ -204,16 +262,17 @@ impl Endpoint {
                     number = number.as_deref().unwrap_or("-"),
                     "INVITE for a number no call target owns"
                 );
-                self.responder.reply(req, 404, "Not Found")
+                Err(self.responder.reply(req, 404, "Not Found"))
             }
-            Some(t) => {
+            Some((_, Some(bridge_to))) => Ok(bridge_to),
+            Some((t, None)) => {
                 tracing::info!(call_id = req.call_id(), target = %t, "INVITE for a call target without a call flow yet");
-                self.responder.reply(req, 480, "Temporarily Unavailable")
+                Err(self.responder.reply(req, 480, "Temporarily Unavailable"))
             }
         }
     }
 
-    fn lookup(&self, number: &str) -> Option<String> {
+    fn lookup(&self, number: &str) -> Option<(String, Option<String>)> {
         self.numbers
             .get(number)
             .or_else(|| self.numbers.get(&format!("+{number}")))
@@ -242,20 +301,65 @@ impl Endpoint {
     /// Fires due timers.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tx.handle_timeout(now);
-        self.drain_tx();
+        self.drain_tx(now);
+        let mut cx = Ctx {
+            now,
+            tx: &mut self.tx,
+            media: self.media.as_mut(),
+        };
+        self.calls.handle_timeout(&mut cx);
+        self.drain_tx(now);
+    }
+
+    /// The relay saw no RTP from one side of a call for the media timeout.
+    pub fn media_timeout(&mut self, now: Instant, id: MediaId, side: Side) {
+        let mut cx = Ctx {
+            now,
+            tx: &mut self.tx,
+            media: self.media.as_mut(),
+        };
+        self.calls.media_timeout(&mut cx, id, side);
+        self.drain_tx(now);
+    }
+
+    /// The next call event (answered, ended).
+    pub fn poll_call_event(&mut self) -> Option<CallEvent> {
+        self.calls.poll_event()
+    }
+
+    /// Calls in progress.
+    pub fn calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Whether the call core's tables are all empty (leak checks).
+    pub fn call_tables_empty(&self) -> bool {
+        self.calls.tables_empty()
     }
 
     /// A TCP connection closed.
-    pub fn connection_closed(&mut self, conn: ConnId) {
+    pub fn connection_closed(&mut self, now: Instant, conn: ConnId) {
         self.tx.connection_closed(conn);
-        self.drain_tx();
+        self.drain_tx(now);
     }
 
-    fn drain_tx(&mut self) {
-        while let Some(t) = self.tx.poll_transmit() {
-            self.out.push_back(t);
+    /// Moves transaction output out and hands transaction events to the call core, until
+    /// neither has more.
+    fn drain_tx(&mut self, now: Instant) {
+        loop {
+            while let Some(t) = self.tx.poll_transmit() {
+                self.out.push_back(t);
+            }
+            let Some(ev) = self.tx.poll_event() else {
+                break;
+            };
+            let mut cx = Ctx {
+                now,
+                tx: &mut self.tx,
+                media: self.media.as_mut(),
+            };
+            self.calls.tx_event(&mut cx, ev);
         }
-        while self.tx.poll_event().is_some() {}
     }
 
     /// The next message to send; anything outside the egress allow-list is dropped here.
@@ -279,7 +383,10 @@ impl Endpoint {
 
     /// The earliest deadline the shell must wake up for.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.tx.poll_timeout()
+        match (self.tx.poll_timeout(), self.calls.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Live transactions (for leak checks and metrics).

@@ -23,7 +23,10 @@ numbers = ["+15550001000"]
 fn endpoint(config: &str) -> (Endpoint, Counters) {
     let cfg = Config::parse(config).unwrap();
     let counters = Counters::default();
-    (Endpoint::new(&cfg, counters.clone(), 1), counters)
+    (
+        Endpoint::new(&cfg, counters.clone(), 1, Box::new(crate::media::NoMedia)),
+        counters,
+    )
 }
 
 fn req(method: &str, ruri: &str, branch: &str, extra: &str) -> Vec<u8> {

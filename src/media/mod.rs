@@ -88,3 +88,23 @@ pub trait MediaControl {
     /// Ends the call's media; every port goes back to the pool.
     fn release(&mut self, id: MediaId);
 }
+
+/// Media for a server without a relay: every bridged call is refused (503).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoMedia;
+
+impl MediaControl for NoMedia {
+    fn create(&mut self, _now: Instant) -> Result<MediaId, MediaError> {
+        Err(MediaError::PortsExhausted)
+    }
+
+    fn offer(&mut self, _: Instant, _: MediaId, _: Side, _: &[u8]) -> Result<Bytes, MediaError> {
+        Err(MediaError::UnknownSession)
+    }
+
+    fn answer(&mut self, _: Instant, _: MediaId, _: Side, _: &[u8]) -> Result<Bytes, MediaError> {
+        Err(MediaError::UnknownSession)
+    }
+
+    fn release(&mut self, _id: MediaId) {}
+}

@@ -58,7 +58,7 @@ impl Engine {
         udp: Vec<Arc<UdpSocket>>,
     ) -> Self {
         Engine {
-            endpoint: Endpoint::new(cfg, counters.clone(), seed),
+            endpoint: Endpoint::new(cfg, counters.clone(), seed, Box::new(crate::media::NoMedia)),
             udp,
             conns: HashMap::new(),
             counters,
@@ -123,7 +123,7 @@ impl Engine {
             }
             Input::Closed { conn } => {
                 self.conns.remove(&conn);
-                self.endpoint.connection_closed(conn);
+                self.endpoint.connection_closed(now, conn);
             }
         }
         self.flush().await;
@@ -133,28 +133,9 @@ impl Engine {
         while let Some(t) = self.endpoint.poll_transmit() {
             let bytes = Bytes::from(t.msg.to_bytes());
             match t.to.transport {
-                Transport::Udp => self.send_udp(bytes, t.to).await,
+                Transport::Udp => send_udp(&self.udp, &self.counters, bytes, t.to).await,
                 Transport::Tcp => self.send_tcp(bytes, t.to),
             }
-        }
-    }
-
-    async fn send_udp(&self, bytes: Bytes, to: Peer) {
-        let sock = self
-            .udp
-            .iter()
-            .find(|s| {
-                s.local_addr()
-                    .is_ok_and(|a| a.is_ipv4() == to.addr.is_ipv4())
-            })
-            .or(self.udp.first());
-        let Some(sock) = sock else {
-            self.counters.inc(Kind::Dropped, "no_udp_socket");
-            return;
-        };
-        if let Err(e) = sock.send_to(&bytes, to.addr).await {
-            tracing::debug!(dst = %to.addr, error = %e, "UDP send failed");
-            self.counters.inc(Kind::Dropped, "send_error");
         }
     }
 
@@ -174,5 +155,26 @@ async fn sleep_until(deadline: Option<std::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(Instant::from_std(d)).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Sends a datagram from the socket the request came in on (else one of the same family).
+async fn send_udp(udp: &[Arc<UdpSocket>], counters: &Counters, bytes: Bytes, to: Peer) {
+    let local = |s: &&Arc<UdpSocket>| s.local_addr().ok();
+    let sock = udp
+        .iter()
+        .find(|s| to.local.is_some() && local(s) == to.local)
+        .or_else(|| {
+            udp.iter()
+                .find(|s| local(s).is_some_and(|a| a.is_ipv4() == to.addr.is_ipv4()))
+        })
+        .or(udp.first());
+    let Some(sock) = sock else {
+        counters.inc(Kind::Dropped, "no_udp_socket");
+        return;
+    };
+    if let Err(e) = sock.send_to(&bytes, to.addr).await {
+        tracing::debug!(dst = %to.addr, error = %e, "UDP send failed");
+        counters.inc(Kind::Dropped, "send_error");
     }
 }

@@ -8,7 +8,7 @@ use super::uri;
 use super::via::{self, split_list, MAGIC_COOKIE};
 
 /// The methods holdless implements; every other one gets 501 with this list in Allow.
-pub const ALLOWED_METHODS: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
+pub const ALLOWED_METHODS: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE";
 
 /// Option tags holdless supports (sent in Supported; anything else in Require gets 420).
 pub const SUPPORTED_OPTIONS: &[&str] = &[];
@@ -117,7 +117,12 @@ fn check(parsed: &Parsed) -> Result<(), Rejection> {
 fn is_implemented(m: &Method) -> bool {
     matches!(
         m,
-        Method::Invite | Method::Ack | Method::Cancel | Method::Bye | Method::Options
+        Method::Invite
+            | Method::Ack
+            | Method::Cancel
+            | Method::Bye
+            | Method::Options
+            | Method::Update
     )
 }
 

@@ -1,0 +1,963 @@
+//! The bridge flow: INVITE in → INVITE out → provisional and final answers relayed →
+//! ACKs → re-INVITE/UPDATE relayed → BYE from either side ends both; CANCEL, ring timeout,
+//! failures, session timers and teardown.
+
+use bytes::Bytes;
+
+use super::headers::{caller_failure, contact, copy_pass_through, via};
+use super::session_timer::{self as st, UasNegotiation};
+use super::*;
+use crate::media::MediaError;
+use crate::sip::dialog::{Dialog, DialogState};
+use crate::sip::transaction::{response_for, TransactionEvent, TxId};
+use crate::sip::validate::{cseq, max_forwards, ALLOWED_METHODS};
+use crate::sip::{name_addr, Method, Name, Peer, Transport};
+
+const SDP: &str = "application/sdp";
+
+pub(super) fn sdp_body(m: &Message) -> Option<&[u8]> {
+    let ct = m.get(Name::ContentType).unwrap_or(SDP);
+    (!m.body.is_empty() && ct.to_ascii_lowercase().starts_with(SDP)).then_some(&m.body[..])
+}
+
+pub(super) fn set_body(m: &mut Message, body: &Bytes) {
+    m.set(Name::ContentType, SDP);
+    m.body = body.clone();
+}
+
+pub(super) fn media_rejection(req: &Message, e: &MediaError) -> Message {
+    let (code, reason) = e.status();
+    let mut r = response_for(req, code, reason, None);
+    if code == 488 {
+        r.push(Name::Warning, format!("305 holdless \"{e}\""));
+    }
+    r
+}
+
+impl CallCore {
+    pub(super) fn local_for(&self, transport: Transport, hint: Option<SocketAddr>) -> SocketAddr {
+        let configured = match transport {
+            Transport::Udp => self.local.udp.or(self.local.tcp),
+            Transport::Tcp => self.local.tcp.or(self.local.udp),
+        };
+        hint.or(configured)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5060)))
+    }
+
+    pub(super) fn reply(cx: &mut Ctx, tx: ServerTxId, resp: Message) {
+        if let Err(e) = cx.tx.respond(cx.now, tx, resp) {
+            tracing::debug!(error = %e, "response not sent");
+        }
+    }
+
+    /// A new INVITE (no To tag) for a call target that bridges to `to_uri`; `reply_to` is
+    /// where the caller's responses go.
+    pub fn bridge(
+        &mut self,
+        cx: &mut Ctx,
+        tx: ServerTxId,
+        invite: &Message,
+        reply_to: Peer,
+        to_uri: &str,
+    ) {
+        if self.calls.len() >= self.cfg.max_calls {
+            let mut r = response_for(invite, 503, "Service Unavailable", Some(&self.token()));
+            r.push(Name::RetryAfter, "5");
+            return Self::reply(cx, tx, r);
+        }
+        let dest = match route::destination(to_uri) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(to = to_uri, error = %e, "bridge destination unusable");
+                return Self::reply(
+                    cx,
+                    tx,
+                    response_for(invite, 500, "Bad Bridge Destination", None),
+                );
+            }
+        };
+        let caller_timer =
+            match st::negotiate_uas(invite, self.cfg.min_se, self.cfg.session_expires) {
+                UasNegotiation::TooSmall(min) => {
+                    let mut r = response_for(
+                        invite,
+                        422,
+                        "Session Interval Too Small",
+                        Some(&self.token()),
+                    );
+                    r.push_other(st::MIN_SE, min.to_string());
+                    return Self::reply(cx, tx, r);
+                }
+                UasNegotiation::Use(t, _) => Some(t),
+                UasNegotiation::None => None,
+            };
+        let a_tag = self.token();
+        let a_contact = contact(
+            self.local_for(reply_to.transport, reply_to.local),
+            reply_to.transport,
+        );
+        let dialog_a = match Dialog::as_uas(invite, &a_tag, &a_contact) {
+            Ok(d) => d,
+            Err(e) => {
+                return Self::reply(
+                    cx,
+                    tx,
+                    response_for(invite, 400, &format!("Bad Request: {e}"), None),
+                )
+            }
+        };
+        let media = match cx.media.create(cx.now) {
+            Ok(m) => m,
+            Err(e) => return Self::reply(cx, tx, media_rejection(invite, &e)),
+        };
+        let offer = match sdp_body(invite) {
+            Some(sdp) => match cx.media.offer(cx.now, media, Side::Caller, sdp) {
+                Ok(o) => Some(o),
+                Err(e) => {
+                    cx.media.release(media);
+                    return Self::reply(cx, tx, media_rejection(invite, &e));
+                }
+            },
+            None => None,
+        };
+        let out = self.outbound_invite(
+            invite,
+            to_uri,
+            dest,
+            offer.as_ref(),
+            self.cfg.session_expires,
+        );
+        let out_tx = match cx.tx.send_request(cx.now, out.clone(), dest) {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbound INVITE not sent");
+                cx.media.release(media);
+                return Self::reply(
+                    cx,
+                    tx,
+                    response_for(invite, 500, "Server Internal Error", None),
+                );
+            }
+        };
+        Self::reply(cx, tx, response_for(invite, 100, "Trying", None));
+        let key = CallKey(self.next_call);
+        self.next_call += 1;
+        let mut caller = Leg::new(reply_to);
+        caller.session = caller_timer;
+        caller.allows_update = st::allows(invite, "UPDATE");
+        self.dialogs
+            .insert((dialog_a.call_id.clone(), a_tag), (key, Side::Caller));
+        caller.dialog = Some(dialog_a);
+        let mut callee = Leg::new(dest);
+        callee.sdp_sent = offer;
+        let out_call_id = out.call_id().unwrap_or_default().to_owned();
+        let out_tag = out
+            .get(Name::From)
+            .and_then(name_addr::tag)
+            .unwrap_or_default()
+            .to_owned();
+        self.dialogs
+            .insert((out_call_id, out_tag), (key, Side::Callee));
+        self.server_txs.insert(tx, (key, ServerPurpose::Initial));
+        self.client_txs
+            .insert(out_tx, (key, Side::Callee, ClientPurpose::Invite));
+        tracing::info!(
+            call = key.0,
+            call_id = invite.call_id(),
+            to = to_uri,
+            "bridging call"
+        );
+        self.calls.insert(
+            key,
+            Call {
+                phase: Phase::Proceeding,
+                caller,
+                callee,
+                initial: invite.clone(),
+                initial_tx: Some(tx),
+                out_invite: out,
+                out_tx: Some(out_tx),
+                out_provisional: false,
+                cancel_wanted: false,
+                retried_422: false,
+                ack_waits_for_caller: false,
+                media,
+                relay: None,
+                pending_2xx: HashMap::new(),
+                bye_after_ack: None,
+                outstanding: 0,
+                reason: None,
+                answered: None,
+                timer_keys: HashMap::new(),
+            },
+        );
+        self.set_timer(key, CallTimer::Ring, cx.now + self.cfg.ring_timeout);
+    }
+
+    /// Builds the outbound leg's INVITE: new Call-ID, tags, Via and Contact; the caller's
+    /// identity and pass-through headers; our offer.
+    fn outbound_invite(
+        &mut self,
+        inbound: &Message,
+        to_uri: &str,
+        dest: Peer,
+        offer: Option<&Bytes>,
+        se: u32,
+    ) -> Message {
+        let local = self.local_for(dest.transport, None);
+        let mut m = Message::request(Method::Invite, to_uri);
+        m.push(Name::Via, via(local, dest.transport, &self.branch()));
+        let mf = max_forwards(inbound)
+            .ok()
+            .flatten()
+            .map(|v| v.saturating_sub(1))
+            .unwrap_or(70)
+            .min(70);
+        m.push(Name::MaxForwards, mf.to_string());
+        let from = inbound
+            .get(Name::From)
+            .map(name_addr::without_tag)
+            .unwrap_or_else(|| "<sip:anonymous@anonymous.invalid>".into());
+        m.push(Name::From, name_addr::with_tag(&from, &self.token()));
+        m.push(Name::To, format!("<{to_uri}>"));
+        m.push(Name::CallId, format!("{}@holdless", self.token()));
+        m.push(Name::CSeq, "1 INVITE");
+        m.push(Name::Contact, contact(local, dest.transport));
+        m.push(Name::Allow, ALLOWED_METHODS);
+        m.push(Name::Supported, "timer");
+        m.push_other(st::SESSION_EXPIRES, se.to_string());
+        m.push_other(st::MIN_SE, self.cfg.min_se.to_string());
+        copy_pass_through(&self.cfg, inbound, &mut m);
+        if let Some(o) = offer {
+            set_body(&mut m, o);
+        }
+        m
+    }
+
+    /// A response to the caller's INVITE, with our tag and Contact.
+    fn caller_response(&self, call: &Call, code: u16, reason: &str) -> Message {
+        let tag = call.caller.dialog.as_ref().map(|d| d.local_tag.clone());
+        let mut r = response_for(&call.initial, code, reason, tag.as_deref());
+        if (101..300).contains(&code) {
+            let p = call.caller.peer;
+            r.push(
+                Name::Contact,
+                contact(self.local_for(p.transport, p.local), p.transport),
+            );
+        }
+        r
+    }
+
+    /// A transaction event from the layer; ignored when it is not one of ours.
+    pub fn tx_event(&mut self, cx: &mut Ctx, ev: TransactionEvent) {
+        match ev {
+            TransactionEvent::Response { id, resp } => {
+                let Some(&(key, side, purpose)) = self.client_txs.get(&id) else {
+                    return;
+                };
+                match purpose {
+                    ClientPurpose::Invite => self.on_outbound_response(cx, key, resp),
+                    ClientPurpose::Cancel => {}
+                    ClientPurpose::Relay => self.on_relay_response(cx, key, side, resp),
+                    ClientPurpose::Refresh => self.on_refresh_response(cx, key, side, resp),
+                    ClientPurpose::Bye => {
+                        if resp.status().unwrap_or(0) >= 200 {
+                            self.bye_done(cx, key);
+                        }
+                    }
+                }
+            }
+            TransactionEvent::Timeout { id } => self.client_failed(cx, id, false),
+            TransactionEvent::TransportError {
+                id: TxId::Client(id),
+            } => self.client_failed(cx, id, true),
+            TransactionEvent::TransportError {
+                id: TxId::Server(id),
+            } => {
+                if let Some(&(key, _)) = self.server_txs.get(&id) {
+                    self.teardown(cx, key, EndReason::TransportError(Side::Caller));
+                }
+            }
+            TransactionEvent::Cancelled { id } => self.on_cancelled(cx, id),
+            TransactionEvent::Terminated {
+                id: TxId::Server(id),
+            } => {
+                self.server_txs.remove(&id);
+            }
+            TransactionEvent::Terminated {
+                id: TxId::Client(id),
+            } => {
+                self.client_txs.remove(&id);
+            }
+            TransactionEvent::AckTimeout { .. } => {}
+        }
+    }
+
+    fn client_failed(&mut self, cx: &mut Ctx, id: ClientTxId, transport: bool) {
+        let Some(&(key, side, purpose)) = self.client_txs.get(&id) else {
+            return;
+        };
+        let reason = if transport {
+            EndReason::TransportError(side)
+        } else {
+            EndReason::Timeout(side)
+        };
+        match purpose {
+            ClientPurpose::Invite => {
+                if let Some(call) = self.calls.get_mut(&key) {
+                    call.out_tx = None;
+                    if let Some(tx) = call.initial_tx.take() {
+                        let r = self.caller_response(&self.calls[&key], 408, "Request Timeout");
+                        Self::reply(cx, tx, r);
+                    }
+                }
+                self.teardown(cx, key, reason);
+            }
+            ClientPurpose::Bye => self.bye_done(cx, key),
+            ClientPurpose::Cancel => {}
+            ClientPurpose::Relay | ClientPurpose::Refresh => {
+                if let Some(call) = self.calls.get_mut(&key) {
+                    call.leg_mut(side).request_out = None;
+                }
+                let reason = if purpose == ClientPurpose::Refresh {
+                    EndReason::SessionExpired(side)
+                } else {
+                    reason
+                };
+                self.teardown(cx, key, reason);
+            }
+        }
+    }
+
+    fn on_outbound_response(&mut self, cx: &mut Ctx, key: CallKey, resp: Message) {
+        let code = resp.status().unwrap_or(0);
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if code < 200 {
+            if code == 100 {
+                return;
+            }
+            call.out_provisional = true;
+            if call.callee.dialog.is_none() && resp.get(Name::To).and_then(name_addr::tag).is_some()
+            {
+                call.callee.dialog = Dialog::as_uac(&call.out_invite, &resp).ok();
+            }
+            if call.cancel_wanted {
+                return self.send_cancel(cx, key);
+            }
+            return self.relay_provisional(cx, key, resp);
+        }
+        call.out_tx = None;
+        if (200..300).contains(&code) {
+            return self.on_outbound_answer(cx, key, resp);
+        }
+        if code == 422
+            && !call.retried_422
+            && !call.cancel_wanted
+            && call.phase == Phase::Proceeding
+        {
+            return self.retry_422(cx, key, &resp);
+        }
+        if call.phase == Phase::Proceeding {
+            if let Some(tx) = call.initial_tx.take() {
+                let reason = match &resp.start {
+                    crate::sip::StartLine::Response { reason, .. } => reason.clone(),
+                    _ => String::new(),
+                };
+                let (c, r) = caller_failure(code, &reason);
+                let mut out = self.caller_response(&self.calls[&key], c, &r);
+                copy_pass_through(&self.cfg, &resp, &mut out);
+                Self::reply(cx, tx, out);
+            }
+        }
+        self.teardown(cx, key, EndReason::Rejected(code));
+    }
+
+    fn relay_provisional(&mut self, cx: &mut Ctx, key: CallKey, resp: Message) {
+        let code = resp.status().unwrap_or(180);
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        let (Some(tx), Phase::Proceeding) = (call.initial_tx, call.phase) else {
+            return;
+        };
+        let reason = if code == 183 {
+            "Session Progress"
+        } else {
+            "Ringing"
+        };
+        let mut out = self.caller_response(call, if code == 183 { 183 } else { 180 }, reason);
+        copy_pass_through(&self.cfg, &resp, &mut out);
+        let media = call.media;
+        if let Some(sdp) = sdp_body(&resp) {
+            if call.callee.sdp_sent.is_some() {
+                match cx.media.answer(cx.now, media, Side::Callee, sdp) {
+                    Ok(answer) => {
+                        set_body(&mut out, &answer);
+                        if let Some(c) = self.calls.get_mut(&key) {
+                            c.caller.sdp_sent = Some(answer);
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "early media answer not usable"),
+                }
+            }
+        }
+        Self::reply(cx, tx, out);
+    }
+
+    fn retry_422(&mut self, cx: &mut Ctx, key: CallKey, resp: &Message) {
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        let min = st::min_se(resp)
+            .unwrap_or(self.cfg.session_expires)
+            .max(self.cfg.min_se);
+        let mut inv = call.out_invite.clone();
+        let dest = call.callee.peer;
+        let local = self.local_for(dest.transport, None);
+        inv.set(Name::Via, via(local, dest.transport, &self.branch()));
+        let n = cseq(&inv).map(|(n, _)| n).unwrap_or(1);
+        inv.set(Name::CSeq, format!("{} INVITE", n + 1));
+        inv.headers.retain(|h| {
+            !h.name.eq_ignore_ascii_case(st::SESSION_EXPIRES)
+                && !h.name.eq_ignore_ascii_case(st::MIN_SE)
+        });
+        inv.push_other(st::SESSION_EXPIRES, min.to_string());
+        inv.push_other(st::MIN_SE, min.to_string());
+        match cx.tx.send_request(cx.now, inv.clone(), dest) {
+            Ok(id) => {
+                self.client_txs
+                    .insert(id, (key, Side::Callee, ClientPurpose::Invite));
+                if let Some(c) = self.calls.get_mut(&key) {
+                    c.retried_422 = true;
+                    c.out_invite = inv;
+                    c.out_tx = Some(id);
+                }
+            }
+            Err(_) => self.teardown(cx, key, EndReason::Rejected(422)),
+        }
+    }
+
+    fn on_outbound_answer(&mut self, cx: &mut Ctx, key: CallKey, resp: Message) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let tag = resp
+            .get(Name::To)
+            .and_then(name_addr::tag)
+            .unwrap_or_default()
+            .to_owned();
+        let same = call
+            .callee
+            .dialog
+            .as_ref()
+            .is_some_and(|d| d.remote_tag == tag);
+        let already = same
+            && call
+                .callee
+                .dialog
+                .as_ref()
+                .is_some_and(|d| d.state == DialogState::Confirmed);
+        match call.callee.dialog.as_mut() {
+            Some(d) if same => d.confirm(&resp),
+            _ => call.callee.dialog = Dialog::as_uac(&call.out_invite, &resp).ok(),
+        }
+        let invite_cseq = cseq(&call.out_invite).map(|(n, _)| n).unwrap_or(1);
+        let delayed_offer = call.callee.sdp_sent.is_none();
+        if !delayed_offer || already {
+            self.send_ack(cx, key, Side::Callee, invite_cseq, None);
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if already {
+            return;
+        }
+        if call.cancel_wanted || call.phase != Phase::Proceeding {
+            if delayed_offer {
+                self.send_ack(cx, key, Side::Callee, invite_cseq, None);
+            }
+            return self.send_bye(cx, key, Side::Callee);
+        }
+        self.clear_timer(key, CallTimer::Ring);
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        call.callee.allows_update = st::allows(&resp, "UPDATE");
+        call.callee.session = Some(st::from_uac_answer(&resp, self.cfg.session_expires));
+        let media = call.media;
+        let body = sdp_body(&resp).unwrap_or_default().to_vec();
+        let to_caller = if delayed_offer {
+            cx.media.offer(cx.now, media, Side::Callee, &body)
+        } else {
+            cx.media.answer(cx.now, media, Side::Callee, &body)
+        };
+        let to_caller = match to_caller {
+            Ok(b) => b,
+            Err(e) => {
+                let (code, reason) = e.status();
+                if let Some(tx) = self.calls.get_mut(&key).and_then(|c| c.initial_tx.take()) {
+                    let r = self.caller_response(&self.calls[&key], code, reason);
+                    Self::reply(cx, tx, r);
+                }
+                if delayed_offer {
+                    self.send_ack(cx, key, Side::Callee, invite_cseq, None);
+                }
+                return self.teardown(cx, key, EndReason::Media(code));
+            }
+        };
+        self.answer_caller(cx, key, &resp, to_caller, delayed_offer);
+    }
+
+    fn answer_caller(
+        &mut self,
+        cx: &mut Ctx,
+        key: CallKey,
+        resp: &Message,
+        sdp: Bytes,
+        ack_waits_for_caller: bool,
+    ) {
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        let mut ok = self.caller_response(call, 200, "OK");
+        ok.push(Name::Allow, ALLOWED_METHODS);
+        ok.push(Name::Supported, "timer");
+        if let UasNegotiation::Use(_, headers) =
+            st::negotiate_uas(&call.initial, self.cfg.min_se, self.cfg.session_expires)
+        {
+            for (n, v) in headers {
+                ok.push_other(n, v);
+            }
+        }
+        copy_pass_through(&self.cfg, resp, &mut ok);
+        set_body(&mut ok, &sdp);
+        let initial_cseq = cseq(&call.initial).map(|(n, _)| n).unwrap_or(0);
+        let to = call.caller.peer;
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        call.caller.sdp_sent = Some(sdp);
+        call.phase = Phase::Answered;
+        call.answered = Some(cx.now);
+        let tx = call.initial_tx.take();
+        call.pending_2xx.insert(
+            Side::Caller,
+            Pending2xx {
+                msg: ok.clone(),
+                to,
+                interval: self.timers.t1,
+                cseq: initial_cseq,
+            },
+        );
+        if let Some(tx) = tx {
+            Self::reply(cx, tx, ok);
+        }
+        self.arm_2xx(cx, key, Side::Caller, to);
+        self.restart_session(cx, key, Side::Callee);
+        self.restart_session(cx, key, Side::Caller);
+        if let Some(c) = self.calls.get_mut(&key) {
+            c.ack_waits_for_caller = ack_waits_for_caller;
+        }
+        tracing::info!(call = key.0, "call answered and bridged");
+        self.events.push_back(CallEvent::Answered { call: key });
+    }
+
+    pub(super) fn arm_2xx(&mut self, cx: &mut Ctx, key: CallKey, side: Side, to: Peer) {
+        if !to.transport.is_reliable() {
+            self.set_timer(key, CallTimer::Retransmit2xx(side), cx.now + self.timers.t1);
+        }
+        self.set_timer(key, CallTimer::AckWait(side), cx.now + self.timers.t1 * 64);
+    }
+
+    /// Sends the ACK for a 2xx on `side` (with an SDP answer in the delayed-offer case).
+    pub(super) fn send_ack(
+        &mut self,
+        cx: &mut Ctx,
+        key: CallKey,
+        side: Side,
+        invite_cseq: u32,
+        body: Option<Bytes>,
+    ) {
+        let branch = self.branch();
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let leg = call.leg_mut(side);
+        let Some(d) = leg.dialog.as_mut() else { return };
+        let mut ack = d.request(Method::Ack, Some(invite_cseq));
+        let to = leg.next_hop();
+        ack.headers.insert(
+            0,
+            crate::sip::Header {
+                name: "Via".into(),
+                value: via(
+                    self.local_for(to.transport, to.local),
+                    to.transport,
+                    &branch,
+                ),
+            },
+        );
+        if let Some(b) = body {
+            set_body(&mut ack, &b);
+        }
+        cx.tx.send_stateless(ack, to);
+    }
+
+    /// Sends an in-dialog request on `side` through a client transaction.
+    pub(super) fn send_in_dialog(
+        &mut self,
+        cx: &mut Ctx,
+        key: CallKey,
+        side: Side,
+        mut req: Message,
+        purpose: ClientPurpose,
+    ) -> Option<ClientTxId> {
+        let branch = self.branch();
+        let call = self.calls.get_mut(&key)?;
+        let to = call.leg(side).next_hop();
+        let v = via(
+            self.local_for(to.transport, to.local),
+            to.transport,
+            &branch,
+        );
+        req.headers.insert(
+            0,
+            crate::sip::Header {
+                name: "Via".into(),
+                value: v,
+            },
+        );
+        match cx.tx.send_request(cx.now, req, to) {
+            Ok(id) => {
+                self.client_txs.insert(id, (key, side, purpose));
+                Some(id)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "in-dialog request not sent");
+                None
+            }
+        }
+    }
+
+    fn send_bye(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        call.phase = Phase::Ending;
+        let leg = call.leg_mut(side);
+        let Some(d) = leg.dialog.as_mut() else {
+            return self.maybe_finish(cx, key);
+        };
+        let bye = d.request(Method::Bye, None);
+        leg.dialog = None;
+        if self
+            .send_in_dialog(cx, key, side, bye, ClientPurpose::Bye)
+            .is_some()
+        {
+            if let Some(call) = self.calls.get_mut(&key) {
+                call.outstanding += 1;
+            }
+        }
+        self.maybe_finish(cx, key);
+    }
+
+    fn bye_done(&mut self, cx: &mut Ctx, key: CallKey) {
+        if let Some(call) = self.calls.get_mut(&key) {
+            call.outstanding = call.outstanding.saturating_sub(1);
+        }
+        self.maybe_finish(cx, key);
+    }
+
+    fn send_cancel(&mut self, cx: &mut Ctx, key: CallKey) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let Some(out) = call.out_tx else { return };
+        if !call.out_provisional {
+            return;
+        }
+        let to = call.callee.peer;
+        if let Some(cancel) = cx.tx.cancel_request(out) {
+            if let Ok(id) = cx.tx.send_request(cx.now, cancel, to) {
+                self.client_txs
+                    .insert(id, (key, Side::Callee, ClientPurpose::Cancel));
+            }
+        }
+    }
+
+    fn on_cancelled(&mut self, cx: &mut Ctx, id: ServerTxId) {
+        let Some(&(key, purpose)) = self.server_txs.get(&id) else {
+            return;
+        };
+        if purpose != ServerPurpose::Initial {
+            return;
+        }
+        if let Some(call) = self.calls.get_mut(&key) {
+            call.initial_tx = None;
+            call.caller.dialog = None;
+        }
+        tracing::info!(call = key.0, "caller cancelled");
+        self.teardown(cx, key, EndReason::Cancelled);
+    }
+
+    /// An in-dialog request (To tag present) arrived as a new server transaction. Returns
+    /// false when it belongs to no call (the endpoint answers 481).
+    pub fn in_dialog(
+        &mut self,
+        cx: &mut Ctx,
+        tx: ServerTxId,
+        req: &Message,
+        reply_to: Peer,
+    ) -> bool {
+        let Some((key, side)) = self.dialog_of(req) else {
+            return false;
+        };
+        let Some(call) = self.calls.get_mut(&key) else {
+            return false;
+        };
+        let Some(d) = call.leg_mut(side).dialog.as_mut() else {
+            return false;
+        };
+        if let Err(e) = d.accept_remote_cseq(req) {
+            Self::reply(
+                cx,
+                tx,
+                response_for(req, 500, &format!("Server Internal Error: {e}"), None),
+            );
+            return true;
+        }
+        if side == Side::Caller && reply_to.transport.is_reliable() {
+            call.caller.peer = reply_to;
+        }
+        match req.method() {
+            Some(Method::Bye) => self.on_bye(cx, key, side, tx, req),
+            Some(Method::Invite) | Some(Method::Update) => {
+                self.on_reoffer(cx, key, side, tx, req, reply_to)
+            }
+            _ => Self::reply(cx, tx, response_for(req, 405, "Method Not Allowed", None)),
+        }
+        true
+    }
+
+    fn dialog_of(&self, m: &Message) -> Option<(CallKey, Side)> {
+        let call_id = m.call_id()?.to_owned();
+        let tag = m.get(Name::To).and_then(name_addr::tag)?.to_owned();
+        self.dialogs.get(&(call_id, tag)).copied()
+    }
+
+    fn on_bye(&mut self, cx: &mut Ctx, key: CallKey, side: Side, tx: ServerTxId, req: &Message) {
+        Self::reply(cx, tx, response_for(req, 200, "OK", None));
+        tracing::info!(call = key.0, ?side, "BYE");
+        if let Some(call) = self.calls.get_mut(&key) {
+            call.leg_mut(side).dialog = None;
+            call.pending_2xx.remove(&side);
+        }
+        self.clear_timer(key, CallTimer::Retransmit2xx(side));
+        self.clear_timer(key, CallTimer::AckWait(side));
+        self.teardown(cx, key, EndReason::HungUp(side));
+    }
+
+    /// The ACK for one of our 2xx (matched by dialog). Returns false when unknown.
+    pub fn ack(&mut self, cx: &mut Ctx, ack: &Message) -> bool {
+        let Some((key, side)) = self.dialog_of(ack) else {
+            return false;
+        };
+        let n = cseq(ack).map(|(n, _)| n).unwrap_or(0);
+        let Some(call) = self.calls.get_mut(&key) else {
+            return false;
+        };
+        if call.pending_2xx.get(&side).is_some_and(|p| p.cseq == n) {
+            call.pending_2xx.remove(&side);
+            self.clear_timer(key, CallTimer::Retransmit2xx(side));
+            self.clear_timer(key, CallTimer::AckWait(side));
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return true;
+        };
+        if side == Side::Caller && call.ack_waits_for_caller {
+            call.ack_waits_for_caller = false;
+            let media = call.media;
+            let invite_cseq = cseq(&call.out_invite).map(|(n, _)| n).unwrap_or(1);
+            let answer = sdp_body(ack).map(|b| cx.media.answer(cx.now, media, Side::Caller, b));
+            let body = match answer {
+                Some(Ok(b)) => Some(b),
+                _ => None,
+            };
+            self.send_ack(cx, key, Side::Callee, invite_cseq, body);
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return true;
+        };
+        if call.bye_after_ack == Some(side) {
+            call.bye_after_ack = None;
+            self.send_bye(cx, key, side);
+        }
+        true
+    }
+
+    /// Fires one call timer.
+    pub(super) fn fire(&mut self, cx: &mut Ctx, key: CallKey, timer: CallTimer) {
+        match timer {
+            CallTimer::Ring => {
+                let Some(call) = self.calls.get_mut(&key) else {
+                    return;
+                };
+                if call.phase != Phase::Proceeding {
+                    return;
+                }
+                if let Some(tx) = call.initial_tx.take() {
+                    let r = self.caller_response(&self.calls[&key], 480, "Temporarily Unavailable");
+                    Self::reply(cx, tx, r);
+                }
+                tracing::info!(call = key.0, "no answer within the ring timeout");
+                self.teardown(cx, key, EndReason::NoAnswer);
+            }
+            CallTimer::Retransmit2xx(side) => {
+                let Some(call) = self.calls.get_mut(&key) else {
+                    return;
+                };
+                let Some(p) = call.pending_2xx.get_mut(&side) else {
+                    return;
+                };
+                cx.tx.send_stateless(p.msg.clone(), p.to);
+                p.interval = (p.interval * 2).min(self.timers.t2);
+                let next = cx.now + p.interval;
+                self.set_timer(key, CallTimer::Retransmit2xx(side), next);
+            }
+            CallTimer::AckWait(side) => {
+                self.clear_timer(key, CallTimer::Retransmit2xx(side));
+                let Some(call) = self.calls.get_mut(&key) else {
+                    return;
+                };
+                call.pending_2xx.remove(&side);
+                if call.bye_after_ack == Some(side) {
+                    call.bye_after_ack = None;
+                    self.send_bye(cx, key, side);
+                }
+                self.teardown(cx, key, EndReason::NoAck(side));
+            }
+            CallTimer::Refresh(side) => self.send_refresh(cx, key, side),
+            CallTimer::Expire(side) => self.teardown(cx, key, EndReason::SessionExpired(side)),
+        }
+    }
+
+    /// A media timeout from the relay: the call ends with the reason recorded.
+    pub fn media_timeout(&mut self, cx: &mut Ctx, media: MediaId, side: Side) {
+        let key = self
+            .calls
+            .iter()
+            .find(|(_, c)| c.media == media)
+            .map(|(k, _)| *k);
+        if let Some(key) = key {
+            tracing::info!(call = key.0, ?side, "media timeout");
+            self.teardown(cx, key, EndReason::MediaTimeout(side));
+        }
+    }
+
+    /// Ends a call: answers what is pending, CANCELs or BYEs the legs still up.
+    pub(super) fn teardown(&mut self, cx: &mut Ctx, key: CallKey, reason: EndReason) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        call.reason.get_or_insert(reason);
+        let was = call.phase;
+        call.phase = Phase::Ending;
+        for t in [
+            CallTimer::Ring,
+            CallTimer::Refresh(Side::Caller),
+            CallTimer::Refresh(Side::Callee),
+            CallTimer::Expire(Side::Caller),
+            CallTimer::Expire(Side::Callee),
+        ] {
+            self.clear_timer(key, t);
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if let Some(tx) = call.initial_tx.take() {
+            let r = self.caller_response(&self.calls[&key], 500, "Server Internal Error");
+            Self::reply(cx, tx, r);
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if let Some(relay) = call.relay.take() {
+            let (code, text) = if relay.is_invite {
+                (487, "Request Terminated")
+            } else {
+                (481, "Call/Transaction Does Not Exist")
+            };
+            Self::reply(
+                cx,
+                relay.server_tx,
+                response_for(&relay.request, code, text, None),
+            );
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if call.out_tx.is_some() {
+            call.cancel_wanted = true;
+            self.send_cancel(cx, key);
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let awaiting_ack = call.pending_2xx.keys().copied().collect::<Vec<_>>();
+        for side in [Side::Caller, Side::Callee] {
+            let Some(call) = self.calls.get(&key) else {
+                return;
+            };
+            let up = call
+                .leg(side)
+                .dialog
+                .as_ref()
+                .is_some_and(|d| d.state == DialogState::Confirmed);
+            let answered_leg = side == Side::Caller && was != Phase::Proceeding
+                || side == Side::Callee && call.out_tx.is_none();
+            if up && answered_leg {
+                if awaiting_ack.contains(&side) {
+                    // §15: no BYE before the ACK; the AckWait timer bounds the wait.
+                    if let Some(c) = self.calls.get_mut(&key) {
+                        c.bye_after_ack = Some(side);
+                    }
+                    continue;
+                }
+                self.send_bye(cx, key, side);
+            }
+        }
+        self.maybe_finish(cx, key);
+    }
+
+    /// Removes a call once nothing of it is in flight: media released, tables cleaned.
+    pub(super) fn maybe_finish(&mut self, cx: &mut Ctx, key: CallKey) {
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        let busy = call.phase != Phase::Ending
+            || call.outstanding > 0
+            || call.out_tx.is_some()
+            || call.bye_after_ack.is_some()
+            || call.relay.is_some();
+        if busy {
+            return;
+        }
+        let Some(call) = self.calls.remove(&key) else {
+            return;
+        };
+        for (_, k) in call.timer_keys {
+            self.deadlines.remove(&k);
+        }
+        self.dialogs.retain(|_, (k, _)| *k != key);
+        cx.media.release(call.media);
+        let reason = call.reason.unwrap_or(EndReason::HungUp(Side::Caller));
+        tracing::info!(call = key.0, ?reason, "call ended");
+        self.events.push_back(CallEvent::Ended {
+            call: key,
+            reason,
+            answered: call.answered,
+        });
+    }
+}

@@ -1,0 +1,100 @@
+//! Headers holdless builds for the other leg: pass-through copies, Via, Contact, and how a
+//! callee's failure maps to the caller's final response.
+
+use std::net::SocketAddr;
+
+use super::config::CallSettings;
+use crate::sip::{Message, Name, Transport};
+
+/// Headers a B2BUA always builds itself, whatever the pass-through list says.
+const NEVER_COPIED: &[Name] = &[
+    Name::Via,
+    Name::Route,
+    Name::RecordRoute,
+    Name::Contact,
+    Name::CallId,
+    Name::From,
+    Name::To,
+    Name::CSeq,
+    Name::MaxForwards,
+    Name::ContentLength,
+    Name::ContentType,
+    Name::Require,
+    Name::Supported,
+    Name::Allow,
+];
+
+/// Copies the pass-through headers of `from` into `to`, byte for byte and in order.
+pub(super) fn copy_pass_through(cfg: &CallSettings, from: &Message, to: &mut Message) {
+    for h in &from.headers {
+        if NEVER_COPIED.iter().any(|n| n.matches(&h.name)) {
+            continue;
+        }
+        if cfg.passes(&h.name) {
+            to.headers.push(h.clone());
+        }
+    }
+}
+
+/// Our Contact for a leg on `transport`.
+pub(super) fn contact(addr: SocketAddr, transport: Transport) -> String {
+    match transport {
+        Transport::Udp => format!("<sip:holdless@{addr}>"),
+        Transport::Tcp => format!("<sip:holdless@{addr};transport=tcp>"),
+    }
+}
+
+/// Our top Via for a new request.
+pub(super) fn via(addr: SocketAddr, transport: Transport, branch: &str) -> String {
+    format!(
+        "SIP/2.0/{} {addr};branch={branch};rport",
+        transport.as_str()
+    )
+}
+
+/// The final response the caller gets when the callee failed with `code`.
+pub(super) fn caller_failure(code: u16, reason: &str) -> (u16, String) {
+    match code {
+        300..=399 => (480, "Temporarily Unavailable".into()),
+        401 | 407 | 423 | 481 | 491 => (480, "Temporarily Unavailable".into()),
+        400..=499 | 600..=699 => (code, reason.to_owned()),
+        503 | 504 => (code, reason.to_owned()),
+        _ => (502, "Bad Gateway".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_map_to_caller_responses() {
+        assert_eq!(caller_failure(486, "Busy Here"), (486, "Busy Here".into()));
+        assert_eq!(
+            caller_failure(302, "Moved"),
+            (480, "Temporarily Unavailable".into())
+        );
+        assert_eq!(
+            caller_failure(407, "Proxy Auth"),
+            (480, "Temporarily Unavailable".into())
+        );
+        assert_eq!(caller_failure(500, "Oops"), (502, "Bad Gateway".into()));
+        assert_eq!(caller_failure(603, "Decline"), (603, "Decline".into()));
+    }
+
+    #[test]
+    fn pass_through_never_copies_routing_headers() {
+        let cfg = CallSettings {
+            pass_through: vec!["*".into()],
+            ..CallSettings::default()
+        };
+        let mut from = Message::request(crate::sip::Method::Invite, "sip:a@h");
+        from.push(Name::Via, "SIP/2.0/UDP h;branch=z9hG4bK1");
+        from.push_other("X-User-To-User", "abc");
+        from.push(Name::RecordRoute, "<sip:p;lr>");
+        let mut to = Message::request(crate::sip::Method::Invite, "sip:b@h");
+        copy_pass_through(&cfg, &from, &mut to);
+        assert_eq!(to.headers.len(), 1);
+        assert_eq!(to.get_other("x-user-to-user"), Some("abc"));
+    }
+}

@@ -1,0 +1,309 @@
+//! The B2BUA core: a call is two legs (each its own dialog, Call-ID, tags, CSeq and SDP)
+//! joined by holdless. Sans-IO: it is driven by new server transactions, transaction
+//! events, media events and time, and acts through the transaction layer and the media
+//! control handed in with each input ([`Ctx`]).
+
+pub mod config;
+mod flow;
+mod headers;
+mod leg;
+mod reoffer;
+pub mod route;
+pub mod session_timer;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::media::{MediaControl, MediaId, Side};
+use crate::sip::transaction::{ClientTxId, ServerTxId, TimerConfig, TransactionLayer};
+use crate::sip::Message;
+
+use config::CallSettings;
+use leg::Leg;
+
+/// Everything an input needs to act: the time, the transaction layer and media.
+pub struct Ctx<'a> {
+    /// Now.
+    pub now: Instant,
+    /// The transaction layer requests and responses go through.
+    pub tx: &'a mut TransactionLayer,
+    /// Media negotiation and relay.
+    pub media: &'a mut dyn MediaControl,
+}
+
+/// Identifies a call inside the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallKey(pub u64);
+
+/// Why a call ended, for call records and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndReason {
+    /// A leg hung up with BYE.
+    HungUp(Side),
+    /// The caller cancelled before answer.
+    Cancelled,
+    /// The called side refused with this status.
+    Rejected(u16),
+    /// Nobody answered within the ring timeout.
+    NoAnswer,
+    /// A transaction timed out (no response at all).
+    Timeout(Side),
+    /// The transport of a leg failed.
+    TransportError(Side),
+    /// No ACK came for a 2xx within 64×T1.
+    NoAck(Side),
+    /// A session timer refresh failed or never came (RFC 4028).
+    SessionExpired(Side),
+    /// No RTP from a side for the media timeout.
+    MediaTimeout(Side),
+    /// The offer could not be handled (no common codec, no ports...).
+    Media(u16),
+}
+
+/// What the core reports to the rest of holdless.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEvent {
+    /// The called leg answered and both legs are bridged.
+    Answered {
+        /// The call.
+        call: CallKey,
+    },
+    /// The call is over and every resource it held is released.
+    Ended {
+        /// The call.
+        call: CallKey,
+        /// Why.
+        reason: EndReason,
+        /// When it was answered, if it was.
+        answered: Option<Instant>,
+    },
+}
+
+/// Timers a call keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum CallTimer {
+    /// Ring timeout for the outbound INVITE.
+    Ring,
+    /// Retransmit our 2xx to this side (§13.3.1.4).
+    Retransmit2xx(Side),
+    /// Give up waiting for the ACK of our 2xx to this side (64×T1).
+    AckWait(Side),
+    /// Refresh the session on this side (we are the refresher).
+    Refresh(Side),
+    /// The peer's refresh on this side is overdue.
+    Expire(Side),
+}
+
+/// What a client transaction of the core is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientPurpose {
+    /// The outbound leg's INVITE.
+    Invite,
+    /// CANCEL of the outbound INVITE.
+    Cancel,
+    /// A re-INVITE or UPDATE relayed from the other side.
+    Relay,
+    /// Our own session refresh.
+    Refresh,
+    /// BYE.
+    Bye,
+}
+
+/// What a server transaction of the core is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ServerPurpose {
+    /// The inbound INVITE that created the call.
+    Initial,
+    /// A re-INVITE or UPDATE being relayed.
+    Relay,
+}
+
+/// A 2xx we retransmit until its ACK comes.
+#[derive(Debug, Clone)]
+struct Pending2xx {
+    msg: Message,
+    to: crate::sip::Peer,
+    interval: Duration,
+    cseq: u32,
+}
+
+/// A re-INVITE or UPDATE from one side being relayed to the other.
+#[derive(Debug, Clone)]
+struct Relay {
+    from: Side,
+    server_tx: ServerTxId,
+    request: Message,
+    is_invite: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Outbound INVITE in progress, caller not answered.
+    Proceeding,
+    /// Both legs answered.
+    Answered,
+    /// Tearing down: waiting for BYE/CANCEL transactions to finish.
+    Ending,
+}
+
+struct Call {
+    phase: Phase,
+    caller: Leg,
+    callee: Leg,
+    /// The inbound INVITE (Via stamped) while its server transaction lives.
+    initial: Message,
+    initial_tx: Option<ServerTxId>,
+    /// Our outbound INVITE.
+    out_invite: Message,
+    out_tx: Option<ClientTxId>,
+    out_provisional: bool,
+    cancel_wanted: bool,
+    retried_422: bool,
+    /// Delayed offer: the callee's ACK waits for the caller's ACK carrying the answer.
+    ack_waits_for_caller: bool,
+    media: MediaId,
+    relay: Option<Relay>,
+    pending_2xx: HashMap<Side, Pending2xx>,
+    bye_after_ack: Option<Side>,
+    outstanding: usize,
+    reason: Option<EndReason>,
+    answered: Option<Instant>,
+    timer_keys: HashMap<CallTimer, (Instant, u64)>,
+}
+
+impl Call {
+    fn leg(&self, side: Side) -> &Leg {
+        match side {
+            Side::Caller => &self.caller,
+            Side::Callee => &self.callee,
+        }
+    }
+
+    fn leg_mut(&mut self, side: Side) -> &mut Leg {
+        match side {
+            Side::Caller => &mut self.caller,
+            Side::Callee => &mut self.callee,
+        }
+    }
+}
+
+/// Where holdless can be reached, for Via and Contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalAddrs {
+    /// The first UDP listener.
+    pub udp: Option<SocketAddr>,
+    /// The first TCP listener.
+    pub tcp: Option<SocketAddr>,
+}
+
+/// The B2BUA core: every bridged call and the tables that find them.
+pub struct CallCore {
+    cfg: CallSettings,
+    timers: TimerConfig,
+    local: LocalAddrs,
+    rng: fastrand::Rng,
+    next_call: u64,
+    next_timer: u64,
+    calls: HashMap<CallKey, Call>,
+    server_txs: HashMap<ServerTxId, (CallKey, ServerPurpose)>,
+    client_txs: HashMap<ClientTxId, (CallKey, Side, ClientPurpose)>,
+    dialogs: HashMap<(String, String), (CallKey, Side)>,
+    deadlines: BTreeMap<(Instant, u64), (CallKey, CallTimer)>,
+    events: VecDeque<CallEvent>,
+}
+
+impl CallCore {
+    /// A core with no calls.
+    pub fn new(cfg: CallSettings, timers: TimerConfig, local: LocalAddrs, seed: u64) -> Self {
+        CallCore {
+            cfg,
+            timers,
+            local,
+            rng: fastrand::Rng::with_seed(seed),
+            next_call: 1,
+            next_timer: 0,
+            calls: HashMap::new(),
+            server_txs: HashMap::new(),
+            client_txs: HashMap::new(),
+            dialogs: HashMap::new(),
+            deadlines: BTreeMap::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Calls in progress.
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Whether no call is in progress.
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// Whether every internal table is empty (leak checks).
+    pub fn tables_empty(&self) -> bool {
+        self.calls.is_empty()
+            && self.server_txs.is_empty()
+            && self.client_txs.is_empty()
+            && self.dialogs.is_empty()
+            && self.deadlines.is_empty()
+    }
+
+    /// The next event for the rest of holdless.
+    pub fn poll_event(&mut self) -> Option<CallEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest deadline of any call.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadlines.keys().next().map(|(t, _)| *t)
+    }
+
+    /// Fires every call timer due at `cx.now`.
+    pub fn handle_timeout(&mut self, cx: &mut Ctx) {
+        while let Some((&(at, seq), &(key, timer))) = self.deadlines.iter().next() {
+            if at > cx.now {
+                break;
+            }
+            self.deadlines.remove(&(at, seq));
+            if let Some(call) = self.calls.get_mut(&key) {
+                call.timer_keys.remove(&timer);
+            }
+            self.fire(cx, key, timer);
+        }
+    }
+
+    fn set_timer(&mut self, key: CallKey, timer: CallTimer, at: Instant) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if let Some(old) = call.timer_keys.remove(&timer) {
+            self.deadlines.remove(&old);
+        }
+        self.next_timer += 1;
+        call.timer_keys.insert(timer, (at, self.next_timer));
+        self.deadlines.insert((at, self.next_timer), (key, timer));
+    }
+
+    fn clear_timer(&mut self, key: CallKey, timer: CallTimer) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if let Some(old) = call.timer_keys.remove(&timer) {
+            self.deadlines.remove(&old);
+        }
+    }
+
+    fn token(&mut self) -> String {
+        format!("{:016x}", self.rng.u64(..))
+    }
+
+    fn branch(&mut self) -> String {
+        format!("z9hG4bK{:016x}", self.rng.u64(..))
+    }
+}

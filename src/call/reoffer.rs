@@ -1,0 +1,357 @@
+//! Mid-call offers: re-INVITE and UPDATE relayed from one leg to the other (hold, resume,
+//! codec change), glare, and RFC 4028 session refreshes.
+
+use super::headers::contact;
+use super::session_timer as st;
+use super::*;
+use crate::sip::transaction::response_for;
+use crate::sip::validate::{cseq, ALLOWED_METHODS};
+use crate::sip::{Method, Name, Peer};
+
+use super::flow::{media_rejection, sdp_body, set_body};
+
+impl CallCore {
+    /// Session-Expires for a 2xx to a refresh or re-offer arriving on `side`.
+    fn session_echo(&self, call: &Call, side: Side) -> Option<String> {
+        let t = call.leg(side).session?;
+        let refresher = if t.we_refresh { "uas" } else { "uac" };
+        Some(format!("{};refresher={refresher}", t.interval))
+    }
+
+    /// A re-INVITE or UPDATE from `side`: relayed to the other side with SDP rewritten,
+    /// or answered here when it carries no offer (a plain session refresh).
+    pub(super) fn on_reoffer(
+        &mut self,
+        cx: &mut Ctx,
+        key: CallKey,
+        side: Side,
+        tx: ServerTxId,
+        req: &Message,
+        reply_to: Peer,
+    ) {
+        let is_invite = req.method() == Some(&Method::Invite);
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        if call.phase != Phase::Answered {
+            return Self::reply(cx, tx, response_for(req, 491, "Request Pending", None));
+        }
+        if let Some(relay) = &call.relay {
+            if relay.from == side {
+                let mut r = response_for(req, 500, "Server Internal Error", None);
+                r.push(Name::RetryAfter, self.rng.clone().u32(1..5).to_string());
+                return Self::reply(cx, tx, r);
+            }
+            return Self::reply(cx, tx, response_for(req, 491, "Request Pending", None));
+        }
+        if call.leg(side).request_out.is_some() || call.leg(side.other()).request_out.is_some() {
+            return Self::reply(cx, tx, response_for(req, 491, "Request Pending", None));
+        }
+        if let Some(d) = self
+            .calls
+            .get_mut(&key)
+            .and_then(|c| c.leg_mut(side).dialog.as_mut())
+        {
+            d.refresh_target(req);
+        }
+        let Some(sdp) = sdp_body(req).map(<[u8]>::to_vec) else {
+            return self.answer_without_offer(cx, key, side, tx, req, reply_to, is_invite);
+        };
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        let media = call.media;
+        let offer = match cx.media.offer(cx.now, media, side, &sdp) {
+            Ok(o) => o,
+            Err(e) => return Self::reply(cx, tx, media_rejection(req, &e)),
+        };
+        let other = side.other();
+        let session = self
+            .calls
+            .get(&key)
+            .and_then(|c| session_header_out(c, other));
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let Some(d) = call.leg_mut(other).dialog.as_mut() else {
+            return Self::reply(
+                cx,
+                tx,
+                response_for(req, 481, "Call/Transaction Does Not Exist", None),
+            );
+        };
+        let method = if is_invite {
+            Method::Invite
+        } else {
+            Method::Update
+        };
+        let mut out = d.request(method, None);
+        out.push(Name::Allow, ALLOWED_METHODS);
+        out.push(Name::Supported, "timer");
+        if let Some(se) = session {
+            out.push_other(st::SESSION_EXPIRES, se);
+        }
+        super::headers::copy_pass_through(&self.cfg, req, &mut out);
+        set_body(&mut out, &offer);
+        let Some(id) = self.send_in_dialog(cx, key, other, out, ClientPurpose::Relay) else {
+            return Self::reply(
+                cx,
+                tx,
+                response_for(req, 500, "Server Internal Error", None),
+            );
+        };
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        call.leg_mut(other).request_out = Some(id);
+        call.leg_mut(other).sdp_sent = Some(offer);
+        call.relay = Some(Relay {
+            from: side,
+            server_tx: tx,
+            request: req.clone(),
+            is_invite,
+        });
+        self.server_txs.insert(tx, (key, ServerPurpose::Relay));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn answer_without_offer(
+        &mut self,
+        cx: &mut Ctx,
+        key: CallKey,
+        side: Side,
+        tx: ServerTxId,
+        req: &Message,
+        reply_to: Peer,
+        is_invite: bool,
+    ) {
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        let mut ok = response_for(req, 200, "OK", None);
+        let p = call.leg(side).peer;
+        ok.push(Name::Contact, contact(self.local_for_peer(p), p.transport));
+        ok.push(Name::Supported, "timer");
+        if let Some(se) = self.session_echo(call, side) {
+            ok.push_other(st::SESSION_EXPIRES, se);
+        }
+        if is_invite {
+            if let Some(sdp) = call.leg(side).sdp_sent.clone() {
+                set_body(&mut ok, &sdp);
+            }
+            let n = cseq(req).map(|(n, _)| n).unwrap_or(0);
+            let pending = Pending2xx {
+                msg: ok.clone(),
+                to: reply_to,
+                interval: self.timers.t1,
+                cseq: n,
+            };
+            if let Some(c) = self.calls.get_mut(&key) {
+                c.pending_2xx.insert(side, pending);
+            }
+            self.arm_2xx(cx, key, side, reply_to);
+        }
+        Self::reply(cx, tx, ok);
+        self.restart_session(cx, key, side);
+    }
+
+    fn local_for_peer(&self, p: Peer) -> SocketAddr {
+        self.local_for(p.transport, p.local)
+    }
+
+    /// The other side answered a relayed re-INVITE/UPDATE.
+    pub(super) fn on_relay_response(
+        &mut self,
+        cx: &mut Ctx,
+        key: CallKey,
+        side: Side,
+        resp: Message,
+    ) {
+        let code = resp.status().unwrap_or(0);
+        if code < 200 {
+            return;
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let was_out = call.leg_mut(side).request_out.take();
+        let is_invite = cseq(&resp).map(|(_, m)| m == "INVITE").unwrap_or(false);
+        if (200..300).contains(&code) && is_invite {
+            let n = cseq(&resp).map(|(n, _)| n).unwrap_or(0);
+            self.send_ack(cx, key, side, n, None);
+        }
+        if was_out.is_none() {
+            return;
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let Some(relay) = call.relay.take() else {
+            return;
+        };
+        if let Some(d) = call.leg_mut(side).dialog.as_mut() {
+            d.refresh_target(&resp);
+        }
+        let from = relay.from;
+        if !(200..300).contains(&code) {
+            let reason = match &resp.start {
+                crate::sip::StartLine::Response { reason, .. } => reason.clone(),
+                _ => String::new(),
+            };
+            Self::reply(
+                cx,
+                relay.server_tx,
+                response_for(&relay.request, code, &reason, None),
+            );
+            if code == 408 || code == 481 {
+                self.teardown(cx, key, EndReason::Timeout(side));
+            }
+            return;
+        }
+        let media = call.media;
+        let body = sdp_body(&resp).unwrap_or_default().to_vec();
+        let answer = match cx.media.answer(cx.now, media, side, &body) {
+            Ok(a) => a,
+            Err(e) => return Self::reply(cx, relay.server_tx, media_rejection(&relay.request, &e)),
+        };
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        let mut ok = response_for(&relay.request, 200, "OK", None);
+        let p = call.leg(from).peer;
+        ok.push(Name::Contact, contact(self.local_for_peer(p), p.transport));
+        ok.push(Name::Allow, ALLOWED_METHODS);
+        ok.push(Name::Supported, "timer");
+        if let Some(se) = self.session_echo(call, from) {
+            ok.push_other(st::SESSION_EXPIRES, se);
+        }
+        super::headers::copy_pass_through(&self.cfg, &resp, &mut ok);
+        set_body(&mut ok, &answer);
+        if let Some(c) = self.calls.get_mut(&key) {
+            c.leg_mut(from).sdp_sent = Some(answer);
+        }
+        if relay.is_invite {
+            let n = cseq(&relay.request).map(|(n, _)| n).unwrap_or(0);
+            let pending = Pending2xx {
+                msg: ok.clone(),
+                to: p,
+                interval: self.timers.t1,
+                cseq: n,
+            };
+            if let Some(c) = self.calls.get_mut(&key) {
+                c.pending_2xx.insert(from, pending);
+            }
+            self.arm_2xx(cx, key, from, p);
+        }
+        Self::reply(cx, relay.server_tx, ok);
+        self.restart_session(cx, key, side);
+        self.restart_session(cx, key, from);
+    }
+
+    /// Restarts the session timer of a leg after a successful refresh.
+    pub(super) fn restart_session(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
+        let Some(t) = self.calls.get(&key).and_then(|c| c.leg(side).session) else {
+            return;
+        };
+        if t.we_refresh {
+            self.clear_timer(key, CallTimer::Expire(side));
+            self.set_timer(key, CallTimer::Refresh(side), cx.now + t.refresh_after());
+        } else {
+            self.clear_timer(key, CallTimer::Refresh(side));
+            self.set_timer(key, CallTimer::Expire(side), cx.now + t.expire_after());
+        }
+    }
+
+    /// Our turn to refresh a leg: UPDATE without SDP where the peer allows it, else a
+    /// re-INVITE with the SDP last sent on that leg.
+    pub(super) fn send_refresh(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if call.phase != Phase::Answered {
+            return;
+        }
+        if call.relay.is_some() || call.leg(side).request_out.is_some() {
+            let retry = cx.now + Duration::from_secs(2);
+            return self.set_timer(key, CallTimer::Refresh(side), retry);
+        }
+        let Some(t) = call.leg(side).session else {
+            return;
+        };
+        let use_update = call.leg(side).allows_update;
+        let sdp = call.leg(side).sdp_sent.clone();
+        let Some(d) = call.leg_mut(side).dialog.as_mut() else {
+            return;
+        };
+        let mut req = d.request(
+            if use_update {
+                Method::Update
+            } else {
+                Method::Invite
+            },
+            None,
+        );
+        req.push(Name::Supported, "timer");
+        req.push_other(st::SESSION_EXPIRES, format!("{};refresher=uac", t.interval));
+        if !use_update {
+            if let Some(sdp) = sdp {
+                set_body(&mut req, &sdp);
+            }
+        }
+        if let Some(id) = self.send_in_dialog(cx, key, side, req, ClientPurpose::Refresh) {
+            if let Some(c) = self.calls.get_mut(&key) {
+                c.leg_mut(side).request_out = Some(id);
+            }
+        }
+    }
+
+    /// The answer to our session refresh.
+    pub(super) fn on_refresh_response(
+        &mut self,
+        cx: &mut Ctx,
+        key: CallKey,
+        side: Side,
+        resp: Message,
+    ) {
+        let code = resp.status().unwrap_or(0);
+        if code < 200 {
+            return;
+        }
+        let is_invite = cseq(&resp).map(|(_, m)| m == "INVITE").unwrap_or(false);
+        if (200..300).contains(&code) && is_invite {
+            let n = cseq(&resp).map(|(n, _)| n).unwrap_or(0);
+            self.send_ack(cx, key, side, n, None);
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if call.leg_mut(side).request_out.take().is_none() {
+            return;
+        }
+        match code {
+            200..=299 => {
+                if let Some((interval, _)) = st::session_expires(&resp) {
+                    if let Some(t) = call.leg_mut(side).session.as_mut() {
+                        t.interval = interval;
+                    }
+                }
+                self.restart_session(cx, key, side);
+            }
+            491 => {
+                let retry = cx.now + Duration::from_millis(self.rng.u64(2100..4000));
+                self.set_timer(key, CallTimer::Refresh(side), retry);
+            }
+            _ => {
+                tracing::info!(call = key.0, ?side, code, "session refresh failed");
+                self.teardown(cx, key, EndReason::SessionExpired(side));
+            }
+        }
+    }
+}
+
+/// Session-Expires for a request holdless sends on `side`.
+fn session_header_out(call: &Call, side: Side) -> Option<String> {
+    let t = call.leg(side).session?;
+    let refresher = if t.we_refresh { "uac" } else { "uas" };
+    Some(format!("{};refresher={refresher}", t.interval))
+}
