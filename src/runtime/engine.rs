@@ -47,6 +47,10 @@ pub(super) struct Engine {
     endpoint: Endpoint,
     udp: Vec<Arc<UdpSocket>>,
     conns: HashMap<ConnId, mpsc::Sender<Bytes>>,
+    /// Outbound connections by destination, reused for every message to it.
+    outbound: HashMap<std::net::SocketAddr, ConnId>,
+    inputs: mpsc::Sender<Input>,
+    tcp_idle: std::time::Duration,
     counters: Counters,
 }
 
@@ -56,11 +60,15 @@ impl Engine {
         counters: Counters,
         seed: u64,
         udp: Vec<Arc<UdpSocket>>,
+        inputs: mpsc::Sender<Input>,
     ) -> Self {
         Engine {
             endpoint: Endpoint::new(cfg, counters.clone(), seed, Box::new(crate::media::NoMedia)),
             udp,
             conns: HashMap::new(),
+            outbound: HashMap::new(),
+            inputs,
+            tcp_idle: cfg.sip.tcp_idle_timeout,
             counters,
         }
     }
@@ -123,6 +131,7 @@ impl Engine {
             }
             Input::Closed { conn } => {
                 self.conns.remove(&conn);
+                self.outbound.retain(|_, c| *c != conn);
                 self.endpoint.connection_closed(now, conn);
             }
         }
@@ -140,7 +149,13 @@ impl Engine {
     }
 
     fn send_tcp(&mut self, bytes: Bytes, to: Peer) {
-        let writer = to.conn.and_then(|c| self.conns.get(&c));
+        let conn = to.conn.or_else(|| self.outbound.get(&to.addr).copied()).unwrap_or_else(|| {
+            let (conn, writer) = super::tcp::connect(to.addr, self.inputs.clone(), self.tcp_idle, self.counters.clone());
+            self.conns.insert(conn, writer);
+            self.outbound.insert(to.addr, conn);
+            conn
+        });
+        let writer = self.conns.get(&conn);
         match writer.map(|w| w.try_send(bytes)) {
             Some(Ok(())) => {}
             _ => {

@@ -103,7 +103,7 @@ pub async fn serve(cfg: Config, mut shutdown: watch::Receiver<bool>) -> Result<(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0x401d1e55);
-    let engine = engine::Engine::new(&cfg, counters, seed, udp_sockets);
+    let engine = engine::Engine::new(&cfg, counters, seed, udp_sockets, tx.clone());
     let stop = async move {
         while !*shutdown.borrow() {
             if shutdown.changed().await.is_err() {

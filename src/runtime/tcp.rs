@@ -76,6 +76,34 @@ pub(super) async fn accept_loop(
     }
 }
 
+/// Opens an outbound connection to `addr` in the background; returns its id and write
+/// queue at once, so messages queue while it connects. A failed connect reports `Closed`.
+pub(super) fn connect(
+    addr: std::net::SocketAddr,
+    tx: mpsc::Sender<Input>,
+    idle: Duration,
+    counters: Counters,
+) -> (ConnId, mpsc::Sender<Bytes>) {
+    let conn = ConnId(NEXT_CONN.fetch_add(1, Ordering::Relaxed));
+    let (wtx, wrx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+    tokio::spawn(async move {
+        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                run(stream, Peer::tcp(addr, conn), tx.clone(), idle, counters, wrx).await;
+            }
+            _ => {
+                tracing::info!(dst = %addr, "outbound TCP connection failed");
+                counters.inc(Kind::Dropped, "tcp_connect_failed");
+            }
+        }
+        let _ = tx.send(Input::Closed { conn }).await;
+    });
+    (conn, wtx)
+}
+
+/// How long an outbound TCP connect may take (Timer B/F bound the transaction anyway).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 async fn connection(
     stream: TcpStream,
     peer: Peer,
@@ -84,10 +112,22 @@ async fn connection(
     counters: Counters,
 ) {
     let Some(conn) = peer.conn else { return };
-    let (wtx, mut wrx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+    let (wtx, wrx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
     if tx.send(Input::Opened { conn, writer: wtx }).await.is_err() {
         return;
     }
+    run(stream, peer, tx, idle, counters, wrx).await;
+}
+
+/// Reads frames to the engine and writes queued bytes until either side closes.
+async fn run(
+    stream: TcpStream,
+    peer: Peer,
+    tx: mpsc::Sender<Input>,
+    idle: Duration,
+    counters: Counters,
+    mut wrx: mpsc::Receiver<Bytes>,
+) {
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
     let mut framer = StreamFramer::new();
