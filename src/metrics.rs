@@ -15,6 +15,10 @@ pub enum Kind {
     Dropped,
     /// Requests refused with an error response, by reason.
     Rejected,
+    /// Bridged calls answered and ended, by outcome.
+    Calls,
+    /// Retransmitted requests absorbed by a transaction (its last response re-sent).
+    Absorbed,
 }
 
 impl Kind {
@@ -25,14 +29,27 @@ impl Kind {
             Kind::Sent => "holdless_sip_sent_total",
             Kind::Dropped => "holdless_sip_dropped_total",
             Kind::Rejected => "holdless_sip_rejected_total",
+            Kind::Calls => "holdless_calls_total",
+            Kind::Absorbed => "holdless_sip_retransmissions_absorbed_total",
         }
     }
 }
 
+/// Renders more Prometheus text at scrape time (gauges owned elsewhere, relay counters).
+pub type Source = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// A cheap-to-clone handle on the shared counters.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Counters {
     inner: Arc<Mutex<BTreeMap<(Kind, String), u64>>>,
+    gauges: Arc<Mutex<BTreeMap<&'static str, i64>>>,
+    sources: Arc<Mutex<Vec<Source>>>,
+}
+
+impl std::fmt::Debug for Counters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counters").finish_non_exhaustive()
+    }
 }
 
 impl Counters {
@@ -62,8 +79,31 @@ impl Counters {
             .sum()
     }
 
-    /// Prometheus text exposition of every counter.
+    /// Sets a gauge (calls in progress, transactions...).
+    pub fn set_gauge(&self, name: &'static str, value: i64) {
+        let mut g = self.gauges.lock().unwrap_or_else(PoisonError::into_inner);
+        g.insert(name, value);
+    }
+
+    /// Adds a source of more metrics text, called at every scrape.
+    pub fn add_source(&self, source: Source) {
+        self.sources.lock().unwrap_or_else(PoisonError::into_inner).push(source);
+    }
+
+    /// Prometheus text exposition of every counter, gauge and source.
     pub fn render(&self) -> String {
+        let mut out = self.render_counters();
+        for (name, v) in self.gauges.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            out.push_str(&format!("# TYPE {name} gauge\n{name} {v}\n"));
+        }
+        let sources: Vec<Source> = self.sources.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        for s in sources {
+            out.push_str(&s());
+        }
+        out
+    }
+
+    fn render_counters(&self) -> String {
         let map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let mut out = String::new();
         let mut last = None;
@@ -73,8 +113,9 @@ impl Counters {
                 last = Some(*kind);
             }
             let key = match kind {
-                Kind::Received | Kind::Sent => "what",
+                Kind::Received | Kind::Sent | Kind::Absorbed => "what",
                 Kind::Dropped | Kind::Rejected => "reason",
+                Kind::Calls => "outcome",
             };
             out.push_str(&format!(
                 "{}{{{key}=\"{}\"}} {v}\n",

@@ -64,6 +64,25 @@ pub enum EndReason {
     Media(u16),
 }
 
+impl EndReason {
+    /// A short label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            EndReason::HungUp(Side::Caller) => "caller_hangup",
+            EndReason::HungUp(Side::Callee) => "callee_hangup",
+            EndReason::Cancelled => "cancelled",
+            EndReason::Rejected(_) => "rejected",
+            EndReason::NoAnswer => "no_answer",
+            EndReason::Timeout(_) => "timeout",
+            EndReason::TransportError(_) => "transport_error",
+            EndReason::NoAck(_) => "no_ack",
+            EndReason::SessionExpired(_) => "session_expired",
+            EndReason::MediaTimeout(_) => "media_timeout",
+            EndReason::Media(_) => "media_error",
+        }
+    }
+}
+
 /// What the core reports to the rest of holdless.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallEvent {

@@ -180,7 +180,7 @@ impl Endpoint {
                 match outcome {
                     RequestOutcome::New(id) => self.dispatch(now, id, reply_to),
                     RequestOutcome::Retransmission => {
-                        self.counters.inc(Kind::Dropped, "retransmission")
+                        self.counters.inc(Kind::Absorbed, "request")
                     }
                     RequestOutcome::AckAbsorbed => {}
                     RequestOutcome::AckForDialog(ack) => {

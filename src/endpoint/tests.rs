@@ -147,7 +147,7 @@ fn retransmitted_request_is_absorbed_and_answered_again() {
     let out = sent(&mut ep);
     assert_eq!(out.len(), 2);
     assert_eq!(out[0].msg, out[1].msg);
-    assert_eq!(counters.get(Kind::Dropped, "retransmission"), 1);
+    assert_eq!(counters.get(Kind::Absorbed, "request"), 1);
     ep.handle_timeout(now + Duration::from_secs(40));
     assert_eq!(ep.transactions(), 0);
 }

@@ -91,10 +91,12 @@ impl Engine {
                             Err(_) => break,
                         }
                     }
+                    self.gauges();
                 }
                 _ = sleep_until(deadline) => {
                     self.endpoint.handle_timeout(Instant::now().into_std());
                     self.flush().await;
+                    self.gauges();
                 }
                 _ = &mut stop => break,
             }
@@ -120,6 +122,20 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Takes the call events (counted by outcome) and publishes the gauges a scrape shows.
+    fn gauges(&mut self) {
+        while let Some(ev) = self.endpoint.poll_call_event() {
+            match ev {
+                crate::call::CallEvent::Answered { .. } => self.counters.inc(Kind::Calls, "answered"),
+                crate::call::CallEvent::Ended { reason, .. } => {
+                    self.counters.inc(Kind::Calls, reason.label())
+                }
+            }
+        }
+        self.counters.set_gauge("holdless_calls_active", self.endpoint.calls() as i64);
+        self.counters.set_gauge("holdless_sip_transactions_active", self.endpoint.transactions() as i64);
     }
 
     async fn handle(&mut self, input: Input) {

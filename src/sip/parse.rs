@@ -213,7 +213,10 @@ fn cut_body(headers: &[Header], rest: &[u8], framing: Framing) -> (Bytes, Option
         Err(e) => (Bytes::new(), Some(Defect::Framing(e))),
         Ok(None) => match framing {
             Framing::Datagram => (Bytes::copy_from_slice(rest), None),
-            Framing::Stream => (Bytes::new(), None),
+            Framing::Stream => (
+                Bytes::new(),
+                Some(Defect::Framing("Content-Length is required on TCP")),
+            ),
         },
         Ok(Some(n)) if n > rest.len() => (
             Bytes::copy_from_slice(rest),

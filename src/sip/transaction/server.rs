@@ -171,6 +171,10 @@ impl ServerTx {
                 self.state = ServerState::Terminated;
             }
             ServerState::Completed => {
+                // Only the response is needed from here on (re-sent to retransmissions for
+                // Timer J, 32 s): free the request's headers and body.
+                self.request.headers = Vec::new();
+                self.request.body = bytes::Bytes::new();
                 timers.set_after(&mut self.timers, t, Timer::J, now, config.t1_x64());
             }
             ServerState::Confirmed => {

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The single test command: cargo test, cargo build --release, then every
+# sip-tests/suite-*.sh against the release binary. Prints a summary and exits
+# non-zero if anything failed. Everything stays on loopback.
+#
+# Environment: HOLDLESS_BIN (test this binary instead; skips cargo build --release),
+#              SKIP_CARGO_TEST=1 (suites only), KEEP_WORK=1 (keep suite logs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+START=$SECONDS
+RESULTS=()
+FAILURES=0
+
+step() {  # NAME CMD... -- run one step, remember its outcome, never abort
+    local name=$1 t0=$SECONDS rc=0
+    shift
+    echo
+    echo "=== $name"
+    "$@" || rc=$?
+    if [ "$rc" -eq 0 ]; then
+        RESULTS+=("PASS  $name ($((SECONDS - t0)) s)")
+    else
+        RESULTS+=("FAIL  $name (exit $rc, $((SECONDS - t0)) s)")
+        FAILURES=$((FAILURES + 1))
+    fi
+    return 0
+}
+
+if ! command -v sipp >/dev/null; then
+    echo "sipp not found: installing sip-tester"
+    apt-get update && apt-get install -y sip-tester
+fi
+for t in sipp python3 curl ss timeout cargo; do
+    command -v "$t" >/dev/null || { echo "missing tool: $t" >&2; exit 1; }
+done
+
+if [ "${SKIP_CARGO_TEST:-0}" != 1 ]; then
+    step "cargo test" cargo test
+fi
+BUILD_NOTE=
+if [ -z "${HOLDLESS_BIN:-}" ]; then
+    step "cargo build --release" cargo build --release
+    bin=${CARGO_TARGET_DIR:-$ROOT/target}/release/holdless
+    case ${RESULTS[-1]} in
+        FAIL*) [ -x "$bin" ] && BUILD_NOTE="NOTE: the build failed; the suites ran against an older $bin ($(date -r "$bin" '+%F %T'))" ;;
+    esac
+fi
+
+BIN=${HOLDLESS_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/holdless}
+for suite in sip-tests/suite-*.sh; do
+    if [ -x "$BIN" ]; then
+        step "$suite" timeout -k 10 300 bash "$suite"
+    else
+        RESULTS+=("FAIL  $suite (not run: no binary at $BIN)")
+        FAILURES=$((FAILURES + 1))
+    fi
+done
+
+echo
+echo "=== summary ($((SECONDS - START)) s, repo $ROOT)"
+printf '%s\n' "${RESULTS[@]}"
+[ -z "$BUILD_NOTE" ] || echo "$BUILD_NOTE"
+if [ "$FAILURES" -eq 0 ]; then
+    echo "ALL PASSED"
+else
+    echo "$FAILURES step(s) FAILED"
+    exit 1
+fi
