@@ -10,6 +10,9 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use crate::callback::config::{self as cbc, RawOrganization, RawWidget};
+use crate::callback::{CallbackSettings, Organization, Widget};
+
 /// One problem with one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyError {
@@ -69,7 +72,10 @@ struct RawConfig {
     flood: RawFlood,
     egress: RawEgress,
     call_targets: Vec<RawCallTarget>,
+    organizations: Vec<RawOrganization>,
+    widgets: Vec<RawWidget>,
     calls: crate::call::config::RawCalls,
+    media: crate::media::config::MediaSettings,
 }
 
 impl Default for RawConfig {
@@ -90,7 +96,10 @@ impl Default for RawConfig {
             flood: RawFlood::default(),
             egress: RawEgress { allow: vec![] },
             call_targets: vec![],
+            organizations: vec![],
+            widgets: vec![],
             calls: Default::default(),
+            media: Default::default(),
         }
     }
 }
@@ -190,10 +199,45 @@ struct RawEgress {
 }
 
 #[derive(Debug, Deserialize)]
-struct RawCallTarget {
-    id: String,
+pub(crate) struct RawCallTarget {
+    pub(crate) id: String,
     name: String,
     numbers: Vec<String>,
+    // Callback settings, validated by crate::callback::config (defaults there).
+    #[serde(default)]
+    pub(crate) organization: Option<String>,
+    #[serde(default)]
+    pub(crate) enabled: Option<bool>,
+    #[serde(default)]
+    pub(crate) contact_center: Option<String>,
+    #[serde(default)]
+    pub(crate) caller_id: Option<String>,
+    #[serde(default)]
+    pub(crate) first_party: Option<crate::callback::FirstParty>,
+    #[serde(default)]
+    pub(crate) max_ecbt_secs: Option<u64>,
+    #[serde(default)]
+    pub(crate) max_requested: Option<u32>,
+    #[serde(default)]
+    pub(crate) pacing: Option<u32>,
+    #[serde(default)]
+    pub(crate) min_delay_secs: Option<u64>,
+    #[serde(default)]
+    pub(crate) punctual_within_secs: Option<u64>,
+    #[serde(default)]
+    pub(crate) hours: Option<cbc::RawHours>,
+    #[serde(default)]
+    pub(crate) scheduled: Option<cbc::RawScheduled>,
+    #[serde(default)]
+    pub(crate) next_day: Option<cbc::RawNextDay>,
+    #[serde(default)]
+    pub(crate) retry: Option<cbc::RawRetryPolicy>,
+    #[serde(default)]
+    pub(crate) number_rules: Option<cbc::RawNumberRules>,
+    #[serde(default)]
+    pub(crate) metadata: Option<cbc::RawMetadata>,
+    #[serde(default)]
+    pub(crate) ecbt: Option<cbc::RawEcbt>,
     #[serde(default)]
     bridge_to: Option<String>,
 }
@@ -241,8 +285,8 @@ pub struct FloodConfig {
     pub retry_after_secs: u32,
 }
 
-/// A call target: the numbers it owns (the callback flow arrives in later issues).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A call target: the numbers it owns and its callback settings.
+#[derive(Debug, Clone, PartialEq)]
 pub struct CallTarget {
     /// Stable identifier used in the API and records.
     pub id: String,
@@ -250,6 +294,10 @@ pub struct CallTarget {
     pub name: String,
     /// Dialled numbers (E.164) this target owns.
     pub numbers: Vec<String>,
+    /// Organization owning it (`None`: not reachable through the Scheduler API).
+    pub organization: Option<String>,
+    /// Callback engine settings (hours, pacing, ECBT, retries, number rules, …).
+    pub callback: CallbackSettings,
     /// When set, every inbound call is bridged straight to this SIP URI (the contact
     /// center), the "keep holding" path.
     pub bridge_to: Option<String>,
@@ -272,8 +320,14 @@ pub struct Config {
     pub egress_allow: Vec<IpNet>,
     /// Call targets.
     pub call_targets: Vec<CallTarget>,
+    /// Organizations (Scheduler API tenants).
+    pub organizations: Vec<Organization>,
+    /// Widgets of the Scheduler API.
+    pub widgets: Vec<Widget>,
     /// Bridged-call settings.
     pub calls: crate::call::config::CallSettings,
+    /// Media relay settings.
+    pub media: crate::media::config::MediaConfig,
 }
 
 impl Config {
@@ -295,7 +349,7 @@ impl Config {
         let de = toml::de::Deserializer::parse(text).map_err(|e| vec![syntax_error(&e)])?;
         let raw: Result<RawConfig, _> = serde_ignored::deserialize(de, |path| {
             errors.push(KeyError {
-                key: path.to_string(),
+                key: key_path(&path),
                 message: "unknown key".into(),
             });
         });
@@ -309,6 +363,23 @@ impl Config {
         } else {
             Err(errors)
         }
+    }
+}
+
+/// `call_targets[0].hours.bogus`, like every other key in our errors (serde_ignored would
+/// say `call_targets.0.hours.?.bogus`).
+fn key_path(p: &serde_ignored::Path) -> String {
+    use serde_ignored::Path;
+    match p {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", key_path(parent)),
+        Path::Map { parent, key } => match key_path(parent) {
+            s if s.is_empty() => key.clone(),
+            s => format!("{s}.{key}"),
+        },
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => key_path(parent),
     }
 }
 
@@ -425,8 +496,14 @@ fn validate(raw: RawConfig, errors: &mut Vec<KeyError>) -> Config {
     if raw.store.data_dir.is_empty() {
         c.err("store.data_dir", "must not be empty");
     }
-    let call_targets = call_targets(&mut c, &raw.call_targets);
+    let mut call_targets = call_targets(&mut c, &raw.call_targets);
+    let cb = cbc::validate(c.0, &raw.organizations, &raw.call_targets, &raw.widgets);
+    for (t, settings) in call_targets.iter_mut().zip(cb.settings) {
+        t.organization = settings.organization.clone();
+        t.callback = settings;
+    }
     let calls = raw.calls.validate(c.0);
+    let media = raw.media.validate(c.0).unwrap_or_default();
     Config {
         sip: SipConfig {
             udp,
@@ -455,7 +532,10 @@ fn validate(raw: RawConfig, errors: &mut Vec<KeyError>) -> Config {
         },
         egress_allow,
         call_targets,
+        organizations: cb.organizations,
+        widgets: cb.widgets,
         calls,
+        media,
     }
 }
 
@@ -508,6 +588,8 @@ fn call_targets(c: &mut Check, raw: &[RawCallTarget]) -> Vec<CallTarget> {
             id: t.id.clone(),
             name: t.name.clone(),
             numbers: t.numbers.clone(),
+            organization: None,
+            callback: CallbackSettings::default(),
             bridge_to: t.bridge_to.clone(),
         })
         .collect()

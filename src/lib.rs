@@ -2,10 +2,13 @@
 #![warn(missing_docs)]
 
 pub mod acl;
+pub mod api;
 pub mod call;
+pub mod callback;
 pub mod config;
 pub mod endpoint;
 pub mod media;
 pub mod metrics;
 pub mod runtime;
 pub mod sip;
+pub mod store;

@@ -19,6 +19,8 @@ pub enum Kind {
     Calls,
     /// Retransmitted requests absorbed by a transaction (its last response re-sent).
     Absorbed,
+    /// RTP packets relayed, by the side that sent them (counted when a call's media ends).
+    RtpRelayed,
 }
 
 impl Kind {
@@ -31,6 +33,7 @@ impl Kind {
             Kind::Rejected => "holdless_sip_rejected_total",
             Kind::Calls => "holdless_calls_total",
             Kind::Absorbed => "holdless_sip_retransmissions_absorbed_total",
+            Kind::RtpRelayed => "holdless_rtp_relayed_packets_total",
         }
     }
 }
@@ -53,6 +56,12 @@ impl std::fmt::Debug for Counters {
 }
 
 impl Counters {
+    /// Adds `n` to a counter.
+    pub fn add(&self, kind: Kind, label: &str, n: u64) {
+        let mut map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        *map.entry((kind, label.to_owned())).or_insert(0) += n;
+    }
+
     /// Adds one to a counter.
     pub fn inc(&self, kind: Kind, label: &str) {
         let mut map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
@@ -87,16 +96,28 @@ impl Counters {
 
     /// Adds a source of more metrics text, called at every scrape.
     pub fn add_source(&self, source: Source) {
-        self.sources.lock().unwrap_or_else(PoisonError::into_inner).push(source);
+        self.sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(source);
     }
 
     /// Prometheus text exposition of every counter, gauge and source.
     pub fn render(&self) -> String {
         let mut out = self.render_counters();
-        for (name, v) in self.gauges.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+        for (name, v) in self
+            .gauges
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
             out.push_str(&format!("# TYPE {name} gauge\n{name} {v}\n"));
         }
-        let sources: Vec<Source> = self.sources.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let sources: Vec<Source> = self
+            .sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         for s in sources {
             out.push_str(&s());
         }
@@ -116,6 +137,7 @@ impl Counters {
                 Kind::Received | Kind::Sent | Kind::Absorbed => "what",
                 Kind::Dropped | Kind::Rejected => "reason",
                 Kind::Calls => "outcome",
+                Kind::RtpRelayed => "from",
             };
             out.push_str(&format!(
                 "{}{{{key}=\"{}\"}} {v}\n",

@@ -862,7 +862,6 @@ impl CallCore {
             return;
         };
         call.reason.get_or_insert(reason);
-        let was = call.phase;
         call.phase = Phase::Ending;
         for t in [
             CallTimer::Ring,
@@ -915,8 +914,10 @@ impl CallCore {
                 .dialog
                 .as_ref()
                 .is_some_and(|d| d.state == DialogState::Confirmed);
-            let answered_leg = side == Side::Caller && was != Phase::Proceeding
-                || side == Side::Callee && call.out_tx.is_none();
+            let answered_leg = match side {
+                Side::Caller => call.answered.is_some(),
+                Side::Callee => call.out_tx.is_none(),
+            };
             if up && answered_leg {
                 if awaiting_ack.contains(&side) {
                     // §15: no BYE before the ACK; the AckWait timer bounds the wait.

@@ -12,7 +12,11 @@ pub fn destination(target: &str) -> Result<Peer, String> {
     if u.scheme != "sip" {
         return Err(format!("only sip: URIs can be dialled, not {}:", u.scheme));
     }
-    let rest = target.trim().split_once(':').map(|x| x.1).unwrap_or_default();
+    let rest = target
+        .trim()
+        .split_once(':')
+        .map(|x| x.1)
+        .unwrap_or_default();
     let hostport = rest.rsplit('@').next().unwrap_or_default();
     let hostport = hostport.split([';', '?']).next().unwrap_or_default();
     let (host, port) = split_host_port(hostport)?;

@@ -179,9 +179,7 @@ impl Endpoint {
                 let outcome = self.tx.handle_request(now, parsed.msg, reply_to);
                 match outcome {
                     RequestOutcome::New(id) => self.dispatch(now, id, reply_to),
-                    RequestOutcome::Retransmission => {
-                        self.counters.inc(Kind::Absorbed, "request")
-                    }
+                    RequestOutcome::Retransmission => self.counters.inc(Kind::Absorbed, "request"),
                     RequestOutcome::AckAbsorbed => {}
                     RequestOutcome::AckForDialog(ack) => {
                         let mut cx = Ctx {

@@ -2,9 +2,26 @@
 //! relay. The call core drives media through [`MediaControl`]; the sans-IO implementation
 //! negotiates and allocates, the runtime's implementation also moves the packets.
 
+pub mod config;
+pub mod controller;
+pub mod g711;
+pub mod negotiate;
+pub mod pool;
+pub mod relay;
+pub mod rtp;
+pub mod sdp;
+pub mod stats;
+#[cfg(test)]
+mod tests;
+
 use std::time::Instant;
 
 use bytes::Bytes;
+
+pub use config::{Latching, MediaConfig, MediaSettings};
+pub use controller::MediaController;
+pub use relay::{MediaEvent, TimeoutReason};
+pub use stats::{CallStats, DropCounts, StreamStats};
 
 /// One side of a bridged call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -12,6 +12,8 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::endpoint::Endpoint;
+use crate::media::relay::MediaEvent;
+use crate::media::MediaControl;
 use crate::metrics::{Counters, Kind};
 use crate::sip::{ConnId, Peer, Transport};
 
@@ -51,6 +53,7 @@ pub(super) struct Engine {
     outbound: HashMap<std::net::SocketAddr, ConnId>,
     inputs: mpsc::Sender<Input>,
     tcp_idle: std::time::Duration,
+    media_events: mpsc::Receiver<MediaEvent>,
     counters: Counters,
 }
 
@@ -61,14 +64,17 @@ impl Engine {
         seed: u64,
         udp: Vec<Arc<UdpSocket>>,
         inputs: mpsc::Sender<Input>,
+        media: Box<dyn MediaControl + Send>,
+        media_events: mpsc::Receiver<MediaEvent>,
     ) -> Self {
         Engine {
-            endpoint: Endpoint::new(cfg, counters.clone(), seed, Box::new(crate::media::NoMedia)),
+            endpoint: Endpoint::new(cfg, counters.clone(), seed, media),
             udp,
             conns: HashMap::new(),
             outbound: HashMap::new(),
             inputs,
             tcp_idle: cfg.sip.tcp_idle_timeout,
+            media_events,
             counters,
         }
     }
@@ -98,6 +104,11 @@ impl Engine {
                     self.flush().await;
                     self.gauges();
                 }
+                Some(ev) = self.media_events.recv() => {
+                    self.media_event(ev);
+                    self.flush().await;
+                    self.gauges();
+                }
                 _ = &mut stop => break,
             }
         }
@@ -124,18 +135,40 @@ impl Engine {
         }
     }
 
+    /// A media timeout ends its call; released media adds its packet counts.
+    fn media_event(&mut self, ev: MediaEvent) {
+        match ev {
+            MediaEvent::Timeout { id, side, .. } => {
+                self.endpoint
+                    .media_timeout(Instant::now().into_std(), id, side)
+            }
+            MediaEvent::Released { stats, .. } => {
+                self.counters
+                    .add(Kind::RtpRelayed, "caller", stats.caller.relayed);
+                self.counters
+                    .add(Kind::RtpRelayed, "callee", stats.callee.relayed);
+            }
+        }
+    }
+
     /// Takes the call events (counted by outcome) and publishes the gauges a scrape shows.
     fn gauges(&mut self) {
         while let Some(ev) = self.endpoint.poll_call_event() {
             match ev {
-                crate::call::CallEvent::Answered { .. } => self.counters.inc(Kind::Calls, "answered"),
+                crate::call::CallEvent::Answered { .. } => {
+                    self.counters.inc(Kind::Calls, "answered")
+                }
                 crate::call::CallEvent::Ended { reason, .. } => {
                     self.counters.inc(Kind::Calls, reason.label())
                 }
             }
         }
-        self.counters.set_gauge("holdless_calls_active", self.endpoint.calls() as i64);
-        self.counters.set_gauge("holdless_sip_transactions_active", self.endpoint.transactions() as i64);
+        self.counters
+            .set_gauge("holdless_calls_active", self.endpoint.calls() as i64);
+        self.counters.set_gauge(
+            "holdless_sip_transactions_active",
+            self.endpoint.transactions() as i64,
+        );
     }
 
     async fn handle(&mut self, input: Input) {
@@ -165,12 +198,20 @@ impl Engine {
     }
 
     fn send_tcp(&mut self, bytes: Bytes, to: Peer) {
-        let conn = to.conn.or_else(|| self.outbound.get(&to.addr).copied()).unwrap_or_else(|| {
-            let (conn, writer) = super::tcp::connect(to.addr, self.inputs.clone(), self.tcp_idle, self.counters.clone());
-            self.conns.insert(conn, writer);
-            self.outbound.insert(to.addr, conn);
-            conn
-        });
+        let conn = to
+            .conn
+            .or_else(|| self.outbound.get(&to.addr).copied())
+            .unwrap_or_else(|| {
+                let (conn, writer) = super::tcp::connect(
+                    to.addr,
+                    self.inputs.clone(),
+                    self.tcp_idle,
+                    self.counters.clone(),
+                );
+                self.conns.insert(conn, writer);
+                self.outbound.insert(to.addr, conn);
+                conn
+            });
         let writer = self.conns.get(&conn);
         match writer.map(|w| w.try_send(bytes)) {
             Some(Ok(())) => {}

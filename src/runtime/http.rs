@@ -1,4 +1,6 @@
-//! The HTTP server: `/healthz` and `/metrics` for now; the API arrives in a later issue.
+//! The HTTP server: `/healthz`, `/metrics`, and the Scheduler API ([`crate::api`]).
+
+use std::net::SocketAddr;
 
 use axum::extract::State;
 use axum::routing::get;
@@ -6,14 +8,40 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::api::{ApiState, HttpMetrics};
+use crate::callback::service::Service;
 use crate::metrics::Counters;
 
+#[derive(Clone)]
+struct MetricsState {
+    counters: Counters,
+    http: HttpMetrics,
+    callbacks: Service,
+}
+
 /// Serves until shutdown.
-pub(super) async fn serve(l: TcpListener, counters: Counters, mut shutdown: watch::Receiver<bool>) {
+pub(super) async fn serve(
+    l: TcpListener,
+    counters: Counters,
+    api: ApiState,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let http = HttpMetrics::default();
+    let state = MetricsState {
+        counters,
+        http: http.clone(),
+        callbacks: api.service.clone(),
+    };
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
-        .with_state(counters);
+        .with_state(state)
+        .merge(crate::api::router(api))
+        .layer(axum::middleware::from_fn_with_state(
+            http,
+            crate::api::metrics::count,
+        ))
+        .into_make_service_with_connect_info::<SocketAddr>();
     let stop = async move {
         while !*shutdown.borrow() {
             if shutdown.changed().await.is_err() {
@@ -26,6 +54,9 @@ pub(super) async fn serve(l: TcpListener, counters: Counters, mut shutdown: watc
     }
 }
 
-async fn metrics(State(c): State<Counters>) -> String {
-    c.render()
+async fn metrics(State(s): State<MetricsState>) -> String {
+    let mut out = s.counters.render();
+    out.push_str(&s.callbacks.render_metrics());
+    out.push_str(&s.http.render());
+    out
 }

@@ -3,6 +3,7 @@
 
 mod engine;
 mod http;
+pub mod rtp;
 mod tcp;
 mod udp;
 
@@ -47,6 +48,9 @@ pub enum RuntimeError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The callback store could not be opened, or the callback service not started.
+    #[error("callback store: {0}")]
+    Callbacks(#[from] crate::callback::service::StartError),
 }
 
 /// Binds everything, serves until `shutdown` turns true, then drains.
@@ -55,6 +59,7 @@ pub async fn serve(cfg: Config, mut shutdown: watch::Receiver<bool>) -> Result<(
         dir: cfg.data_dir.clone(),
         source,
     })?;
+    let callbacks = start_callbacks(&cfg)?;
     let counters = Counters::default();
     let (tx, rx) = mpsc::channel(ENGINE_QUEUE);
     let mut udp_sockets = Vec::new();
@@ -97,13 +102,31 @@ pub async fn serve(cfg: Config, mut shutdown: watch::Receiver<bool>) -> Result<(
         };
         tokio::spawn(tcp::accept_loop(l, tx.clone(), opts, counters.clone()));
     }
-    tokio::spawn(http::serve(http, counters.clone(), shutdown.clone()));
+    let api = crate::api::ApiState::new(callbacks.clone(), &cfg);
+    tokio::spawn(http::serve(http, counters.clone(), api, shutdown.clone()));
     tracing::info!(udp = ?cfg.sip.udp, tcp = ?cfg.sip.tcp, http = %cfg.http_listen, "holdless serving");
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0x401d1e55);
-    let engine = engine::Engine::new(&cfg, counters, seed, udp_sockets, tx.clone());
+    let engine = {
+        let mut rtp = rtp::RtpRuntime::new(
+            cfg.media.clone(),
+            crate::acl::Egress::new(cfg.egress_allow.clone()),
+        );
+        let media_events = rtp.take_events();
+        let totals = rtp.counters();
+        counters.add_source(std::sync::Arc::new(move || render_rtp(&totals)));
+        engine::Engine::new(
+            &cfg,
+            counters,
+            seed,
+            udp_sockets,
+            tx.clone(),
+            Box::new(rtp),
+            media_events,
+        )
+    };
     let stop = async move {
         while !*shutdown.borrow() {
             if shutdown.changed().await.is_err() {
@@ -112,5 +135,45 @@ pub async fn serve(cfg: Config, mut shutdown: watch::Receiver<bool>) -> Result<(
         }
     };
     engine.run(rx, stop).await;
+    callbacks.stop().await;
     Ok(())
+}
+
+/// Opens the callback store under the data directory and starts the callback service
+/// (restoring every registered callback). Callbacks are queued but not dialled until a
+/// dialler attaches ([`crate::callback::service::Service::attach_dialler`]).
+fn start_callbacks(cfg: &Config) -> Result<crate::callback::service::Service, RuntimeError> {
+    use crate::callback::engine::TargetConfig;
+    use crate::callback::service::{system_clock, Service, StartError};
+    let store = crate::store::sqlite::SqliteStore::open(&cfg.data_dir).map_err(StartError::from)?;
+    tracing::info!(path = %store.path().display(), "callback store open");
+    let targets = cfg
+        .call_targets
+        .iter()
+        .map(|t| TargetConfig {
+            id: t.id.clone(),
+            name: t.name.clone(),
+            settings: t.callback.clone(),
+        })
+        .collect();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0xca11_ba2c);
+    let service = Service::start(targets, Box::new(store), seed, system_clock())?;
+    Ok(service)
+}
+
+/// The media relay's totals in Prometheus text.
+fn render_rtp(c: &rtp::RtpCounters) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut out = String::new();
+    for (name, v) in [
+        ("holdless_rtp_received_total", c.received.load(Relaxed)),
+        ("holdless_rtp_forwarded_total", c.relayed.load(Relaxed)),
+        ("holdless_rtp_dropped_total", c.dropped.load(Relaxed)),
+    ] {
+        out.push_str(&format!("# TYPE {name} counter\n{name} {v}\n"));
+    }
+    out
 }

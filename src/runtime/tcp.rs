@@ -89,7 +89,15 @@ pub(super) fn connect(
     tokio::spawn(async move {
         match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => {
-                run(stream, Peer::tcp(addr, conn), tx.clone(), idle, counters, wrx).await;
+                run(
+                    stream,
+                    Peer::tcp(addr, conn),
+                    tx.clone(),
+                    idle,
+                    counters,
+                    wrx,
+                )
+                .await;
             }
             _ => {
                 tracing::info!(dst = %addr, "outbound TCP connection failed");

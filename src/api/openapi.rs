@@ -1,0 +1,333 @@
+//! The OpenAPI 3 document served at `GET /openapi.json`: every route, every status it can
+//! answer, and the exact shape of each body (schemathesis checks the server against it).
+
+use serde_json::{json, Value};
+
+fn error_response(description: &str, statuses: &[&str]) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {
+            "type": "object",
+            "required": ["data"],
+            "properties": {"data": {
+                "type": "array", "minItems": 1, "maxItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["status", "message"],
+                    "properties": {
+                        "status": {"type": "string", "enum": statuses},
+                        "message": {"type": "string"},
+                        "outcome": {"type": "string", "description": "The engine rule that refused the registration (e.g. maxEcbtExceeded)."}
+                    }
+                }
+            }}
+        }}}
+    })
+}
+
+fn unauthorized() -> Value {
+    let mut r = error_response("No bearer token, or not a valid one.", &["Unauthorized"]);
+    r["headers"] = json!({"WWW-Authenticate": {"schema": {"type": "string"}}});
+    r
+}
+
+fn forbidden() -> Value {
+    error_response(
+        "The token belongs to another organization, or the client address is outside the organization's access policy.",
+        &["Forbidden"],
+    )
+}
+
+fn not_found() -> Value {
+    error_response("No such widget, callback or route.", &["NotFound"])
+}
+
+fn too_large() -> Value {
+    error_response("The body is larger than 16 KiB.", &["PayloadTooLarge"])
+}
+
+fn unavailable() -> Value {
+    let mut r = error_response(
+        "The callback store is unreachable, or holdless is overloaded (Retry-After).",
+        &["PlatformUnavailable", "Overloaded"],
+    );
+    r["headers"] = json!({"Retry-After": {"schema": {"type": "string"}}});
+    r
+}
+
+fn path_param(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "path", "required": true, "description": description,
+           "schema": {"type": "string", "minLength": 1}})
+}
+
+fn time_zone_param() -> Value {
+    json!({"name": "time_zone", "in": "query", "required": false,
+           "description": "Zone for the times in `message`: an IANA name (America/New_York) or a UTC offset in minutes (-300). Default: the call target's zone.",
+           "schema": {"type": "string", "pattern": "^(|-?[0-9]{1,4}|[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*)$"}})
+}
+
+fn widget_status_item(with_ids: bool) -> Value {
+    let mut item = json!({
+        "type": "object",
+        "required": ["widget_state", "message", "offer_asap", "offer_scheduled", "ewt", "scheduled_timeslots"],
+        "properties": {
+            "widget_state": {"type": "string", "enum": [
+                "offer_callback", "offer_asap_callback", "offer_scheduled_callback",
+                "display_ewt_only", "platform_unavailable"]},
+            "message": {"type": "string"},
+            "offer_asap": {"type": "boolean"},
+            "offer_scheduled": {"type": "boolean"},
+            "ewt": {"type": "integer", "minimum": 0, "nullable": true,
+                    "description": "ECBT in seconds; null when not relevant."},
+            "scheduled_timeslots": {"type": "array", "items": {"type": "integer"},
+                    "description": "Bookable appointment times, Unix seconds (UTC)."}
+        }
+    });
+    if with_ids {
+        if let Some(r) = item["required"].as_array_mut() {
+            r.extend([json!("widget_id"), json!("call_target_id")]);
+        }
+        item["properties"]["widget_id"] = json!({"type": "string"});
+        item["properties"]["call_target_id"] = json!({"type": "string"});
+    }
+    item
+}
+
+fn data(item: Value, one: bool) -> Value {
+    let mut arr = json!({"type": "array", "items": item});
+    if one {
+        arr["minItems"] = json!(1);
+        arr["maxItems"] = json!(1);
+    }
+    json!({"type": "object", "required": ["data"], "properties": {"data": arr}})
+}
+
+fn ok(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema}}})
+}
+
+fn contact_body(extra: Value) -> Value {
+    let mut props = json!({
+        "contact_number": {"type": "string", "minLength": 1, "maxLength": 64,
+            "pattern": "^(tel:)?[+]?[0-9 ().\\-/]*[0-9][0-9 ().\\-/]*$",
+            "example": "+15551234567",
+            "description": "The customer's number (E.164 preferred; national forms are normalized by the call target's rules, which may still refuse it)."}
+    });
+    if let (Some(p), Some(e)) = (props.as_object_mut(), extra.as_object()) {
+        p.extend(e.clone());
+    }
+    json!({"required": true, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["contact_number"], "properties": props
+    }}}})
+}
+
+/// The document.
+pub fn document() -> Value {
+    let security = json!([{"bearer": []}]);
+    let status_entry = json!({
+        "type": "object",
+        "required": ["contact_uri", "callback_number", "call_request_id", "type", "created_at",
+                     "estimated_for", "forecast_waitlist_position", "estimated_wait_time",
+                     "source", "call_target_id", "status"],
+        "properties": {
+            "contact_uri": {"type": "string"},
+            "callback_number": {"type": "string"},
+            "call_request_id": {"type": "string"},
+            "type": {"type": "string", "enum": ["ASAP", "Scheduled", "NextBusinessDay"]},
+            "created_at": {"type": "string", "pattern": "^[0-9]+$"},
+            "estimated_for": {"type": "string", "pattern": "^[0-9]+$"},
+            "forecast_waitlist_position": {"type": "string", "pattern": "^[0-9]+$"},
+            "estimated_wait_time": {"type": "string", "pattern": "^[0-9]+$"},
+            "source": {"type": "string"},
+            "call_target_id": {"type": "string"},
+            "status": {"type": "string", "enum": ["Pending", "Waitlisted", "InProgress"]}
+        }
+    });
+    let record = json!({
+        "type": "object",
+        "required": ["callback_request_id", "call_target_id", "callback_number", "status", "user_data",
+                     "sip_headers", "requested_at", "ecbt", "estimatedFor", "position"],
+        "properties": {
+            "callback_request_id": {"type": "string"},
+            "organization_id": {"type": "string"},
+            "call_target_id": {"type": "string"},
+            "widget_id": {"type": "string", "nullable": true},
+            "callback_number": {"type": "string"},
+            "type": {"type": "string", "enum": ["ASAP", "Scheduled", "NextBusinessDay"]},
+            "status": {"type": "string", "enum": ["Pending", "Waitlisted", "InProgress", "Completed", "Failed", "Canceled"]},
+            "source": {"type": "string", "enum": ["api", "sip"]},
+            "channel": {"type": "string", "nullable": true},
+            "user_data": {"type": "object"},
+            "sip_headers": {"type": "array", "items": {"type": "object", "required": ["name", "value"],
+                "properties": {"name": {"type": "string"}, "value": {"type": "string"}}}},
+            "requested_at": {"type": "integer"},
+            "ecbt": {"type": "integer", "minimum": 0},
+            "estimatedFor": {"type": "integer"},
+            "appointment_time": {"type": "integer", "nullable": true},
+            "due_at": {"type": "integer"},
+            "position": {"type": "integer", "minimum": 0},
+            "estimated_wait_time": {"type": "integer", "minimum": 0},
+            "attempts": {"type": "integer", "minimum": 0},
+            "last_result": {"type": "string", "nullable": true},
+            "actualCallbackTime": {"type": "integer", "nullable": true},
+            "punctuality": {"type": "integer", "nullable": true},
+            "wasPunctual": {"type": "boolean", "nullable": true},
+            "estimatePercentAccuracy": {"type": "number", "nullable": true},
+            "finished_at": {"type": "integer", "nullable": true}
+        }
+    });
+    let body_errors = [
+        "ContactRequired",
+        "InvalidContact",
+        "InvalidRequest",
+        "InvalidParameters",
+        "RequestRefusedDueToOperationMode",
+        "DuplicateRequest",
+    ];
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "holdless Scheduler API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Callback scheduling shaped like Mindful's Scheduler API. Every /api route needs `Authorization: Bearer <token>` of the organization it touches, from an address in that organization's `api_allow`."
+        },
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "paths": {
+            "/api/widget/{widget_id}": {"get": {
+                "operationId": "widgetStatus",
+                "summary": "Whether the widget offers callbacks now, its ECBT and bookable slots.",
+                "security": security,
+                "parameters": [path_param("widget_id", "Widget id."), time_zone_param()],
+                "responses": {
+                    "200": ok("The widget's state.", data(widget_status_item(false), true)),
+                    "400": error_response("Bad time_zone or query.", &["InvalidTimeZone", "InvalidParameters"]),
+                    "401": unauthorized(), "403": forbidden(), "404": not_found()
+                }
+            }},
+            "/api/widget/{widget_id}/request_callback": {"post": {
+                "operationId": "requestCallback",
+                "summary": "Registers an ASAP callback, or a scheduled one at one of the widget's timeslots.",
+                "security": security,
+                "parameters": [path_param("widget_id", "Widget id.")],
+                "requestBody": contact_body(json!({
+                    "appointment_time": {"oneOf": [{"type": "string", "pattern": "^[0-9]+$"}, {"type": "integer"}],
+                        "nullable": true, "description": "A Unix timestamp from scheduled_timeslots; absent = ASAP."},
+                    "user_data": {"type": "object", "nullable": true, "additionalProperties": true, "maxProperties": 50},
+                    "channel": {"type": "string", "nullable": true, "maxLength": 64}
+                })),
+                "responses": {
+                    "200": ok("Registered.", data(json!({
+                        "type": "object",
+                        "required": ["status", "message", "callback_request_id", "requested_at", "ewt"],
+                        "properties": {
+                            "status": {"type": "string", "enum": ["Requested"]},
+                            "message": {"type": "string"},
+                            "callback_request_id": {"type": "string"},
+                            "requested_at": {"type": "integer"},
+                            "ewt": {"type": "integer", "minimum": 0}
+                        }
+                    }), true)),
+                    "400": error_response("Refused; `status` says why and `outcome` names the rule.", &body_errors),
+                    "401": unauthorized(), "403": forbidden(), "404": not_found(),
+                    "413": too_large(), "503": unavailable()
+                }
+            }},
+            "/api/organization/{org_id}/widget_status": {"get": {
+                "operationId": "organizationWidgetStatus",
+                "summary": "The state of every active widget of the organization.",
+                "security": security,
+                "parameters": [path_param("org_id", "Organization id."), time_zone_param()],
+                "responses": {
+                    "200": ok("One entry per active widget.", data(widget_status_item(true), false)),
+                    "400": error_response("Bad time_zone or query.", &["InvalidTimeZone", "InvalidParameters"]),
+                    "401": unauthorized(), "403": forbidden()
+                }
+            }},
+            "/api/organization/{org_id}/callback_status": {"post": {
+                "operationId": "callbackStatus",
+                "summary": "The organization's active callbacks for a number.",
+                "security": security,
+                "parameters": [path_param("org_id", "Organization id.")],
+                "requestBody": contact_body(json!({})),
+                "responses": {
+                    "200": ok("Active callbacks (an empty list when none).", data(status_entry, false)),
+                    "400": error_response("Bad body or number.", &["ContactRequired", "InvalidContact", "InvalidRequest", "InvalidParameters"]),
+                    "401": unauthorized(), "403": forbidden(), "413": too_large(), "503": unavailable()
+                }
+            }},
+            "/api/organization/{org_id}/cancel_callback": {"post": {
+                "operationId": "cancelCallback",
+                "summary": "Cancels the organization's pending callback for a number.",
+                "security": security,
+                "parameters": [path_param("org_id", "Organization id.")],
+                "requestBody": contact_body(json!({
+                    "call_target_id": {"type": "string", "nullable": true, "maxLength": 64,
+                        "description": "holdless extension: which call target, when the number waits on several."}
+                })),
+                "responses": {
+                    "200": ok("What happened (always 200, as in Mindful's API).", data(json!({
+                        "type": "object", "required": ["status"],
+                        "properties": {
+                            "status": {"type": "string", "enum": ["Canceled", "InteractionNotFound", "TooManyInteractions", "FAILED"]},
+                            "cancel_callback_request_id": {"type": "string"}
+                        }
+                    }), true)),
+                    "400": error_response("Bad body or number.", &["ContactRequired", "InvalidContact", "InvalidRequest", "InvalidParameters"]),
+                    "401": unauthorized(), "403": forbidden(), "413": too_large(), "503": unavailable()
+                }
+            }},
+            "/api/organization/{org_id}/callback/{callback_id}": {"get": {
+                "operationId": "getCallback",
+                "summary": "holdless extension: one callback with its metadata, ECBT, position and punctuality.",
+                "security": security,
+                "parameters": [path_param("org_id", "Organization id."), path_param("callback_id", "callback_request_id.")],
+                "responses": {
+                    "200": ok("The callback.", data(record, true)),
+                    "400": error_response("Bad path.", &["InvalidParameters"]),
+                    "401": unauthorized(), "403": forbidden(), "404": not_found(), "503": unavailable()
+                }
+            }},
+            "/healthz": {"get": {
+                "operationId": "healthz", "summary": "Liveness.",
+                "responses": {"200": {"description": "Alive.", "content": {"text/plain": {"schema": {"type": "string"}}}}}
+            }},
+            "/readyz": {"get": {
+                "operationId": "readyz", "summary": "Readiness: 200 only when the store answers.",
+                "responses": {
+                    "200": {"description": "Ready.", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                    "503": {"description": "The store is unreachable.", "content": {"text/plain": {"schema": {"type": "string"}}}}
+                }
+            }},
+            "/metrics": {"get": {
+                "operationId": "metrics", "summary": "Prometheus text: callbacks per call target, registrations by outcome, API requests, SIP counters.",
+                "responses": {"200": {"description": "Metrics.", "content": {"text/plain": {"schema": {"type": "string"}}}}}
+            }},
+            "/openapi.json": {"get": {
+                "operationId": "openapi", "summary": "This document.",
+                "responses": {"200": {"description": "OpenAPI 3.", "content": {"application/json": {"schema": {"type": "object"}}}}}
+            }}
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_route_is_documented_with_its_statuses() {
+        let d = super::document();
+        let paths = d["paths"].as_object().unwrap();
+        assert_eq!(paths.len(), 10);
+        for (p, ops) in paths {
+            for (_, op) in ops.as_object().unwrap() {
+                let codes = op["responses"].as_object().unwrap();
+                assert!(codes.contains_key("200"), "{p}");
+                if p.starts_with("/api/") {
+                    assert!(
+                        codes.contains_key("401") && codes.contains_key("403"),
+                        "{p}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The estimated callback time (ECBT), learned from what the engine observes.
+//!
+//! A call target dials at most `P` callbacks at once (its pacing). A launched callback
+//! holds one of those slots until its attempt ends, so callbacks leave the queue at the
+//! rate slots free up. The estimator keeps three exponentially weighted moving averages
+//! (weight `α` = `ecbt.smoothing` on each new sample):
+//!
+//! * `H`, the **slot hold time**: launch → attempt over, over every attempt (agent-leg
+//!   connect time plus conversation for answered ones, ringing time for failed ones).
+//!   Starts at `ecbt.initial_handle_secs`.
+//! * `G`, the **release gap**: time between two consecutive slot releases while every
+//!   slot was busy, i.e. the completion throughput measured directly. Used once
+//!   [`MIN_GAP_SAMPLES`] gaps have been seen; before that `G` is taken as `H / P`.
+//! * `C`, the **agent-leg connect time**: launch → the agent leg answers. Starts at
+//!   `ecbt.initial_connect_secs`.
+//!
+//! For a callback with `A` callbacks ahead of it in its call target's queue (waiting ASAP
+//! callbacks before it, plus scheduled ones due before it) and `I` callbacks in progress:
+//!
+//! ```text
+//! k    = max(0, I + A + 1 − P)          slot releases needed before it can launch
+//! wait = max(min_delay, k × G)
+//! ECBT = wait                      (first party: customer — the customer is called at launch)
+//! ECBT = wait + C                  (first party: agent — the customer is called once an agent answers)
+//! ```
+//!
+//! `estimatedFor` = registration time + ECBT. The estimate only moves with observations,
+//! never with the wall clock, so the same inputs always give the same ECBT.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Release gaps needed before the measured throughput replaces `H / P`.
+pub const MIN_GAP_SAMPLES: u32 = 5;
+
+/// Longest hold time or gap accepted as a sample (a stuck call must not wreck the
+/// average for hours): 4 hours.
+pub const MAX_SAMPLE_SECS: f64 = 4.0 * 3600.0;
+
+/// Estimator settings of a call target.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EcbtSettings {
+    /// Starting `H`, seconds.
+    pub initial_handle_secs: f64,
+    /// Starting `C`, seconds.
+    pub initial_connect_secs: f64,
+    /// EWMA weight of a new sample, `0 < α <= 1`.
+    pub smoothing: f64,
+}
+
+impl Default for EcbtSettings {
+    fn default() -> Self {
+        EcbtSettings {
+            initial_handle_secs: 300.0,
+            initial_connect_secs: 30.0,
+            smoothing: 0.2,
+        }
+    }
+}
+
+/// The learned state; persisted so a restart keeps what was learned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Estimator {
+    /// `H`, seconds.
+    pub hold_secs: f64,
+    /// `C`, seconds.
+    pub connect_secs: f64,
+    /// `G`, seconds (meaningful once `gap_samples >= MIN_GAP_SAMPLES`).
+    pub gap_secs: f64,
+    /// Hold samples seen.
+    pub hold_samples: u64,
+    /// Connect samples seen.
+    pub connect_samples: u64,
+    /// Gap samples seen.
+    pub gap_samples: u32,
+    /// Last slot release while every slot was busy (start of the next gap).
+    pub last_saturated_release: Option<DateTime<Utc>>,
+}
+
+/// What the queue looks like for an estimate.
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    /// Callbacks ahead (`A`).
+    pub ahead: u64,
+    /// Callbacks in progress (`I`).
+    pub in_progress: u64,
+    /// Pacing (`P`, at least 1).
+    pub pacing: u64,
+    /// Minimum callback delay, seconds.
+    pub min_delay_secs: u64,
+    /// Whether the agent leg is dialled first.
+    pub agent_first: bool,
+}
+
+impl Estimator {
+    /// A fresh estimator at the configured starting values.
+    pub fn new(s: &EcbtSettings) -> Self {
+        Estimator {
+            hold_secs: s.initial_handle_secs,
+            connect_secs: s.initial_connect_secs,
+            gap_secs: 0.0,
+            hold_samples: 0,
+            connect_samples: 0,
+            gap_samples: 0,
+            last_saturated_release: None,
+        }
+    }
+
+    /// Seconds between launches when every slot is busy (`G`).
+    pub fn interval_secs(&self, pacing: u64) -> f64 {
+        if self.gap_samples >= MIN_GAP_SAMPLES {
+            self.gap_secs
+        } else {
+            self.hold_secs / pacing.max(1) as f64
+        }
+    }
+
+    /// The ECBT in whole seconds (rounded up).
+    pub fn estimate(&self, load: Load) -> u64 {
+        let slots_busy = load.in_progress + load.ahead + 1;
+        let k = slots_busy.saturating_sub(load.pacing.max(1));
+        let wait = (k as f64 * self.interval_secs(load.pacing)).max(load.min_delay_secs as f64);
+        let ecbt = if load.agent_first {
+            wait + self.connect_secs
+        } else {
+            wait
+        };
+        ecbt.ceil().clamp(0.0, u64::MAX as f64 / 2.0) as u64
+    }
+
+    /// An agent leg answered `secs` after its launch.
+    pub fn on_agent_connected(&mut self, secs: f64, s: &EcbtSettings) {
+        if let Some(v) = sample(secs) {
+            self.connect_secs = ewma(self.connect_secs, v, s.smoothing);
+            self.connect_samples += 1;
+        }
+    }
+
+    /// An attempt that held its slot for `held_secs` ended at `now`; `saturated` says
+    /// whether every slot was busy just before it ended.
+    pub fn on_released(
+        &mut self,
+        now: DateTime<Utc>,
+        held_secs: f64,
+        saturated: bool,
+        s: &EcbtSettings,
+    ) {
+        if let Some(v) = sample(held_secs) {
+            self.hold_secs = ewma(self.hold_secs, v, s.smoothing);
+            self.hold_samples += 1;
+        }
+        if !saturated {
+            self.last_saturated_release = None;
+            return;
+        }
+        if let Some(prev) = self.last_saturated_release {
+            let gap = (now - prev).num_milliseconds() as f64 / 1000.0;
+            if let Some(v) = sample(gap) {
+                self.gap_secs = if self.gap_samples == 0 {
+                    v
+                } else {
+                    ewma(self.gap_secs, v, s.smoothing)
+                };
+                self.gap_samples = self.gap_samples.saturating_add(1);
+            }
+        }
+        self.last_saturated_release = Some(now);
+    }
+}
+
+fn sample(v: f64) -> Option<f64> {
+    (v.is_finite() && v >= 0.0).then(|| v.min(MAX_SAMPLE_SECS))
+}
+
+fn ewma(old: f64, new: f64, alpha: f64) -> f64 {
+    old + alpha * (new - old)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn load(ahead: u64, in_progress: u64, pacing: u64) -> Load {
+        Load {
+            ahead,
+            in_progress,
+            pacing,
+            min_delay_secs: 0,
+            agent_first: false,
+        }
+    }
+
+    #[test]
+    fn free_slots_mean_no_wait() {
+        let e = Estimator::new(&EcbtSettings::default());
+        assert_eq!(e.estimate(load(0, 0, 5)), 0);
+        assert_eq!(e.estimate(load(3, 1, 5)), 0);
+        // Minimum delay is a floor.
+        let mut l = load(0, 0, 5);
+        l.min_delay_secs = 90;
+        assert_eq!(e.estimate(l), 90);
+    }
+
+    #[test]
+    fn queue_beyond_pacing_waits_hold_time_over_pacing_per_callback() {
+        // H = 300 s, P = 5 → one launch every 60 s.
+        let e = Estimator::new(&EcbtSettings::default());
+        assert_eq!(e.estimate(load(0, 5, 5)), 60);
+        assert_eq!(e.estimate(load(4, 5, 5)), 300);
+        assert_eq!(e.estimate(load(9, 0, 5)), 300);
+    }
+
+    #[test]
+    fn agent_first_adds_the_agent_connect_time() {
+        let e = Estimator::new(&EcbtSettings::default());
+        let mut l = load(0, 5, 5);
+        l.agent_first = true;
+        assert_eq!(e.estimate(l), 60 + 30);
+    }
+
+    #[test]
+    fn hold_and_connect_times_are_learned() {
+        let s = EcbtSettings {
+            smoothing: 0.5,
+            ..EcbtSettings::default()
+        };
+        let mut e = Estimator::new(&s);
+        let t0 = DateTime::<Utc>::UNIX_EPOCH;
+        e.on_released(t0, 100.0, false, &s);
+        assert_eq!(e.hold_secs, 200.0);
+        e.on_agent_connected(10.0, &s);
+        assert_eq!(e.connect_secs, 20.0);
+        // Nonsense samples are ignored; huge ones are capped.
+        e.on_agent_connected(f64::NAN, &s);
+        e.on_agent_connected(-3.0, &s);
+        assert_eq!(e.connect_samples, 1);
+        e.on_released(t0, 1.0e9, false, &s);
+        assert_eq!(e.hold_secs, (200.0 + MAX_SAMPLE_SECS) / 2.0);
+    }
+
+    #[test]
+    fn measured_throughput_replaces_the_model_after_enough_gaps() {
+        let s = EcbtSettings::default();
+        let mut e = Estimator::new(&s);
+        let t0 = DateTime::<Utc>::UNIX_EPOCH;
+        // Saturated releases every 20 s (faster than H/P = 60 s).
+        for i in 0..=MIN_GAP_SAMPLES {
+            assert_eq!(e.interval_secs(5), e.hold_secs / 5.0);
+            e.on_released(t0 + Duration::seconds(20 * i as i64), 300.0, true, &s);
+        }
+        assert_eq!(e.gap_samples, MIN_GAP_SAMPLES);
+        assert_eq!(e.interval_secs(5), 20.0);
+        assert_eq!(e.estimate(load(2, 5, 5)), 60);
+        // A release with a free slot breaks the chain: no gap spans idle time.
+        e.on_released(t0 + Duration::seconds(500), 300.0, false, &s);
+        assert_eq!(e.last_saturated_release, None);
+        e.on_released(t0 + Duration::seconds(900), 300.0, true, &s);
+        assert_eq!(e.gap_samples, MIN_GAP_SAMPLES);
+    }
+}

@@ -1,0 +1,355 @@
+//! Releasing callbacks for dialling, the dialler's events, retries, and restoring the
+//! engine from the store after a restart.
+
+use chrono::{DateTime, Utc};
+
+use super::{class, lane, secs, Engine, EngineError, Lane, Write};
+use crate::callback::ecbt::Estimator;
+use crate::callback::model::{
+    AttemptResult, Callback, CallbackId, FirstParty, Punctuality, Status,
+};
+
+/// Floor of the wait used for `estimatePercentAccuracy`, seconds: a callback promised
+/// "now" and made 5 s late is not 0 % accurate.
+pub const ACCURACY_FLOOR_SECS: f64 = 60.0;
+
+/// A callback released for dialling: everything the dialler needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Launch {
+    /// Callback id.
+    pub callback_id: CallbackId,
+    /// Attempt number, from 1.
+    pub attempt: u32,
+    /// Organization.
+    pub organization: String,
+    /// Call target.
+    pub call_target: String,
+    /// The customer's number, E.164.
+    pub number: String,
+    /// Which leg to dial first.
+    pub first_party: FirstParty,
+    /// The contact-center URI for the agent leg.
+    pub contact_center: Option<String>,
+    /// Caller ID to present.
+    pub caller_id: Option<String>,
+    /// `user_data` given at registration.
+    pub user_data: serde_json::Map<String, serde_json::Value>,
+    /// SIP headers captured at registration (to send back on the agent leg).
+    pub sip_headers: Vec<(String, String)>,
+}
+
+/// One dialling attempt, as recorded when it ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    /// Callback id.
+    pub callback_id: CallbackId,
+    /// Attempt number, from 1.
+    pub attempt: u32,
+    /// Call target.
+    pub call_target: String,
+    /// When it was released for dialling.
+    pub launched_at: DateTime<Utc>,
+    /// When the agent leg connected, if it did.
+    pub agent_connected_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub ended_at: DateTime<Utc>,
+    /// How.
+    pub result: AttemptResult,
+}
+
+/// What [`Engine::restore`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// Active callbacks loaded.
+    pub loaded: usize,
+    /// Callbacks that were in progress when holdless stopped (their attempt counts as an
+    /// error and the retry policy applies).
+    pub interrupted: usize,
+    /// Callbacks of call targets no longer configured (left untouched in the store).
+    pub orphaned: usize,
+}
+
+fn punctuality(cb: &Callback, now: DateTime<Utc>, tolerance_secs: u64) -> Punctuality {
+    let late = (now - cb.estimated_for).num_seconds();
+    let estimated = (cb.estimated_for - cb.requested_at).num_milliseconds() as f64 / 1000.0;
+    let error = (now - cb.estimated_for).num_milliseconds().abs() as f64 / 1000.0;
+    let accuracy = (100.0 - 100.0 * error / estimated.max(ACCURACY_FLOOR_SECS)).clamp(0.0, 100.0);
+    Punctuality {
+        actual_callback_time: now,
+        punctuality_secs: late,
+        was_punctual: late <= i64::try_from(tolerance_secs).unwrap_or(i64::MAX),
+        estimate_percent_accuracy: (accuracy * 10.0).round() / 10.0,
+    }
+}
+
+impl Engine {
+    /// The next callback to dial, if one is due, its call target open (or it is a
+    /// scheduled callback at its slot) and pacing allows. Call until `None`.
+    pub fn poll_launch(&mut self, now: DateTime<Utc>) -> Option<Launch> {
+        if !self.dialling {
+            return None;
+        }
+        let ids: Vec<String> = self.targets.keys().cloned().collect();
+        for tid in ids {
+            self.promote(now, &tid);
+            if let Some(id) = self.next_ready(now, &tid) {
+                return self.launch(now, &id);
+            }
+        }
+        None
+    }
+
+    /// Moves due callbacks of a target from `delayed` to `ready`.
+    fn promote(&mut self, now: DateTime<Utc>, tid: &str) {
+        let Some(t) = self.targets.get_mut(tid) else {
+            return;
+        };
+        while let Some(entry) = t.delayed.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let ((_, seq), id) = entry.remove_entry();
+            let l = self.callbacks.get(&id).map(lane).unwrap_or(Lane::Fifo);
+            t.ready.insert((class(l), seq), id);
+        }
+    }
+
+    fn next_ready(&self, now: DateTime<Utc>, tid: &str) -> Option<CallbackId> {
+        let t = self.targets.get(tid)?;
+        let s = &t.cfg.settings;
+        if t.in_progress.len() >= s.pacing as usize {
+            return None;
+        }
+        let (&(class, _), id) = t.ready.first_key_value()?;
+        // Scheduled first attempts go at their slot; the rest only while open.
+        if class == 0 || s.hours.is_open(now) {
+            Some(id.clone())
+        } else {
+            None
+        }
+    }
+
+    fn launch(&mut self, now: DateTime<Utc>, id: &str) -> Option<Launch> {
+        let mut cb = self.callbacks.get(id)?.clone();
+        self.unqueue(&cb);
+        let t = self.targets.get_mut(&cb.call_target)?;
+        let s = &t.cfg.settings;
+        cb.status = Status::InProgress;
+        cb.attempts += 1;
+        cb.launched_at = Some(now);
+        cb.agent_connected_at = None;
+        if cb.punctuality.is_none() && s.first_party == FirstParty::Customer {
+            cb.punctuality = Some(punctuality(&cb, now, s.punctual_within_secs));
+        }
+        t.in_progress.insert(cb.id.clone());
+        let launch = Launch {
+            callback_id: cb.id.clone(),
+            attempt: cb.attempts,
+            organization: cb.organization.clone(),
+            call_target: cb.call_target.clone(),
+            number: cb.number.clone(),
+            first_party: s.first_party,
+            contact_center: s.contact_center.clone(),
+            caller_id: s.caller_id.clone(),
+            user_data: cb.user_data.clone(),
+            sip_headers: cb.sip_headers.clone(),
+        };
+        self.write(Write::Callback(Box::new(cb.clone())));
+        self.callbacks.insert(cb.id.clone(), cb);
+        Some(launch)
+    }
+
+    /// When the engine next has something to do on its own (a callback falls due, a
+    /// closed call target with waiting callbacks opens). Dialler events and registrations
+    /// may of course come sooner.
+    pub fn poll_timeout(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if !self.dialling {
+            return None;
+        }
+        let mut next: Option<DateTime<Utc>> = None;
+        let mut earliest = |t: DateTime<Utc>| {
+            next = Some(next.map_or(t, |n| n.min(t)));
+        };
+        for t in self.targets.values() {
+            let s = &t.cfg.settings;
+            if let Some(((due, _), _)) = t.delayed.first_key_value() {
+                earliest((*due).max(now));
+            }
+            let waiting_fifo = t.ready.keys().any(|(c, _)| *c == 1);
+            if waiting_fifo && t.in_progress.len() < s.pacing as usize && !s.hours.is_open(now) {
+                if let Some(open) = s.hours.next_open(now) {
+                    earliest(open);
+                }
+            }
+        }
+        next
+    }
+
+    fn in_progress_mut(&mut self, id: &str) -> Result<&mut Callback, EngineError> {
+        let cb = self
+            .callbacks
+            .get_mut(id)
+            .ok_or_else(|| EngineError::UnknownCallback(id.to_owned()))?;
+        if cb.status != Status::InProgress {
+            return Err(EngineError::NotInProgress(id.to_owned()));
+        }
+        Ok(cb)
+    }
+
+    /// The dialler reports that a callback's agent leg answered.
+    pub fn handle_agent_connected(
+        &mut self,
+        now: DateTime<Utc>,
+        id: &str,
+    ) -> Result<(), EngineError> {
+        let cb = self.in_progress_mut(id)?;
+        cb.agent_connected_at = Some(now);
+        let launched = cb.launched_at.unwrap_or(now);
+        let tid = cb.call_target.clone();
+        let Some(t) = self.targets.get_mut(&tid) else {
+            return Ok(());
+        };
+        let s = &t.cfg.settings;
+        let secs = (now - launched).num_milliseconds() as f64 / 1000.0;
+        t.estimator.on_agent_connected(secs, &s.ecbt);
+        let state = t.estimator.clone();
+        let (first, tolerance) = (s.first_party, s.punctual_within_secs);
+        let Some(cb) = self.callbacks.get_mut(id) else {
+            return Ok(());
+        };
+        if cb.punctuality.is_none() && first == FirstParty::Agent {
+            // Agent first: the customer is called now.
+            cb.punctuality = Some(punctuality(cb, now, tolerance));
+        }
+        let cb = cb.clone();
+        self.write(Write::Callback(Box::new(cb)));
+        self.write(Write::Estimator {
+            call_target: tid,
+            state,
+        });
+        Ok(())
+    }
+
+    /// The dialler reports how an attempt ended: completed, or failed and then retried per
+    /// the call target's policy or given up.
+    pub fn handle_attempt_ended(
+        &mut self,
+        now: DateTime<Utc>,
+        id: &str,
+        result: AttemptResult,
+    ) -> Result<(), EngineError> {
+        let cb = self.in_progress_mut(id)?.clone();
+        let Some(t) = self.targets.get_mut(&cb.call_target) else {
+            return Err(EngineError::UnknownCallback(id.to_owned()));
+        };
+        let s = &t.cfg.settings;
+        let saturated = t.in_progress.len() >= s.pacing as usize;
+        t.in_progress.remove(id);
+        let launched = cb.launched_at.unwrap_or(now);
+        let held = (now - launched).num_milliseconds() as f64 / 1000.0;
+        t.estimator.on_released(now, held, saturated, &s.ecbt);
+        let state = t.estimator.clone();
+        self.write(Write::Estimator {
+            call_target: cb.call_target.clone(),
+            state,
+        });
+        self.end_attempt(now, cb, result);
+        Ok(())
+    }
+
+    /// Records the attempt and completes, retries or fails the callback.
+    fn end_attempt(&mut self, now: DateTime<Utc>, mut cb: Callback, result: AttemptResult) {
+        self.write(Write::Attempt(AttemptRecord {
+            callback_id: cb.id.clone(),
+            attempt: cb.attempts,
+            call_target: cb.call_target.clone(),
+            launched_at: cb.launched_at.unwrap_or(now),
+            agent_connected_at: cb.agent_connected_at,
+            ended_at: now,
+            result,
+        }));
+        cb.last_result = Some(result);
+        let retry = self
+            .targets
+            .get(&cb.call_target)
+            .and_then(|t| t.cfg.settings.retry.for_result(result));
+        let again = match (retry, cb.failed.slot(result)) {
+            (Some(rule), Some(count)) => {
+                *count += 1;
+                (*count < rule.attempts).then_some(rule.delay_secs)
+            }
+            _ => None,
+        };
+        match again {
+            Some(delay) => {
+                cb.status = Status::Pending;
+                cb.due_at = now + secs(delay);
+                self.queue(now, &cb);
+                self.write(Write::Callback(Box::new(cb.clone())));
+                self.callbacks.insert(cb.id.clone(), cb);
+            }
+            None => {
+                cb.status = if result == AttemptResult::Completed {
+                    Status::Completed
+                } else {
+                    Status::Failed
+                };
+                cb.finished_at = Some(now);
+                self.callbacks.remove(&cb.id);
+                if let Some(t) = self.targets.get_mut(&cb.call_target) {
+                    t.by_number.remove(&cb.number);
+                    t.fifo_rank.forget(cb.seq);
+                }
+                self.write(Write::Callback(Box::new(cb)));
+            }
+        }
+    }
+
+    /// Loads what the store holds: the active callbacks (any order), the learned
+    /// estimators, and the highest sequence number ever used. A callback that was in
+    /// progress when holdless stopped lost its call: its attempt ends as `error` now.
+    pub fn restore(
+        &mut self,
+        now: DateTime<Utc>,
+        mut callbacks: Vec<Callback>,
+        estimators: Vec<(String, Estimator)>,
+        max_seq: u64,
+    ) -> RestoreReport {
+        let mut report = RestoreReport::default();
+        for (tid, e) in estimators {
+            if let Some(t) = self.targets.get_mut(&tid) {
+                t.estimator = e;
+            }
+        }
+        self.next_seq = self.next_seq.max(max_seq + 1);
+        callbacks.sort_by_key(|c| c.seq);
+        for cb in callbacks {
+            if !cb.status.is_active() {
+                continue;
+            }
+            if !self.targets.contains_key(&cb.call_target) {
+                report.orphaned += 1;
+                continue;
+            }
+            report.loaded += 1;
+            self.next_seq = self.next_seq.max(cb.seq + 1);
+            if cb.status == Status::InProgress {
+                report.interrupted += 1;
+                if let Some(t) = self.targets.get_mut(&cb.call_target) {
+                    t.by_number.insert(cb.number.clone(), cb.id.clone());
+                }
+                self.end_attempt(now, cb, AttemptResult::Error);
+                continue;
+            }
+            self.queue(now, &cb);
+            self.callbacks.insert(cb.id.clone(), cb);
+        }
+        report
+    }
+
+    /// Callbacks of a target that are due and wait only for a pacing slot.
+    #[cfg(test)]
+    pub(crate) fn ready_len(&self, tid: &str) -> usize {
+        self.targets.get(tid).map_or(0, |t| t.ready.len())
+    }
+}

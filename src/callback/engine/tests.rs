@@ -1,0 +1,851 @@
+//! Engine tests: every registration rule, queueing, pacing, retries, ECBT, punctuality,
+//! widget states and restore, with a fake clock (plain `DateTime` values) and no IO.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::*;
+use crate::callback::config::Retry;
+use crate::callback::hours::{BusinessHours, Span};
+use crate::callback::model::AttemptResult;
+use crate::callback::number::{CountryRule, NumberRules, Rate};
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// Wednesday 14 January 2026, 10:00 UTC.
+fn t0() -> DateTime<Utc> {
+    utc("2026-01-14T10:00:00Z")
+}
+
+fn weekdays(tz: &str, span: &str) -> BusinessHours {
+    let d = vec![Span::parse(span).unwrap()];
+    BusinessHours::new(
+        tz.parse().unwrap(),
+        [
+            d.clone(),
+            d.clone(),
+            d.clone(),
+            d.clone(),
+            d,
+            vec![],
+            vec![],
+        ],
+        Default::default(),
+    )
+}
+
+fn settings() -> CallbackSettings {
+    let mut s = CallbackSettings {
+        organization: Some("acme".into()),
+        contact_center: Some("sip:+15550009999@127.0.0.1:5090".into()),
+        pacing: 2,
+        ..CallbackSettings::default()
+    };
+    s.numbers = NumberRules {
+        allowed: vec![
+            CountryRule {
+                cc: "1".into(),
+                lengths: vec![10],
+            },
+            CountryRule {
+                cc: "44".into(),
+                lengths: vec![10],
+            },
+        ],
+        default_country: Some("1".into()),
+        blocked: vec!["+1900".into()],
+        rates: vec![("+1".into(), Rate(10_000)), ("+44".into(), Rate(90_000))],
+        max_rate: Some(Rate(50_000)),
+    };
+    s.hours = weekdays("UTC", "09:00-17:00");
+    s
+}
+
+fn target(id: &str, s: CallbackSettings) -> TargetConfig {
+    TargetConfig {
+        id: id.into(),
+        name: id.to_uppercase(),
+        settings: s,
+    }
+}
+
+fn engine(s: CallbackSettings) -> Engine {
+    let mut e = Engine::new(vec![target("billing", s)], 7);
+    e.set_dialling(true);
+    e
+}
+
+fn req(number: &str) -> RegisterRequest {
+    RegisterRequest {
+        call_target: "billing".into(),
+        number: number.into(),
+        source: Some(Source::Api),
+        ..RegisterRequest::default()
+    }
+}
+
+fn num(i: u32) -> String {
+    format!("+1555000{i:04}")
+}
+
+fn writes(e: &mut Engine) -> Vec<Write> {
+    std::iter::from_fn(|| e.poll_write()).collect()
+}
+
+fn launches(e: &mut Engine, now: DateTime<Utc>) -> Vec<Launch> {
+    std::iter::from_fn(|| e.poll_launch(now)).collect()
+}
+
+fn refusal(e: &mut Engine, now: DateTime<Utc>, r: RegisterRequest) -> Refusal {
+    e.handle_register(now, r).unwrap_err().outcome
+}
+
+#[test]
+fn an_asap_registration_is_queued_and_written() {
+    let mut e = engine(settings());
+    let mut r = req("(555) 000-0001");
+    r.user_data.insert("account".into(), "42".into());
+    r.sip_headers = vec![("X-User-To-User".into(), "abc".into())];
+    let reg = e.handle_register(t0(), r).unwrap();
+    let cb = &reg.callback;
+    assert_eq!(cb.number, "+15550000001");
+    assert_eq!((cb.kind, cb.status), (Kind::Asap, Status::Pending));
+    assert_eq!(cb.organization, "acme");
+    assert_eq!(reg.position, 1);
+    assert_eq!(cb.ecbt_secs, 0, "free pacing slots: no wait");
+    assert_eq!(cb.estimated_for, t0());
+    assert_eq!(cb.id.len(), 32);
+    let w = writes(&mut e);
+    assert!(
+        matches!(&w[..], [Write::Callback(c)] if c.id == cb.id && c.user_data["account"] == "42")
+    );
+}
+
+#[test]
+fn refusal_rules_each_give_their_outcome_and_are_recorded() {
+    let mut s = settings();
+    s.max_requested = 3;
+    let mut e = engine(s);
+    assert_eq!(
+        refusal(&mut e, t0(), req("not a number")),
+        Refusal::InvalidNumber
+    );
+    assert_eq!(
+        refusal(&mut e, t0(), req("+4930123456")),
+        Refusal::InvalidNumber
+    );
+    assert_eq!(
+        refusal(&mut e, t0(), req("+19005550000")),
+        Refusal::MaxTollRateExceeded
+    );
+    assert_eq!(
+        refusal(&mut e, t0(), req("+442071234567")),
+        Refusal::MaxTollRateExceeded
+    );
+    e.handle_register(t0(), req(&num(1))).unwrap();
+    assert_eq!(
+        refusal(&mut e, t0(), req(&num(1))),
+        Refusal::DuplicateCallback
+    );
+    assert_eq!(
+        refusal(&mut e, t0(), req("555 000 0001")),
+        Refusal::DuplicateCallback
+    );
+    e.handle_register(t0(), req(&num(2))).unwrap();
+    e.handle_register(t0(), req(&num(3))).unwrap();
+    assert_eq!(
+        refusal(&mut e, t0(), req(&num(4))),
+        Refusal::MaxRequestedExceeded
+    );
+    let mut other = req(&num(5));
+    other.call_target = "nope".into();
+    assert_eq!(refusal(&mut e, t0(), other), Refusal::UnknownTarget);
+    let recorded: Vec<Refusal> = writes(&mut e)
+        .into_iter()
+        .filter_map(|w| match w {
+            Write::Refusal(r) => Some(r.outcome),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            Refusal::InvalidNumber,
+            Refusal::InvalidNumber,
+            Refusal::MaxTollRateExceeded,
+            Refusal::MaxTollRateExceeded,
+            Refusal::DuplicateCallback,
+            Refusal::DuplicateCallback,
+            Refusal::MaxRequestedExceeded,
+            Refusal::UnknownTarget,
+        ]
+    );
+}
+
+#[test]
+fn a_disabled_target_refuses_and_shows_platform_unavailable() {
+    let mut s = settings();
+    s.enabled = false;
+    let mut e = engine(s);
+    assert_eq!(refusal(&mut e, t0(), req(&num(1))), Refusal::TargetDisabled);
+    assert_eq!(
+        e.target_view(t0(), "billing", true).state,
+        WidgetState::PlatformUnavailable
+    );
+}
+
+#[test]
+fn the_same_number_may_wait_on_two_call_targets() {
+    let mut e = Engine::new(
+        vec![target("billing", settings()), target("sales", settings())],
+        1,
+    );
+    e.handle_register(t0(), req(&num(1))).unwrap();
+    let mut r = req(&num(1));
+    r.call_target = "sales".into();
+    assert!(e.handle_register(t0(), r).is_ok());
+}
+
+#[test]
+fn outside_hours_refuses_without_next_day_offers() {
+    let mut e = engine(settings());
+    let evening = utc("2026-01-14T18:00:00Z");
+    assert_eq!(
+        refusal(&mut e, evening, req(&num(1))),
+        Refusal::OutsideHours
+    );
+    let v = e.target_view(evening, "billing", true);
+    assert_eq!(v.state, WidgetState::PlatformUnavailable);
+    assert_eq!(v.ewt, None);
+}
+
+#[test]
+fn next_business_day_callbacks_when_closed_with_cap_and_delay() {
+    let mut s = settings();
+    s.next_day.enabled = true;
+    s.next_day.max = 2;
+    s.next_day.delay_secs = 600;
+    let mut e = engine(s);
+    let friday_evening = utc("2026-01-16T18:00:00Z");
+    let reg = e.handle_register(friday_evening, req(&num(1))).unwrap();
+    let cb = reg.callback;
+    assert_eq!((cb.kind, cb.status), (Kind::NextDay, Status::Waitlisted));
+    // Monday 09:00 + 10 minutes.
+    assert_eq!(cb.due_at, utc("2026-01-19T09:10:00Z"));
+    assert_eq!(cb.estimated_for, utc("2026-01-19T09:10:00Z"));
+    let v = e.target_view(friday_evening, "billing", true);
+    assert_eq!(v.state, WidgetState::OfferAsapCallback);
+    e.handle_register(friday_evening, req(&num(2))).unwrap();
+    assert_eq!(
+        refusal(&mut e, friday_evening, req(&num(3))),
+        Refusal::MaxNextDayExceeded
+    );
+    // Not dialled over the weekend; released Monday at 09:10.
+    assert!(launches(&mut e, utc("2026-01-17T12:00:00Z")).is_empty());
+    assert_eq!(
+        e.poll_timeout(utc("2026-01-17T12:00:00Z")),
+        Some(utc("2026-01-19T09:10:00Z"))
+    );
+    let l = launches(&mut e, utc("2026-01-19T09:10:00Z"));
+    assert_eq!(l.len(), 2);
+    assert_eq!(l[0].number, num(1));
+}
+
+#[test]
+fn end_of_day_turns_late_asap_requests_into_next_day_callbacks() {
+    let mut s = settings();
+    s.pacing = 1;
+    s.ecbt.initial_handle_secs = 1200.0; // 20 minutes per callback
+    let mut e = engine(s.clone());
+    let late = utc("2026-01-14T16:30:00Z");
+    // Empty queue: launches now, before 17:00.
+    e.handle_register(late, req(&num(1))).unwrap();
+    // Second in line: 20 minutes → 16:50, still before closing.
+    assert_eq!(
+        e.handle_register(late, req(&num(2)))
+            .unwrap()
+            .callback
+            .ecbt_secs,
+        1200
+    );
+    // Third: 40 minutes → 17:10, after closing: refused without next-day...
+    assert_eq!(refusal(&mut e, late, req(&num(3))), Refusal::OutsideHours);
+    // ...and a next-day callback with it.
+    s.next_day.enabled = true;
+    let mut e = engine(s);
+    e.handle_register(late, req(&num(1))).unwrap();
+    e.handle_register(late, req(&num(2))).unwrap();
+    let cb = e.handle_register(late, req(&num(3))).unwrap().callback;
+    assert_eq!(cb.kind, Kind::NextDay);
+    assert_eq!(cb.due_at, utc("2026-01-15T09:15:00Z"));
+}
+
+#[test]
+fn ecbt_above_the_maximum_refuses_and_shows_the_wait_only() {
+    let mut s = settings();
+    s.pacing = 1;
+    s.max_ecbt_secs = 600; // two callbacks ahead at 300 s each
+    let mut e = engine(s);
+    for i in 1..=3 {
+        e.handle_register(t0(), req(&num(i))).unwrap();
+    }
+    assert_eq!(
+        e.handle_register(t0(), req(&num(4))).unwrap_err().outcome,
+        Refusal::MaxEcbtExceeded
+    );
+    let v = e.target_view(t0(), "billing", true);
+    assert_eq!(v.state, WidgetState::DisplayEwtOnly);
+    assert_eq!(v.ewt, Some(900));
+    assert!(!v.offer_asap);
+}
+
+#[test]
+fn fifo_order_and_pacing() {
+    let mut e = engine(settings()); // pacing 2
+    let ids: Vec<String> = (1..=4)
+        .map(|i| e.handle_register(t0(), req(&num(i))).unwrap().callback.id)
+        .collect();
+    let l = launches(&mut e, t0());
+    assert_eq!(
+        l.iter().map(|l| &l.callback_id).collect::<Vec<_>>(),
+        [&ids[0], &ids[1]]
+    );
+    assert_eq!(l[0].attempt, 1);
+    assert_eq!(
+        l[0].contact_center.as_deref(),
+        Some("sip:+15550009999@127.0.0.1:5090")
+    );
+    assert!(launches(&mut e, t0()).is_empty(), "pacing 2 is full");
+    e.handle_attempt_ended(
+        t0() + Duration::seconds(60),
+        &ids[1],
+        AttemptResult::Completed,
+    )
+    .unwrap();
+    let l = launches(&mut e, t0() + Duration::seconds(60));
+    assert_eq!(l.len(), 1);
+    assert_eq!(l[0].callback_id, ids[2]);
+}
+
+#[test]
+fn positions_follow_the_queue_and_cancellations() {
+    let mut e = engine(settings());
+    let mut ids = vec![];
+    for i in 1..=4 {
+        let reg = e.handle_register(t0(), req(&num(i))).unwrap();
+        assert_eq!(reg.position, u64::from(i));
+        ids.push(reg.callback.id);
+    }
+    assert_eq!(
+        e.handle_cancel(t0(), "acme", "555-000-0002", None),
+        CancelOutcome::Canceled(ids[1].clone())
+    );
+    let pos = |e: &Engine, i| e.status(t0(), "acme", &num(i))[0].position;
+    assert_eq!((pos(&e, 1), pos(&e, 3), pos(&e, 4)), (1, 2, 3));
+    assert!(e.status(t0(), "acme", &num(2)).is_empty());
+    // Another organization sees nothing.
+    assert!(e.status(t0(), "other", &num(1)).is_empty());
+    assert_eq!(
+        e.handle_cancel(t0(), "other", &num(1), None),
+        CancelOutcome::NotFound
+    );
+}
+
+#[test]
+fn a_canceled_callback_is_never_dialled() {
+    let mut s = settings();
+    s.min_delay_secs = 120;
+    let mut e = engine(s);
+    let id = e.handle_register(t0(), req(&num(1))).unwrap().callback.id;
+    assert_eq!(e.poll_timeout(t0()), Some(t0() + Duration::seconds(120)));
+    assert!(launches(&mut e, t0()).is_empty(), "minimum delay not over");
+    assert_eq!(
+        e.handle_cancel(t0(), "acme", &num(1), None),
+        CancelOutcome::Canceled(id.clone())
+    );
+    assert!(launches(&mut e, t0() + Duration::hours(1)).is_empty());
+    assert_eq!(e.poll_timeout(t0()), None);
+    let w = writes(&mut e);
+    assert!(
+        matches!(w.last(), Some(Write::Callback(c)) if c.id == id && c.status == Status::Canceled)
+    );
+    // The number is free again.
+    assert!(e.handle_register(t0(), req(&num(1))).is_ok());
+}
+
+#[test]
+fn cancel_outcomes_for_in_progress_and_ambiguous_numbers() {
+    let mut e = Engine::new(
+        vec![target("billing", settings()), target("sales", settings())],
+        1,
+    );
+    e.set_dialling(true);
+    let a = e.handle_register(t0(), req(&num(1))).unwrap().callback.id;
+    let mut r = req(&num(1));
+    r.call_target = "sales".into();
+    let b = e.handle_register(t0(), r).unwrap().callback.id;
+    assert_eq!(
+        e.handle_cancel(t0(), "acme", &num(1), None),
+        CancelOutcome::TooMany
+    );
+    assert_eq!(
+        e.handle_cancel(t0(), "acme", &num(1), Some("sales")),
+        CancelOutcome::Canceled(b)
+    );
+    assert_eq!(launches(&mut e, t0()).len(), 1);
+    assert_eq!(
+        e.handle_cancel(t0(), "acme", &num(1), None),
+        CancelOutcome::Failed(a)
+    );
+}
+
+#[test]
+fn retries_follow_the_policy_and_keep_their_place() {
+    let mut s = settings();
+    s.pacing = 1;
+    s.retry.busy = Retry {
+        attempts: 2,
+        delay_secs: 60,
+    };
+    s.retry.no_answer = Retry {
+        attempts: 1,
+        delay_secs: 60,
+    };
+    let mut e = engine(s);
+    let a = e.handle_register(t0(), req(&num(1))).unwrap().callback.id;
+    let l = launches(&mut e, t0());
+    assert_eq!(l[0].callback_id, a);
+    let b = e.handle_register(t0(), req(&num(2))).unwrap().callback.id;
+    writes(&mut e);
+    let t1 = t0() + Duration::seconds(30);
+    e.handle_attempt_ended(t1, &a, AttemptResult::Busy).unwrap();
+    let w = writes(&mut e);
+    assert!(w.iter().any(
+        |w| matches!(w, Write::Attempt(r) if r.result == AttemptResult::Busy && r.attempt == 1)
+    ));
+    let st = &e.status(t1, "acme", &num(1))[0];
+    assert_eq!(st.callback.status, Status::Pending);
+    assert_eq!(st.callback.due_at, t1 + Duration::seconds(60));
+    // B goes now; A is back after its delay, ahead of anything newer.
+    assert_eq!(launches(&mut e, t1)[0].callback_id, b);
+    let c = e.handle_register(t1, req(&num(3))).unwrap().callback.id;
+    let t2 = t1 + Duration::seconds(90);
+    e.handle_attempt_ended(t2, &b, AttemptResult::Completed)
+        .unwrap();
+    let l = launches(&mut e, t2);
+    assert_eq!((l[0].callback_id.as_str(), l[0].attempt), (a.as_str(), 2));
+    // Second busy: two attempts allowed, so it fails for good.
+    e.handle_attempt_ended(t2, &a, AttemptResult::Busy).unwrap();
+    let w = writes(&mut e);
+    assert!(w
+        .iter()
+        .any(|w| matches!(w, Write::Callback(cb) if cb.id == a && cb.status == Status::Failed)));
+    assert!(e.status(t2, "acme", &num(1)).is_empty());
+    // No answer with one attempt allowed: failed at once.
+    assert_eq!(launches(&mut e, t2)[0].callback_id, c);
+    e.handle_attempt_ended(t2, &c, AttemptResult::NoAnswer)
+        .unwrap();
+    assert_eq!(e.active(), 0);
+    assert_eq!(
+        e.handle_attempt_ended(t2, &c, AttemptResult::Busy),
+        Err(EngineError::UnknownCallback(c))
+    );
+}
+
+#[test]
+fn dialler_events_on_a_queued_callback_are_refused() {
+    let mut e = engine(settings());
+    e.set_dialling(false);
+    let a = e.handle_register(t0(), req(&num(1))).unwrap().callback.id;
+    assert!(launches(&mut e, t0()).is_empty(), "no dialler attached");
+    assert_eq!(
+        e.handle_agent_connected(t0(), &a),
+        Err(EngineError::NotInProgress(a.clone()))
+    );
+}
+
+#[test]
+fn scheduled_callbacks_book_slots_and_launch_at_their_slot_first() {
+    let mut s = settings();
+    s.scheduled.enabled = true;
+    s.scheduled.slot_secs = 1800;
+    s.scheduled.max_per_slot = 1;
+    s.scheduled.days_ahead = 1;
+    s.pacing = 1;
+    let mut e = engine(s);
+    let v = e.target_view(t0(), "billing", true);
+    assert_eq!(v.state, WidgetState::OfferCallback);
+    assert_eq!(v.timeslots[0], utc("2026-01-14T10:00:00Z"));
+    let slot = utc("2026-01-14T11:00:00Z");
+    let mut r = req(&num(1));
+    r.appointment = Some(slot);
+    let cb = e.handle_register(t0(), r).unwrap().callback;
+    assert_eq!(
+        (cb.kind, cb.due_at, cb.ecbt_secs),
+        (Kind::Scheduled, slot, 3600)
+    );
+    let mut r = req(&num(2));
+    r.appointment = Some(slot);
+    assert_eq!(refusal(&mut e, t0(), r), Refusal::MaxScheduledCallsExceeded);
+    let mut r = req(&num(2));
+    r.appointment = Some(slot + Duration::minutes(10));
+    assert_eq!(refusal(&mut e, t0(), r), Refusal::InvalidAppointment);
+    let mut r = req(&num(2));
+    r.appointment = Some(utc("2026-01-14T09:30:00Z"));
+    assert_eq!(
+        refusal(&mut e, t0(), r),
+        Refusal::InvalidAppointment,
+        "in the past"
+    );
+    assert!(!e
+        .target_view(t0(), "billing", true)
+        .timeslots
+        .contains(&slot));
+    // An ASAP callback registered meanwhile goes first; at 11:00 the slot wins.
+    let asap = e.handle_register(t0(), req(&num(3))).unwrap().callback.id;
+    let asap2 = e.handle_register(t0(), req(&num(4))).unwrap().callback.id;
+    assert_eq!(launches(&mut e, t0())[0].callback_id, asap);
+    assert!(launches(&mut e, slot - Duration::seconds(1)).is_empty());
+    e.handle_attempt_ended(slot, &asap, AttemptResult::Completed)
+        .unwrap();
+    assert_eq!(launches(&mut e, slot)[0].callback_id, cb.id);
+    e.handle_attempt_ended(slot, &cb.id, AttemptResult::Completed)
+        .unwrap();
+    assert_eq!(launches(&mut e, slot)[0].callback_id, asap2);
+}
+
+#[test]
+fn scheduled_only_when_closed_or_unconfigured() {
+    let mut s = settings();
+    s.scheduled.enabled = true;
+    s.scheduled.slot_secs = 3600;
+    s.scheduled.days_ahead = 1;
+    let mut e = engine(s);
+    let evening = utc("2026-01-14T18:00:00Z");
+    let v = e.target_view(evening, "billing", true);
+    assert_eq!(v.state, WidgetState::OfferScheduledCallback);
+    assert_eq!(v.timeslots[0], utc("2026-01-15T09:00:00Z"));
+    assert_eq!(
+        refusal(&mut e, evening, req(&num(1))),
+        Refusal::OutsideHours
+    );
+    let mut e = engine(settings());
+    let mut r = req(&num(1));
+    r.appointment = Some(utc("2026-01-14T11:00:00Z"));
+    assert_eq!(refusal(&mut e, t0(), r), Refusal::ScheduledNotOffered);
+}
+
+#[test]
+fn widget_states() {
+    let mut e = engine(settings());
+    let v = e.target_view(t0(), "billing", true);
+    assert_eq!(v.state, WidgetState::OfferAsapCallback);
+    assert!(v.state.offers_callback());
+    assert_eq!(
+        (v.offer_asap, v.offer_scheduled, v.ewt),
+        (true, false, Some(0))
+    );
+    assert_eq!(
+        e.target_view(t0(), "billing", false).state,
+        WidgetState::PlatformUnavailable,
+        "store unreachable"
+    );
+    assert_eq!(
+        e.target_view(t0(), "nope", true).state,
+        WidgetState::PlatformUnavailable
+    );
+    let mut s = settings();
+    s.max_requested = 1;
+    e = engine(s);
+    e.handle_register(t0(), req(&num(1))).unwrap();
+    let v = e.target_view(t0(), "billing", true);
+    assert_eq!(v.state, WidgetState::DisplayEwtOnly, "too many requested");
+    assert!(!v.state.offers_callback());
+}
+
+#[test]
+fn ecbt_learns_from_hold_times_and_agent_connects() {
+    let mut s = settings();
+    s.pacing = 1;
+    s.first_party = FirstParty::Agent;
+    s.ecbt.smoothing = 1.0; // the last sample is the estimate
+    let mut e = engine(s);
+    let a = e.handle_register(t0(), req(&num(1))).unwrap().callback;
+    // Agent first: the customer is called once an agent answers (C = 30 s to start).
+    assert_eq!(a.ecbt_secs, 30);
+    launches(&mut e, t0());
+    e.handle_agent_connected(t0() + Duration::seconds(50), &a.id)
+        .unwrap();
+    e.handle_attempt_ended(
+        t0() + Duration::seconds(200),
+        &a.id,
+        AttemptResult::Completed,
+    )
+    .unwrap();
+    let w = writes(&mut e);
+    let done = w
+        .iter()
+        .find_map(|w| match w {
+            Write::Callback(c) if c.status == Status::Completed => Some(c),
+            _ => None,
+        })
+        .unwrap();
+    let p = done.punctuality.unwrap();
+    assert_eq!(p.actual_callback_time, t0() + Duration::seconds(50));
+    assert_eq!(p.punctuality_secs, 20);
+    assert!(p.was_punctual);
+    assert!(w.iter().any(|w| matches!(w, Write::Estimator { state, .. } if state.hold_secs == 200.0 && state.connect_secs == 50.0)));
+    // Now one in progress: the next waits H / P = 200 s, plus C = 50 s.
+    let t1 = t0() + Duration::seconds(200);
+    let b = e.handle_register(t1, req(&num(2))).unwrap().callback;
+    launches(&mut e, t1);
+    let c = e.handle_register(t1, req(&num(3))).unwrap().callback;
+    assert_eq!((b.ecbt_secs, c.ecbt_secs), (50, 250));
+}
+
+#[test]
+fn punctuality_of_a_late_customer_first_callback() {
+    let mut s = settings();
+    s.pacing = 1;
+    s.punctual_within_secs = 60;
+    let mut e = engine(s);
+    let a = e.handle_register(t0(), req(&num(1))).unwrap().callback;
+    let b = e.handle_register(t0(), req(&num(2))).unwrap().callback;
+    assert_eq!(b.ecbt_secs, 300);
+    launches(&mut e, t0());
+    // A holds its slot 10 minutes instead of 5: B launches 300 s late.
+    let t1 = t0() + Duration::seconds(600);
+    e.handle_attempt_ended(t1, &a.id, AttemptResult::Completed)
+        .unwrap();
+    launches(&mut e, t1);
+    let w = writes(&mut e);
+    let launched = w
+        .iter()
+        .find_map(|w| match w {
+            Write::Callback(c) if c.id == b.id && c.status == Status::InProgress => Some(c),
+            _ => None,
+        })
+        .unwrap();
+    let p = launched.punctuality.unwrap();
+    assert_eq!(p.actual_callback_time, t1);
+    assert_eq!(p.punctuality_secs, 300);
+    assert!(!p.was_punctual);
+    assert_eq!(
+        p.estimate_percent_accuracy, 0.0,
+        "off by its whole estimate"
+    );
+    // A launched on time: 100 %.
+    let pa = w
+        .iter()
+        .find_map(|w| match w {
+            Write::Callback(c) if c.id == a.id && c.status == Status::Completed => c.punctuality,
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        (pa.punctuality_secs, pa.estimate_percent_accuracy),
+        (0, 100.0)
+    );
+}
+
+#[test]
+fn closed_targets_hold_fifo_callbacks_until_they_open() {
+    let mut s = settings();
+    s.hours = weekdays("America/New_York", "09:00-17:00");
+    s.next_day.enabled = true;
+    s.next_day.delay_secs = 0;
+    let mut e = engine(s);
+    // Saturday: closed; the callback waits for Monday 09:00 New York (14:00 UTC).
+    let sat = utc("2026-01-17T15:00:00Z");
+    let cb = e.handle_register(sat, req(&num(1))).unwrap().callback;
+    assert_eq!(cb.due_at, utc("2026-01-19T14:00:00Z"));
+    assert_eq!(e.poll_timeout(sat), Some(cb.due_at));
+    assert!(launches(&mut e, utc("2026-01-19T13:59:59Z")).is_empty());
+    assert_eq!(launches(&mut e, utc("2026-01-19T14:00:00Z")).len(), 1);
+}
+
+#[test]
+fn retries_due_while_closed_wait_for_the_opening() {
+    let mut s = settings();
+    s.retry.error = Retry {
+        attempts: 3,
+        delay_secs: 3600,
+    };
+    let mut e = engine(s);
+    let late = utc("2026-01-14T16:40:00Z");
+    let a = e.handle_register(late, req(&num(1))).unwrap().callback.id;
+    launches(&mut e, late);
+    e.handle_attempt_ended(late, &a, AttemptResult::Error)
+        .unwrap();
+    let evening = utc("2026-01-14T17:40:00Z");
+    assert!(launches(&mut e, evening).is_empty());
+    assert_eq!(e.poll_timeout(evening), Some(utc("2026-01-15T09:00:00Z")));
+    assert_eq!(launches(&mut e, utc("2026-01-15T09:00:00Z")).len(), 1);
+}
+
+#[test]
+fn next_day_due_time_follows_dst() {
+    // London, Friday 27 March 2026 evening; Monday 30 March opens at 09:00 BST = 08:00 UTC.
+    let mut s = settings();
+    s.hours = weekdays("Europe/London", "09:00-17:00");
+    s.next_day.enabled = true;
+    s.next_day.delay_secs = 0;
+    let mut e = engine(s);
+    let cb = e
+        .handle_register(utc("2026-03-27T18:00:00Z"), req(&num(1)))
+        .unwrap()
+        .callback;
+    assert_eq!(cb.due_at, utc("2026-03-30T08:00:00Z"));
+}
+
+#[test]
+fn restore_rebuilds_queues_positions_and_interrupted_calls() {
+    let mut s = settings();
+    s.pacing = 1;
+    s.scheduled.enabled = true;
+    s.scheduled.slot_secs = 3600;
+    let mut e = engine(s.clone());
+    let mut store: HashMap<String, Callback> = HashMap::new();
+    let mut estimators = vec![];
+    let mut persist = |e: &mut Engine| {
+        for w in writes(e) {
+            match w {
+                Write::Callback(c) => {
+                    store.insert(c.id.clone(), *c);
+                }
+                Write::Estimator { call_target, state } => estimators.push((call_target, state)),
+                _ => {}
+            }
+        }
+    };
+    let ids: Vec<String> = (1..=4)
+        .map(|i| e.handle_register(t0(), req(&num(i))).unwrap().callback.id)
+        .collect();
+    let mut r = req(&num(9));
+    r.appointment = Some(utc("2026-01-14T12:00:00Z"));
+    let sched = e.handle_register(t0(), r).unwrap().callback.id;
+    launches(&mut e, t0()); // the first is in progress when "holdless dies"
+    e.handle_cancel(t0(), "acme", &num(3), None);
+    persist(&mut e);
+    let max_seq = store.values().map(|c| c.seq).max().unwrap();
+
+    let mut e2 = engine(s);
+    let later = t0() + Duration::seconds(30);
+    let rep = e2.restore(
+        later,
+        store.values().cloned().collect(),
+        estimators,
+        max_seq,
+    );
+    assert_eq!(
+        rep,
+        RestoreReport {
+            loaded: 4,
+            interrupted: 1,
+            orphaned: 0
+        }
+    );
+    // The interrupted attempt counts as an error and is retried after the error delay.
+    let st = &e2.status(later, "acme", &num(1))[0];
+    assert_eq!(
+        (st.callback.status, st.callback.attempts),
+        (Status::Pending, 1)
+    );
+    assert_eq!(st.callback.last_result, Some(AttemptResult::Error));
+    assert_eq!(st.position, 1, "it keeps its place");
+    assert_eq!(e2.status(later, "acme", &num(2))[0].position, 2);
+    assert_eq!(e2.status(later, "acme", &num(4))[0].position, 3);
+    assert!(e2.status(later, "acme", &num(3)).is_empty());
+    assert_eq!(e2.status(later, "acme", &num(9))[0].callback.id, sched);
+    // New registrations continue the sequence and queue behind.
+    let n = e2.handle_register(later, req(&num(5))).unwrap();
+    assert!(n.callback.seq > max_seq);
+    assert_eq!(n.position, 4);
+    // Dialling resumes in order: #2 now (the retry of #1 is not due yet).
+    assert_eq!(launches(&mut e2, later)[0].callback_id, ids[1]);
+    assert_eq!(
+        e2.ready_len("billing"),
+        2,
+        "#4 and #5 wait for the slot; #1 and the appointment are not due"
+    );
+}
+
+#[test]
+fn restore_skips_call_targets_no_longer_configured() {
+    let mut e = engine(settings());
+    e.handle_register(t0(), req(&num(1))).unwrap();
+    let cbs: Vec<Callback> = writes(&mut e)
+        .into_iter()
+        .filter_map(|w| match w {
+            Write::Callback(c) => Some(*c),
+            _ => None,
+        })
+        .collect();
+    let mut e2 = Engine::new(vec![target("sales", settings())], 1);
+    let rep = e2.restore(t0(), cbs, vec![], 1);
+    assert_eq!(rep.orphaned, 1);
+    assert_eq!(e2.active(), 0);
+}
+
+#[test]
+fn gauges_count_per_call_target() {
+    let mut s = settings();
+    s.next_day.enabled = true;
+    let mut e = engine(s);
+    e.handle_register(t0(), req(&num(1))).unwrap();
+    e.handle_register(t0(), req(&num(2))).unwrap();
+    e.handle_register(t0(), req(&num(3))).unwrap();
+    launches(&mut e, t0());
+    e.handle_register(utc("2026-01-14T20:00:00Z"), req(&num(4)))
+        .unwrap();
+    let g = &e.gauges(t0())[0];
+    assert_eq!((g.pending, g.waitlisted, g.in_progress), (1, 1, 2));
+}
+
+#[test]
+fn refusal_records_are_capped_per_minute() {
+    let mut e = engine(settings());
+    let cap = MAX_REFUSAL_RECORDS_PER_MINUTE as usize;
+    for _ in 0..cap + 10 {
+        let r = e.handle_register(t0(), req("bad"));
+        assert_eq!(
+            r.unwrap_err().outcome,
+            Refusal::InvalidNumber,
+            "still refused"
+        );
+    }
+    assert_eq!(writes(&mut e).len(), cap);
+    // The next minute records again.
+    let _ = e.handle_register(t0() + Duration::seconds(60), req("bad"));
+    assert_eq!(writes(&mut e).len(), 1);
+}
+
+#[test]
+fn a_retried_appointment_takes_its_registration_place_in_the_fifo_queue() {
+    let mut s = settings();
+    s.pacing = 1;
+    s.scheduled.enabled = true;
+    s.scheduled.slot_secs = 1800;
+    let mut e = engine(s);
+    let slot = utc("2026-01-14T10:30:00Z");
+    let mut r = req(&num(1));
+    r.appointment = Some(slot);
+    let a = e.handle_register(t0(), r).unwrap().callback.id;
+    for i in 2..=4 {
+        e.handle_register(t0(), req(&num(i))).unwrap();
+    }
+    // #2 goes now; at the slot the appointment goes next and ends busy.
+    let b = launches(&mut e, t0())[0].callback_id.clone();
+    e.handle_attempt_ended(slot, &b, AttemptResult::Completed)
+        .unwrap();
+    assert_eq!(launches(&mut e, slot)[0].callback_id, a);
+    e.handle_attempt_ended(slot, &a, AttemptResult::Busy)
+        .unwrap();
+    // Registered first, it is first in the FIFO queue now, ahead of #3 and #4.
+    assert_eq!(e.status(slot, "acme", &num(1))[0].position, 1);
+    assert_eq!(e.status(slot, "acme", &num(3))[0].position, 2);
+    assert_eq!(e.status(slot, "acme", &num(4))[0].position, 3);
+}

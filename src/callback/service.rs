@@ -1,0 +1,880 @@
+//! The callback service: the thin shell around the [`Engine`]. One dedicated thread owns
+//! the engine and the [`Store`]; the HTTP API, the SIP flow and the dialler talk to it
+//! through a bounded queue and get their answers on oneshot channels.
+//!
+//! Each turn of its loop takes every queued command (up to [`BATCH`]), reads the clock once,
+//! hands the commands to the engine, releases due callbacks, then writes every resulting
+//! state change in **one** transaction (group commit: one fsync for the whole batch) and
+//! only then answers and hands launches to the dialler. If the write fails nothing is
+//! acknowledged, the engine is rebuilt from what the store holds, and until the store
+//! answers again every widget says `platform_unavailable` and registrations get
+//! [`ServiceError::Unavailable`].
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use tokio::sync::{mpsc, oneshot};
+
+use super::engine::{
+    CancelOutcome, Engine, EngineError, Launch, Refused, RegisterRequest, Registered, StatusView,
+    TargetConfig, TargetGauges, TargetView, Write,
+};
+use super::model::{AttemptResult, Callback};
+use crate::store::{Store, StoreError};
+
+/// Depth of the command queue. Beyond it callers get [`ServiceError::Overloaded`] at once
+/// (a 503) instead of queueing without bound; at ~10k commands/s this is ~0.4 s of work.
+pub const QUEUE: usize = 4096;
+
+/// Most commands handled per turn (and so per transaction).
+pub const BATCH: usize = 512;
+
+/// How often the loop wakes up with nothing to do: store health check and gauges.
+pub const TICK: StdDuration = StdDuration::from_secs(2);
+
+/// Refusal records older than this are deleted (hourly).
+pub const REFUSAL_RETENTION_DAYS: i64 = 35;
+
+/// The wall clock, injectable for tests.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
+
+/// Why the service could not answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The store is unreachable: nothing can be made durable.
+    #[error("the callback store is unavailable")]
+    Unavailable,
+    /// Too many requests queued.
+    #[error("the callback service is overloaded")]
+    Overloaded,
+    /// The service has stopped.
+    #[error("the callback service has stopped")]
+    Stopped,
+}
+
+/// A callback found by id: live (with position and wait) or from the store's history.
+#[derive(Debug, Clone)]
+pub enum Found {
+    /// Active: with its queue position and live wait.
+    Active(Box<StatusView>),
+    /// Finished (completed, failed, canceled), from the store.
+    Finished(Box<Callback>),
+}
+
+type Reply<T> = oneshot::Sender<Result<T, ServiceError>>;
+
+enum Command {
+    Register(Box<RegisterRequest>, Reply<Result<Registered, Refused>>),
+    Cancel {
+        org: String,
+        number: String,
+        call_target: Option<String>,
+        reply: Reply<CancelOutcome>,
+    },
+    Status {
+        org: String,
+        number: String,
+        reply: Reply<Vec<StatusView>>,
+    },
+    Get {
+        org: String,
+        id: String,
+        reply: Reply<Option<Found>>,
+    },
+    Views {
+        call_targets: Vec<String>,
+        reply: Reply<(DateTime<Utc>, Vec<TargetView>)>,
+    },
+    Ping(Reply<()>),
+    AttachDialler(mpsc::UnboundedSender<Launch>),
+    AgentConnected(String, Reply<Result<(), EngineError>>),
+    AttemptEnded(String, AttemptResult, Reply<Result<(), EngineError>>),
+    Stop(oneshot::Sender<()>),
+}
+
+/// Numbers the service publishes for `/metrics`.
+#[derive(Debug, Default)]
+struct Shared {
+    gauges: Mutex<Vec<TargetGauges>>,
+    /// (call target, outcome) → registrations.
+    registrations: Mutex<BTreeMap<(String, String), u64>>,
+    store_up: AtomicBool,
+}
+
+/// A handle on the running service; cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    tx: SyncSender<Command>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service").finish_non_exhaustive()
+    }
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The store could not be read or written at start-up.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The thread could not be spawned.
+    #[error("cannot start the callback service thread: {0}")]
+    Thread(std::io::Error),
+}
+
+impl Service {
+    /// Restores the engine from the store and starts the service thread.
+    pub fn start(
+        targets: Vec<TargetConfig>,
+        mut store: Box<dyn Store>,
+        seed: u64,
+        clock: Clock,
+    ) -> Result<Service, StartError> {
+        let now = clock();
+        let mut engine = Engine::new(targets.clone(), seed);
+        let snap = store.load()?;
+        let report = engine.restore(now, snap.callbacks, snap.estimators, snap.max_seq);
+        let writes: Vec<Write> = std::iter::from_fn(|| engine.poll_write()).collect();
+        store.apply(&writes)?;
+        tracing::info!(
+            loaded = report.loaded,
+            interrupted = report.interrupted,
+            orphaned = report.orphaned,
+            "callbacks restored from the store"
+        );
+        if report.orphaned > 0 {
+            tracing::warn!(
+                orphaned = report.orphaned,
+                "active callbacks belong to call targets no longer configured; left in the store"
+            );
+        }
+        let shared = Arc::new(Shared::default());
+        shared.store_up.store(true, Ordering::Relaxed);
+        let (tx, rx) = sync_channel(QUEUE);
+        let worker = Worker {
+            engine,
+            store,
+            targets,
+            seed,
+            clock,
+            shared: shared.clone(),
+            healthy: true,
+            dialler: None,
+            last_prune: None,
+            last_ping: Some(now),
+        };
+        std::thread::Builder::new()
+            .name("callbacks".into())
+            .spawn(move || worker.run(rx))
+            .map_err(StartError::Thread)?;
+        Ok(Service { tx, shared })
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, ServiceError> {
+        let (tx, rx) = oneshot::channel();
+        match self.tx.try_send(make(tx)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(ServiceError::Overloaded),
+            Err(TrySendError::Disconnected(_)) => return Err(ServiceError::Stopped),
+        }
+        rx.await.map_err(|_| ServiceError::Stopped)?
+    }
+
+    /// Registers a callback (durable when this returns `Ok(Ok(_))`).
+    pub async fn register(
+        &self,
+        req: RegisterRequest,
+    ) -> Result<Result<Registered, Refused>, ServiceError> {
+        self.call(|r| Command::Register(Box::new(req), r)).await
+    }
+
+    /// Cancels an organization's pending callback for a number.
+    pub async fn cancel(
+        &self,
+        org: &str,
+        number: &str,
+        call_target: Option<&str>,
+    ) -> Result<CancelOutcome, ServiceError> {
+        self.call(|reply| Command::Cancel {
+            org: org.into(),
+            number: number.into(),
+            call_target: call_target.map(String::from),
+            reply,
+        })
+        .await
+    }
+
+    /// An organization's active callbacks for a number.
+    pub async fn status(&self, org: &str, number: &str) -> Result<Vec<StatusView>, ServiceError> {
+        self.call(|reply| Command::Status {
+            org: org.into(),
+            number: number.into(),
+            reply,
+        })
+        .await
+    }
+
+    /// One of an organization's callbacks by id, active or finished.
+    pub async fn get(&self, org: &str, id: &str) -> Result<Option<Found>, ServiceError> {
+        self.call(|reply| Command::Get {
+            org: org.into(),
+            id: id.into(),
+            reply,
+        })
+        .await
+    }
+
+    /// Widget views of call targets, and the instant they were computed at.
+    pub async fn views(
+        &self,
+        call_targets: Vec<String>,
+    ) -> Result<(DateTime<Utc>, Vec<TargetView>), ServiceError> {
+        self.call(|reply| Command::Views {
+            call_targets,
+            reply,
+        })
+        .await
+    }
+
+    /// Ok when the store answers (readiness).
+    pub async fn ping(&self) -> Result<(), ServiceError> {
+        self.call(Command::Ping).await
+    }
+
+    /// Starts releasing due callbacks to the returned receiver (the dialler). Until this is
+    /// called, callbacks are registered and queued but never dialled. Attaching again
+    /// replaces the previous dialler.
+    pub fn attach_dialler(&self) -> Result<mpsc::UnboundedReceiver<Launch>, ServiceError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.tx
+            .send(Command::AttachDialler(tx))
+            .map_err(|_| ServiceError::Stopped)?;
+        Ok(rx)
+    }
+
+    /// The dialler: a callback's agent leg answered.
+    pub async fn agent_connected(&self, id: &str) -> Result<Result<(), EngineError>, ServiceError> {
+        self.call(|r| Command::AgentConnected(id.into(), r)).await
+    }
+
+    /// The dialler: an attempt ended.
+    pub async fn attempt_ended(
+        &self,
+        id: &str,
+        result: AttemptResult,
+    ) -> Result<Result<(), EngineError>, ServiceError> {
+        self.call(|r| Command::AttemptEnded(id.into(), result, r))
+            .await
+    }
+
+    /// Finishes the current batch and stops the thread (the store is closed cleanly).
+    pub async fn stop(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Stop(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Whether the last store operation succeeded.
+    pub fn store_up(&self) -> bool {
+        self.shared.store_up.load(Ordering::Relaxed)
+    }
+
+    /// Prometheus text for the callback engine's metrics.
+    pub fn render_metrics(&self) -> String {
+        let mut out = String::new();
+        let gauges = self
+            .shared
+            .gauges
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        type Pick = fn(&TargetGauges) -> u64;
+        let series: [(&str, &str, Pick); 4] = [
+            (
+                "holdless_callbacks_pending",
+                "Callbacks waiting to be dialled (ASAP, scheduled, retries)",
+                |g| g.pending,
+            ),
+            (
+                "holdless_callbacks_waitlisted",
+                "Next-business-day callbacks waiting for the opening",
+                |g| g.waitlisted,
+            ),
+            (
+                "holdless_callbacks_in_progress",
+                "Callbacks being dialled",
+                |g| g.in_progress,
+            ),
+            (
+                "holdless_callback_ecbt_seconds",
+                "Estimated callback time for a new ASAP callback",
+                |g| g.ecbt_secs,
+            ),
+        ];
+        for (name, help, pick) in series {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+            for g in &gauges {
+                out.push_str(&format!(
+                    "{name}{{call_target=\"{}\"}} {}\n",
+                    label(&g.call_target),
+                    pick(g)
+                ));
+            }
+        }
+        let regs = self
+            .shared
+            .registrations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        out.push_str("# HELP holdless_callback_registrations_total Registrations by outcome\n");
+        out.push_str("# TYPE holdless_callback_registrations_total counter\n");
+        for ((t, o), n) in regs.iter() {
+            out.push_str(&format!(
+                "holdless_callback_registrations_total{{call_target=\"{}\",outcome=\"{}\"}} {n}\n",
+                label(t),
+                label(o)
+            ));
+        }
+        out.push_str("# HELP holdless_store_up Whether the callback store answers\n");
+        out.push_str("# TYPE holdless_store_up gauge\n");
+        out.push_str(&format!(
+            "holdless_store_up {}\n",
+            u8::from(self.store_up())
+        ));
+        out
+    }
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+pub fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// What to answer once the batch is (or is not) durable.
+type Deferred = Box<dyn FnOnce(bool) + Send>;
+
+struct Worker {
+    engine: Engine,
+    store: Box<dyn Store>,
+    targets: Vec<TargetConfig>,
+    seed: u64,
+    clock: Clock,
+    shared: Arc<Shared>,
+    healthy: bool,
+    dialler: Option<mpsc::UnboundedSender<Launch>>,
+    last_prune: Option<DateTime<Utc>>,
+    last_ping: Option<DateTime<Utc>>,
+}
+
+fn answer<T: Send + 'static>(reply: Reply<T>, value: T) -> Deferred {
+    Box::new(move |ok| {
+        let _ = reply.send(if ok {
+            Ok(value)
+        } else {
+            Err(ServiceError::Unavailable)
+        });
+    })
+}
+
+impl Worker {
+    fn run(mut self, rx: Receiver<Command>) {
+        let mut stop: Option<oneshot::Sender<()>> = None;
+        while stop.is_none() {
+            let wait = self.wait();
+            let mut batch = Vec::new();
+            match rx.recv_timeout(wait) {
+                Ok(c) => batch.push(c),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            while batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(c) => batch.push(c),
+                    Err(_) => break,
+                }
+            }
+            let now = (self.clock)();
+            self.housekeeping(now);
+            let mut deferred: Vec<Deferred> = Vec::with_capacity(batch.len());
+            for cmd in batch {
+                match cmd {
+                    Command::Stop(tx) => stop = Some(tx),
+                    cmd => self.handle(now, cmd, &mut deferred),
+                }
+            }
+            let mut launches = Vec::new();
+            if self.healthy && self.dialler.is_some() {
+                while let Some(l) = self.engine.poll_launch(now) {
+                    launches.push(l);
+                }
+            }
+            let ok = self.commit(now);
+            for d in deferred {
+                d(ok);
+            }
+            if ok {
+                self.hand_over(now, launches);
+            }
+            self.publish(now);
+        }
+        // Whatever the last turn produced is already committed; close the store.
+        drop(self.store);
+        if let Some(tx) = stop {
+            let _ = tx.send(());
+        }
+        tracing::info!("callback service stopped");
+    }
+
+    /// Until the engine's next deadline, at most one tick.
+    fn wait(&self) -> StdDuration {
+        let now = (self.clock)();
+        match self.engine.poll_timeout(now) {
+            Some(t) if t <= now => StdDuration::ZERO,
+            Some(t) => (t - now).to_std().unwrap_or(TICK).min(TICK),
+            None => TICK,
+        }
+    }
+
+    fn handle(&mut self, now: DateTime<Utc>, cmd: Command, out: &mut Vec<Deferred>) {
+        if !self.healthy {
+            return self.refuse(now, cmd);
+        }
+        let e = &mut self.engine;
+        match cmd {
+            Command::Register(req, reply) => {
+                let target = req.call_target.clone();
+                let r = e.handle_register(now, *req);
+                let outcome = match &r {
+                    Ok(reg) => match reg.callback.kind {
+                        super::Kind::Asap => "registered",
+                        super::Kind::Scheduled => "registeredScheduled",
+                        super::Kind::NextDay => "registeredNextDay",
+                    },
+                    Err(refused) => refused.outcome.as_str(),
+                };
+                let shared = self.shared.clone();
+                out.push(Box::new(move |ok| {
+                    if ok {
+                        let mut m = shared
+                            .registrations
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner);
+                        *m.entry((target, outcome.to_owned())).or_insert(0) += 1;
+                    }
+                    let _ = reply.send(if ok {
+                        Ok(r)
+                    } else {
+                        Err(ServiceError::Unavailable)
+                    });
+                }));
+            }
+            Command::Cancel {
+                org,
+                number,
+                call_target,
+                reply,
+            } => {
+                let r = e.handle_cancel(now, &org, &number, call_target.as_deref());
+                out.push(answer(reply, r));
+            }
+            Command::Status { org, number, reply } => {
+                out.push(answer(reply, e.status(now, &org, &number)));
+            }
+            Command::Get { org, id, reply } => {
+                let found = match self.engine.get(now, &org, &id) {
+                    Some(v) => Ok(Some(Found::Active(Box::new(v)))),
+                    None => match self.store.get(&id) {
+                        Ok(cb) => Ok(cb
+                            .filter(|c| c.organization == org)
+                            .map(|c| Found::Finished(Box::new(c)))),
+                        Err(err) => {
+                            tracing::error!(error = %err, "store read failed");
+                            Err(ServiceError::Unavailable)
+                        }
+                    },
+                };
+                let _ = reply.send(found);
+            }
+            Command::Views {
+                call_targets,
+                reply,
+            } => {
+                let views = call_targets
+                    .iter()
+                    .map(|t| e.target_view(now, t, true))
+                    .collect();
+                out.push(answer(reply, (now, views)));
+            }
+            Command::Ping(reply) => {
+                let r = self.store.ping().map_err(|err| {
+                    tracing::warn!(error = %err, "store ping failed");
+                    ServiceError::Unavailable
+                });
+                if r.is_err() {
+                    self.fail(now);
+                }
+                let _ = reply.send(r);
+            }
+            Command::AttachDialler(tx) => {
+                self.dialler = Some(tx);
+                self.engine.set_dialling(true);
+            }
+            Command::AgentConnected(id, reply) => {
+                let r = self.engine.handle_agent_connected(now, &id);
+                out.push(answer(reply, r));
+            }
+            Command::AttemptEnded(id, result, reply) => {
+                let r = self.engine.handle_attempt_ended(now, &id, result);
+                out.push(answer(reply, r));
+            }
+            Command::Stop(_) => {}
+        }
+    }
+
+    /// While the store is down: widgets say `platform_unavailable`, the rest is refused.
+    fn refuse(&mut self, now: DateTime<Utc>, cmd: Command) {
+        const DOWN: ServiceError = ServiceError::Unavailable;
+        match cmd {
+            Command::Views {
+                call_targets,
+                reply,
+            } => {
+                let views = call_targets
+                    .iter()
+                    .map(|t| self.engine.target_view(now, t, false))
+                    .collect();
+                let _ = reply.send(Ok((now, views)));
+            }
+            Command::AttachDialler(tx) => {
+                self.dialler = Some(tx);
+                self.engine.set_dialling(true);
+            }
+            Command::Register(_, r) => drop(r.send(Err(DOWN))),
+            Command::Cancel { reply, .. } => drop(reply.send(Err(DOWN))),
+            Command::Status { reply, .. } => drop(reply.send(Err(DOWN))),
+            Command::Get { reply, .. } => drop(reply.send(Err(DOWN))),
+            Command::Ping(r) => drop(r.send(Err(DOWN))),
+            Command::AgentConnected(_, r) | Command::AttemptEnded(_, _, r) => {
+                // The dialler's report is lost with the store; the restart path treats an
+                // in-progress callback as an interrupted attempt.
+                drop(r.send(Err(DOWN)))
+            }
+            Command::Stop(_) => {}
+        }
+    }
+
+    /// Writes everything the engine produced; on failure rebuilds the engine.
+    fn commit(&mut self, now: DateTime<Utc>) -> bool {
+        let writes: Vec<Write> = std::iter::from_fn(|| self.engine.poll_write()).collect();
+        if writes.is_empty() || !self.healthy {
+            return self.healthy;
+        }
+        match self.store.apply(&writes) {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::error!(error = %err, writes = writes.len(), "store write failed: nothing acknowledged");
+                self.fail(now);
+                false
+            }
+        }
+    }
+
+    /// Marks the store down and forgets uncommitted state.
+    fn fail(&mut self, now: DateTime<Utc>) {
+        self.healthy = false;
+        self.shared.store_up.store(false, Ordering::Relaxed);
+        self.engine = Engine::new(
+            self.targets.clone(),
+            self.seed ^ now.timestamp_millis() as u64,
+        );
+    }
+
+    /// Health check while down (rebuilds from the store when it answers) and pruning.
+    fn housekeeping(&mut self, now: DateTime<Utc>) {
+        if !self.healthy {
+            if self.store.ping().is_ok() && self.reload(now).is_ok() {
+                tracing::info!("store reachable again: callbacks reloaded");
+                self.healthy = true;
+                self.shared.store_up.store(true, Ordering::Relaxed);
+            }
+            return;
+        }
+        if self
+            .last_ping
+            .is_none_or(|t| now - t >= Duration::from_std(TICK).unwrap_or_default())
+        {
+            self.last_ping = Some(now);
+            if let Err(err) = self.store.ping() {
+                tracing::error!(error = %err, "store check failed: callbacks unavailable until it answers");
+                self.fail(now);
+                return;
+            }
+        }
+        let due = self
+            .last_prune
+            .is_none_or(|t| now - t >= Duration::hours(1));
+        if due {
+            self.last_prune = Some(now);
+            match self
+                .store
+                .prune_refusals(now - Duration::days(REFUSAL_RETENTION_DAYS))
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "old refusal records pruned"),
+                Err(err) => tracing::warn!(error = %err, "pruning refusal records failed"),
+            }
+        }
+    }
+
+    fn reload(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let snap = self.store.load()?;
+        let mut engine = Engine::new(
+            self.targets.clone(),
+            self.seed ^ now.timestamp_millis() as u64,
+        );
+        engine.restore(now, snap.callbacks, snap.estimators, snap.max_seq);
+        engine.set_dialling(self.dialler.is_some());
+        let writes: Vec<Write> = std::iter::from_fn(|| engine.poll_write()).collect();
+        self.store.apply(&writes)?;
+        self.engine = engine;
+        Ok(())
+    }
+
+    /// Sends committed launches to the dialler; if it is gone, the attempts end as errors
+    /// (retried per policy, committed next turn) and dialling stops.
+    fn hand_over(&mut self, now: DateTime<Utc>, launches: Vec<Launch>) {
+        for l in launches {
+            let sent = self
+                .dialler
+                .as_ref()
+                .is_some_and(|d| d.send(l.clone()).is_ok());
+            if !sent {
+                if self.dialler.take().is_some() {
+                    tracing::error!(
+                        "the dialler is gone: callbacks stay queued until one attaches"
+                    );
+                    self.engine.set_dialling(false);
+                }
+                let _ = self
+                    .engine
+                    .handle_attempt_ended(now, &l.callback_id, AttemptResult::Error);
+            }
+        }
+    }
+
+    fn publish(&self, now: DateTime<Utc>) {
+        let g = self.engine.gauges(now);
+        *self
+            .shared
+            .gauges
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = g;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callback::engine::RegisterRequest;
+    use crate::callback::{CallbackSettings, Status};
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::Snapshot;
+    use std::sync::atomic::AtomicI64;
+
+    /// A clock the test moves.
+    fn clock(start: DateTime<Utc>) -> (Clock, Arc<AtomicI64>) {
+        let ms = Arc::new(AtomicI64::new(start.timestamp_millis()));
+        let m = ms.clone();
+        let c: Clock = Arc::new(move || {
+            DateTime::from_timestamp_millis(m.load(Ordering::SeqCst)).unwrap_or_default()
+        });
+        (c, ms)
+    }
+
+    fn targets() -> Vec<TargetConfig> {
+        vec![TargetConfig {
+            id: "billing".into(),
+            name: "Billing".into(),
+            settings: CallbackSettings {
+                organization: Some("acme".into()),
+                pacing: 1,
+                ..CallbackSettings::default()
+            },
+        }]
+    }
+
+    fn req(n: u32) -> RegisterRequest {
+        RegisterRequest {
+            call_target: "billing".into(),
+            number: format!("+1555000{n:04}"),
+            ..RegisterRequest::default()
+        }
+    }
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-14T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    /// The real SQLite store with a switch that makes writes fail (a full disk).
+    struct Faulty {
+        inner: SqliteStore,
+        broken: Arc<AtomicBool>,
+    }
+
+    impl Store for Faulty {
+        fn apply(&mut self, w: &[Write]) -> Result<(), StoreError> {
+            if self.broken.load(Ordering::SeqCst) {
+                return Err(StoreError::Backend {
+                    op: "writing",
+                    message: "disk full".into(),
+                });
+            }
+            self.inner.apply(w)
+        }
+        fn load(&mut self) -> Result<Snapshot, StoreError> {
+            self.inner.load()
+        }
+        fn get(&mut self, id: &str) -> Result<Option<Callback>, StoreError> {
+            self.inner.get(id)
+        }
+        fn ping(&mut self) -> Result<(), StoreError> {
+            if self.broken.load(Ordering::SeqCst) {
+                return Err(StoreError::FileGone("test".into()));
+            }
+            self.inner.ping()
+        }
+        fn prune_refusals(&mut self, b: DateTime<Utc>) -> Result<usize, StoreError> {
+            self.inner.prune_refusals(b)
+        }
+    }
+
+    #[tokio::test]
+    async fn launches_reach_the_dialler_after_they_are_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let (clock, _) = clock(t0());
+        let svc = Service::start(targets(), Box::new(store), 1, clock).unwrap();
+        let a = svc.register(req(1)).await.unwrap().unwrap().callback;
+        let b = svc.register(req(2)).await.unwrap().unwrap().callback;
+        let mut dialler = svc.attach_dialler().unwrap();
+        let l = dialler.recv().await.unwrap();
+        assert_eq!((l.callback_id.as_str(), l.attempt), (a.id.as_str(), 1));
+        // Pacing 1: B waits until A's attempt ends.
+        let v = svc.status("acme", &b.number).await.unwrap();
+        assert_eq!((v[0].callback.status, v[0].position), (Status::Pending, 1));
+        let found = svc.get("acme", &a.id).await.unwrap();
+        assert!(matches!(found, Some(Found::Active(v)) if v.callback.status == Status::InProgress));
+        svc.agent_connected(&a.id).await.unwrap().unwrap();
+        svc.attempt_ended(&a.id, AttemptResult::Completed)
+            .await
+            .unwrap()
+            .unwrap();
+        let l = dialler.recv().await.unwrap();
+        assert_eq!(l.callback_id, b.id);
+        assert_eq!(
+            svc.attempt_ended(&a.id, AttemptResult::Busy).await.unwrap(),
+            Err(EngineError::UnknownCallback(a.id.clone()))
+        );
+        let m = svc.render_metrics();
+        assert!(
+            m.contains("holdless_callbacks_in_progress{call_target=\"billing\"} 1"),
+            "{m}"
+        );
+        svc.stop().await;
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.get(&a.id).unwrap().unwrap().status, Status::Completed);
+        assert_eq!(
+            store.get(&b.id).unwrap().unwrap().status,
+            Status::InProgress
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_acknowledges_nothing_and_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let broken = Arc::new(AtomicBool::new(false));
+        let store = Faulty {
+            inner: SqliteStore::open(dir.path()).unwrap(),
+            broken: broken.clone(),
+        };
+        let (clock, ms) = clock(t0());
+        let svc = Service::start(targets(), Box::new(store), 1, clock).unwrap();
+        let a = svc.register(req(1)).await.unwrap().unwrap().callback;
+        broken.store(true, Ordering::SeqCst);
+        assert_eq!(
+            svc.register(req(2)).await.unwrap_err(),
+            ServiceError::Unavailable
+        );
+        assert!(!svc.store_up());
+        let (_, views) = svc.views(vec!["billing".into()]).await.unwrap();
+        assert_eq!(
+            views[0].state,
+            crate::callback::WidgetState::PlatformUnavailable
+        );
+        assert_eq!(svc.ping().await, Err(ServiceError::Unavailable));
+        assert_eq!(
+            svc.cancel("acme", &a.number, None).await,
+            Err(ServiceError::Unavailable)
+        );
+        // The store comes back: the engine is rebuilt from it; the refused registration
+        // never happened, the acknowledged one is there.
+        broken.store(false, Ordering::SeqCst);
+        ms.fetch_add(1000, Ordering::SeqCst);
+        svc.ping().await.unwrap_or(());
+        let mut ok = false;
+        for _ in 0..50 {
+            if svc.status("acme", &a.number).await.is_ok() {
+                ok = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(ok, "service recovered");
+        assert!(svc.store_up());
+        assert_eq!(svc.status("acme", &a.number).await.unwrap().len(), 1);
+        assert!(svc.status("acme", "+15550000002").await.unwrap().is_empty());
+        assert!(svc.register(req(2)).await.unwrap().is_ok());
+        svc.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_gone_dialler_requeues_the_callback() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let (clock, _) = clock(t0());
+        let svc = Service::start(targets(), Box::new(store), 1, clock).unwrap();
+        drop(svc.attach_dialler().unwrap());
+        let a = svc.register(req(1)).await.unwrap().unwrap().callback;
+        // The launch could not be handed over: the attempt ends as an error, retried later.
+        let mut v = vec![];
+        for _ in 0..50 {
+            v = svc.status("acme", &a.number).await.unwrap();
+            if v[0].callback.last_result.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(v[0].callback.status, Status::Pending);
+        assert_eq!(v[0].callback.last_result, Some(AttemptResult::Error));
+        svc.stop().await;
+    }
+}

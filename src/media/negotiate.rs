@@ -1,0 +1,353 @@
+//! RFC 3264 offer/answer across the two legs of one call. holdless is an SDP endpoint toward
+//! each side (its own `o=` session id and version, its own address and ports) and carries the
+//! codec choice across:
+//!
+//! - an offer from one side goes to the other with its G.711 codecs (plus the other law,
+//!   which holdless can transcode to) and telephone-event, its direction and `a=ptime`;
+//! - the answer goes back with the codecs both sides share in the offerer's order and
+//!   payload types, or the offerer's first G.711 codec when they share none (transcoding);
+//! - the completed pair becomes the relay's [`RelayParams`].
+//!
+//! Payload types toward a side stay stable across re-offers (RFC 3264 §8.3.2), so the two
+//! sides may number telephone-event differently; the relay maps between them.
+
+use std::net::IpAddr;
+
+use bytes::Bytes;
+use sdp_types::Session;
+
+use super::g711::Transcode;
+use super::relay::{Action, LegParams, PtMap, RelayParams};
+use super::sdp::write::{self, AudioPlan, Plan};
+use super::sdp::{self, AudioStream, Codec, Direction, Format};
+use super::{MediaError, Side};
+
+/// The payload type holdless gives telephone-event when the offerer used a number that is
+/// not dynamic (RFC 3551 §6: 96–127).
+pub const DEFAULT_EVENTS_PT: u8 = 101;
+
+/// holdless as an SDP endpoint toward one side.
+#[derive(Debug, Clone)]
+struct SideState {
+    /// holdless's RTP port facing this side.
+    port: u16,
+    sess_id: u64,
+    version: u64,
+    /// The last SDP sent to this side, with version 0, to tell a change from a repeat.
+    last_sent: Option<Session>,
+    /// The telephone-event payload type holdless uses toward this side, once chosen.
+    events_pt: Option<u8>,
+    /// The IP this side last advertised (kept through an RFC 2543 hold).
+    last_ip: Option<IpAddr>,
+}
+
+/// An offer in flight.
+#[derive(Debug, Clone)]
+struct Offer {
+    from: Side,
+    stream: AudioStream,
+    /// What holdless offered the other side.
+    forwarded: Vec<Format>,
+    /// How many m= lines the offer had.
+    m_lines: usize,
+}
+
+/// The offer/answer state of one call.
+#[derive(Debug, Clone)]
+pub struct Negotiation {
+    sides: [SideState; 2],
+    pending: Option<Offer>,
+    /// The last answered offer, so a repeated answer (183 then 200) updates it.
+    last: Option<Offer>,
+    params: RelayParams,
+}
+
+fn ix(side: Side) -> usize {
+    match side {
+        Side::Caller => 0,
+        Side::Callee => 1,
+    }
+}
+
+impl Negotiation {
+    /// A call whose holdless ports are `ports` (caller-facing, callee-facing) and whose `o=`
+    /// session ids are `sess_ids`.
+    pub fn new(ports: [u16; 2], sess_ids: [u64; 2]) -> Negotiation {
+        let side = |i: usize| SideState {
+            port: ports[i],
+            sess_id: sess_ids[i],
+            version: 0,
+            last_sent: None,
+            events_pt: None,
+            last_ip: None,
+        };
+        Negotiation {
+            sides: [side(0), side(1)],
+            pending: None,
+            last: None,
+            params: RelayParams::default(),
+        }
+    }
+
+    /// The relay parameters of the last completed offer/answer.
+    pub fn params(&self) -> &RelayParams {
+        &self.params
+    }
+
+    /// An offer from `from`: returns the offer for the other side. A new offer replaces one
+    /// still pending (the call core settles glare before it gets here).
+    pub fn offer(&mut self, from: Side, body: &[u8], address: IpAddr) -> Result<Bytes, MediaError> {
+        let session = sdp::parse(body)?;
+        let stream = sdp::offered_audio(&session)?;
+        let to = from.other();
+        let forwarded = self.forward_formats(&stream, to);
+        let plan = Plan {
+            sess_id: self.sides[ix(to)].sess_id,
+            version: 0,
+            address,
+            audio_index: stream.index,
+            audio: Some(AudioPlan {
+                port: self.sides[ix(to)].port,
+                formats: &forwarded,
+                events_fmtp: stream.events_fmtp.as_deref(),
+                direction: stream.direction,
+            }),
+        };
+        let out = self.emit(to, &session, &plan);
+        self.pending = Some(Offer {
+            from,
+            stream,
+            forwarded,
+            m_lines: session.medias.len(),
+        });
+        Ok(out)
+    }
+
+    /// The codecs offered to `to`: the offerer's G.711 codecs in its order, the other law
+    /// when it offered only one, then telephone-event if it offered it.
+    fn forward_formats(&self, stream: &AudioStream, to: Side) -> Vec<Format> {
+        let mut out: Vec<Format> = stream.audio_codecs().filter_map(standard).collect();
+        if let [only] = out[..] {
+            if let Some(other) = only.codec.other_law().and_then(standard) {
+                out.push(other);
+            }
+        }
+        if let Some(pt) = stream.pt_of(Codec::TelephoneEvent) {
+            let pt = self.sides[ix(to)].events_pt.unwrap_or(pt);
+            out.push(Format {
+                codec: Codec::TelephoneEvent,
+                pt: if pt >= 96 { pt } else { DEFAULT_EVENTS_PT },
+            });
+        }
+        out
+    }
+
+    /// The answer from `from` to the pending offer: returns the answer for the offerer and
+    /// updates [`Negotiation::params`].
+    pub fn answer(
+        &mut self,
+        from: Side,
+        body: &[u8],
+        address: IpAddr,
+    ) -> Result<Bytes, MediaError> {
+        let offer = match (&self.pending, &self.last) {
+            (Some(o), _) if o.from == from.other() => o.clone(),
+            (None, Some(o)) if o.from == from.other() => o.clone(),
+            _ => return Err(MediaError::NoPendingOffer),
+        };
+        let session = sdp::parse(body)?;
+        if session.medias.len() != offer.m_lines {
+            // RFC 3264 §6: the answer has exactly as many m= lines as the offer.
+            return Err(MediaError::MalformedSdp(format!(
+                "the answer has {} m= lines, the offer had {}",
+                session.medias.len(),
+                offer.m_lines
+            )));
+        }
+        let answer = sdp::answered_audio(&session, offer.stream.index)?;
+        let out = match &answer {
+            Some(stream) => self.accept(&offer, stream, &session, address)?,
+            None => self.reject(&offer, &session, address),
+        };
+        self.pending = None;
+        self.last = Some(offer);
+        Ok(out)
+    }
+
+    /// The answerer took the audio stream.
+    fn accept(
+        &mut self,
+        offer: &Offer,
+        answer: &AudioStream,
+        session: &Session,
+        address: IpAddr,
+    ) -> Result<Bytes, MediaError> {
+        let (a, b) = (offer.from, offer.from.other());
+        let b_formats: Vec<Format> = answer
+            .formats
+            .iter()
+            .filter(|f| offer.forwarded.iter().any(|o| o.codec == f.codec))
+            .copied()
+            .collect();
+        if !b_formats.iter().any(|f| f.codec.is_audio()) {
+            return Err(MediaError::NoCommonCodec(
+                "the answer took none of the offered codecs".into(),
+            ));
+        }
+        let a_formats = answer_formats(&offer.stream, &b_formats);
+        let direction = offer.stream.direction.answer_to(answer.direction);
+        let events_fmtp = answer
+            .events_fmtp
+            .as_deref()
+            .or(offer.stream.events_fmtp.as_deref());
+        let plan = Plan {
+            sess_id: self.sides[ix(a)].sess_id,
+            version: 0,
+            address,
+            audio_index: offer.stream.index,
+            audio: Some(AudioPlan {
+                port: self.sides[ix(a)].port,
+                formats: &a_formats,
+                events_fmtp,
+                direction,
+            }),
+        };
+        let out = self.emit(a, session, &plan);
+        self.remember_events_pt(a, &a_formats);
+        self.remember_events_pt(b, &offer.forwarded);
+        let a_leg = self.leg(
+            a,
+            &offer.stream,
+            &offer.stream.formats,
+            &a_formats,
+            &b_formats,
+        );
+        let b_leg = self.leg(b, answer, &b_formats, &offer.forwarded, &a_formats);
+        let on_hold = offer.stream.direction != Direction::SendRecv
+            || answer.direction != Direction::SendRecv;
+        self.params = match a {
+            Side::Caller => RelayParams {
+                caller: a_leg,
+                callee: b_leg,
+                active: true,
+                on_hold,
+            },
+            Side::Callee => RelayParams {
+                caller: b_leg,
+                callee: a_leg,
+                active: true,
+                on_hold,
+            },
+        };
+        Ok(out)
+    }
+
+    /// The answerer rejected the audio stream (port 0): so does holdless, and media stops.
+    fn reject(&mut self, offer: &Offer, session: &Session, address: IpAddr) -> Bytes {
+        let a = offer.from;
+        let plan = Plan {
+            sess_id: self.sides[ix(a)].sess_id,
+            version: 0,
+            address,
+            audio_index: offer.stream.index,
+            audio: None,
+        };
+        self.params = RelayParams::default();
+        self.emit(a, session, &plan)
+    }
+
+    fn remember_events_pt(&mut self, side: Side, formats: &[Format]) {
+        if let Some(f) = formats.iter().find(|f| f.codec == Codec::TelephoneEvent) {
+            self.sides[ix(side)].events_pt = Some(f.pt);
+        }
+    }
+
+    /// The relay's view of `side`: what it declared (`declared`, its own payload types),
+    /// what holdless told it (`advertised`) and what the other side receives (`other`).
+    fn leg(
+        &mut self,
+        side: Side,
+        stream: &AudioStream,
+        declared: &[Format],
+        advertised: &[Format],
+        other: &[Format],
+    ) -> LegParams {
+        let state = &mut self.sides[ix(side)];
+        if stream.ip.is_some() {
+            state.last_ip = stream.ip;
+        }
+        let mut map = PtMap::default();
+        // Its own numbering wins where the two disagree.
+        for f in advertised.iter().chain(declared) {
+            map.set(f.pt, action_for(f.codec, other));
+        }
+        LegParams {
+            rtp: stream.rtp,
+            rtcp: stream.rtcp,
+            source_ip: state.last_ip,
+            sends: stream.direction.sends(),
+            receives: stream.direction.receives(),
+            map,
+        }
+    }
+
+    /// Writes the SDP for `to`, bumping holdless's `o=` version if it changed.
+    fn emit(&mut self, to: Side, src: &Session, plan: &Plan) -> Bytes {
+        let mut out = write::rewrite(src, plan);
+        let side = &mut self.sides[ix(to)];
+        if side.last_sent.as_ref() != Some(&out) {
+            side.version += 1;
+            side.last_sent = Some(out.clone());
+        }
+        out.origin.sess_version = side.version;
+        write::to_bytes(&out)
+    }
+}
+
+/// A G.711 codec under its static payload type.
+fn standard(codec: Codec) -> Option<Format> {
+    codec.static_pt().map(|pt| Format { codec, pt })
+}
+
+/// The answer's codecs toward the offerer, with the offerer's payload types: the G.711
+/// codecs the answerer also took, in the offerer's order, else the offerer's first (the
+/// relay transcodes); telephone-event if both sides have it.
+fn answer_formats(offer: &AudioStream, b: &[Format]) -> Vec<Format> {
+    let has = |c: Codec| b.iter().any(|f| f.codec == c);
+    let audio = offer.formats.iter().filter(|f| f.codec.is_audio());
+    let mut out: Vec<Format> = audio.clone().filter(|f| has(f.codec)).copied().collect();
+    if out.is_empty() {
+        out.extend(audio.take(1).copied());
+    }
+    if has(Codec::TelephoneEvent) {
+        out.extend(
+            offer
+                .formats
+                .iter()
+                .filter(|f| f.codec == Codec::TelephoneEvent)
+                .copied(),
+        );
+    }
+    out
+}
+
+/// What to do with `codec` so the side receiving `other` gets it.
+fn action_for(codec: Codec, other: &[Format]) -> Action {
+    let pt = |c: Codec| other.iter().find(|f| f.codec == c).map(|f| f.pt);
+    match codec {
+        Codec::TelephoneEvent => pt(codec).map_or(Action::Drop, Action::Event),
+        Codec::Pcmu | Codec::Pcma => {
+            if let Some(p) = pt(codec) {
+                return Action::Forward(p);
+            }
+            let how = match codec {
+                Codec::Pcmu => Transcode::UlawToAlaw,
+                _ => Transcode::AlawToUlaw,
+            };
+            codec
+                .other_law()
+                .and_then(pt)
+                .map_or(Action::Drop, |p| Action::Transcode(p, how))
+        }
+    }
+}

@@ -1,0 +1,493 @@
+//! The relay core of one call, sans-IO: for every datagram a side sends to holdless it decides
+//! where the datagram goes and rewrites it in place. The packet path is a row of small named
+//! steps (after rtpengine's `stream_packet`): parse → latch → map the payload type → count →
+//! check direction → pick the destination (egress-checked) → rewrite. The caller owns the
+//! sockets and the clock; [`Relay::handle_timeout`] reports a side that went silent.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::config::{Latching, MediaConfig};
+use super::g711::Transcode;
+use super::rtp;
+use super::stats::{CallStats, Receiver, StreamStats, CLOCK_RATE};
+use super::{MediaId, Side};
+use crate::acl::Egress;
+
+/// A latched source that has sent nothing for this long may be replaced by another
+/// admissible source (an endpoint that restarted, or a NAT binding that changed). Short
+/// enough to recover quickly, long enough that a stray packet cannot flip a live stream.
+pub const RELATCH_AFTER: Duration = Duration::from_secs(1);
+
+/// What to do with an RTP packet of one payload type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Action {
+    /// Not negotiated: drop.
+    #[default]
+    Drop,
+    /// Same codec on both sides: send with this payload type.
+    Forward(u8),
+    /// The other side took the other G.711 law: transcode, send with this payload type.
+    Transcode(u8, Transcode),
+    /// An RFC 4733 event: send with this payload type.
+    Event(u8),
+}
+
+/// Payload type → action, for the packets of one side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PtMap([Action; 128]);
+
+impl Default for PtMap {
+    fn default() -> Self {
+        PtMap([Action::Drop; 128])
+    }
+}
+
+impl PtMap {
+    /// Sets the action of a payload type (types above 127 are ignored).
+    pub fn set(&mut self, pt: u8, action: Action) {
+        if let Some(a) = self.0.get_mut(usize::from(pt)) {
+            *a = action;
+        }
+    }
+
+    /// The action of a payload type.
+    pub fn get(&self, pt: u8) -> Action {
+        self.0.get(usize::from(pt)).copied().unwrap_or_default()
+    }
+}
+
+/// What the relay knows of one side from the negotiation.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LegParams {
+    /// Where the side receives RTP (`None`: not negotiated, rejected, or the hold address).
+    pub rtp: Option<SocketAddr>,
+    /// Where it receives RTCP.
+    pub rtcp: Option<SocketAddr>,
+    /// The IP its packets must come from under strict latching (its SDP's `c=`).
+    pub source_ip: Option<IpAddr>,
+    /// Its SDP says it sends.
+    pub sends: bool,
+    /// Its SDP says it receives.
+    pub receives: bool,
+    /// What to do with each payload type it sends.
+    pub map: PtMap,
+}
+
+/// The relay's instructions for a call, from the last completed offer/answer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RelayParams {
+    /// The caller's side.
+    pub caller: LegParams,
+    /// The callee's side.
+    pub callee: LegParams,
+    /// An audio stream was negotiated (media timeouts run only then).
+    pub active: bool,
+    /// Either side's direction is not sendrecv: the hold timeout applies.
+    pub on_hold: bool,
+}
+
+impl RelayParams {
+    fn leg(&self, side: Side) -> &LegParams {
+        match side {
+            Side::Caller => &self.caller,
+            Side::Callee => &self.callee,
+        }
+    }
+}
+
+/// Why a packet was not forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// Not RTP (or RTCP) at all.
+    Malformed,
+    /// From a source the stream is not latched to and may not latch to.
+    Source,
+    /// A payload type that was not negotiated.
+    PayloadType,
+    /// The SDP direction forbids it.
+    Direction,
+    /// The other side has no address yet.
+    NoDestination,
+    /// The destination is outside the egress allow-list.
+    Egress,
+}
+
+/// The relay's decision for one datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send the (rewritten) datagram, same length, to this address from holdless's socket
+    /// facing the other side.
+    Forward(SocketAddr),
+    /// Drop it (counted).
+    Drop(DropReason),
+}
+
+/// Why a side's media timed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutReason {
+    /// No RTP for the media timeout.
+    NoRtp {
+        /// How long the side was silent.
+        idle: Duration,
+    },
+    /// No RTP for the (longer) hold timeout while the call was on hold.
+    NoRtpOnHold {
+        /// How long the side was silent.
+        idle: Duration,
+    },
+}
+
+impl fmt::Display for TimeoutReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TimeoutReason::NoRtp { idle } => write!(f, "no RTP for {} s", idle.as_secs()),
+            TimeoutReason::NoRtpOnHold { idle } => {
+                write!(f, "no RTP for {} s while on hold", idle.as_secs())
+            }
+        }
+    }
+}
+
+/// What media reports to the call core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// A side sent no RTP for the media timeout: the call should end, with this reason.
+    Timeout {
+        /// The call's media.
+        id: MediaId,
+        /// The silent side.
+        side: Side,
+        /// Why.
+        reason: TimeoutReason,
+    },
+    /// The media of a released call is gone (sockets closed); its final statistics.
+    Released {
+        /// The call's media.
+        id: MediaId,
+        /// What each side sent (boxed: the event queue stays small).
+        stats: Box<CallStats>,
+    },
+}
+
+/// Where packets to one of a side's ports go, egress already checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dest {
+    None,
+    Allowed(SocketAddr),
+    Refused,
+}
+
+/// The latching rule for one of a side's addresses.
+struct Rule<'a> {
+    /// The IP the side's SDP advertised.
+    expected: Option<IpAddr>,
+    /// The address the side's SDP advertised for this port.
+    sdp: Option<SocketAddr>,
+    mode: Latching,
+    egress: &'a Egress,
+}
+
+/// Latching state of one of a side's addresses (RTP or RTCP).
+#[derive(Debug, Clone, Copy)]
+struct Peer {
+    latched: Option<SocketAddr>,
+    last_seen: Option<Instant>,
+    dest: Dest,
+}
+
+impl Peer {
+    const NEW: Peer = Peer {
+        latched: None,
+        last_seen: None,
+        dest: Dest::None,
+    };
+
+    /// Symmetric RTP: accepts the packet if it comes from the latched source, or latches to
+    /// it when the policy admits it and no live source holds the latch; packets to this side
+    /// then go to the latched address.
+    fn admit(&mut self, now: Instant, src: SocketAddr, rule: &Rule) -> bool {
+        if self.latched == Some(src) {
+            self.last_seen = Some(now);
+            return true;
+        }
+        let admissible = match rule.mode {
+            Latching::Strict => rule.expected.is_some_and(|ip| same_ip(ip, src.ip())),
+            Latching::Any => true,
+        };
+        let free = match (self.latched, self.last_seen) {
+            (Some(_), Some(seen)) => now.saturating_duration_since(seen) >= RELATCH_AFTER,
+            _ => true,
+        };
+        if admissible && free {
+            self.latched = Some(src);
+            self.last_seen = Some(now);
+            self.refresh(rule.sdp, rule.egress);
+        }
+        admissible && free
+    }
+
+    fn refresh(&mut self, sdp: Option<SocketAddr>, egress: &Egress) {
+        self.dest = match self.latched.or(sdp) {
+            None => Dest::None,
+            Some(a) if egress.permits(a.ip()) => Dest::Allowed(a),
+            Some(_) => Dest::Refused,
+        };
+    }
+}
+
+fn same_ip(a: IpAddr, b: IpAddr) -> bool {
+    let canon = |ip: IpAddr| match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    canon(a) == canon(b)
+}
+
+#[derive(Debug, Clone)]
+struct Leg {
+    rtp: Peer,
+    rtcp: Peer,
+    receiver: Receiver,
+    stats: StreamStats,
+    last_rtp: Instant,
+    timed_out: bool,
+}
+
+/// The relay state of one call.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    latching: Latching,
+    timeout: Duration,
+    hold_timeout: Duration,
+    egress: Arc<Egress>,
+    epoch: Instant,
+    params: RelayParams,
+    legs: [Leg; 2],
+}
+
+fn ix(side: Side) -> usize {
+    match side {
+        Side::Caller => 0,
+        Side::Callee => 1,
+    }
+}
+
+const SIDES: [Side; 2] = [Side::Caller, Side::Callee];
+
+impl Relay {
+    /// A relay with nothing negotiated: every packet is dropped until [`Relay::update`].
+    pub fn new(now: Instant, cfg: &MediaConfig, egress: Arc<Egress>) -> Relay {
+        let leg = Leg {
+            rtp: Peer::NEW,
+            rtcp: Peer::NEW,
+            receiver: Receiver::default(),
+            stats: StreamStats::default(),
+            last_rtp: now,
+            timed_out: false,
+        };
+        Relay {
+            latching: cfg.latching,
+            timeout: cfg.timeout,
+            hold_timeout: cfg.hold_timeout,
+            egress,
+            epoch: now,
+            params: RelayParams::default(),
+            legs: [leg.clone(), leg],
+        }
+    }
+
+    /// Applies a completed negotiation. A side whose address changed is unlatched; the
+    /// media timeouts restart.
+    pub fn update(&mut self, now: Instant, params: RelayParams) {
+        for side in SIDES {
+            let (old, new) = (self.params.leg(side), params.leg(side));
+            let leg = &mut self.legs[ix(side)];
+            if old.source_ip != new.source_ip || old.rtp != new.rtp {
+                leg.rtp = Peer::NEW;
+            }
+            if old.source_ip != new.source_ip || old.rtcp != new.rtcp {
+                leg.rtcp = Peer::NEW;
+            }
+            leg.rtp.refresh(new.rtp, &self.egress);
+            leg.rtcp.refresh(new.rtcp, &self.egress);
+            leg.last_rtp = now;
+            leg.timed_out = false;
+        }
+        self.params = params;
+    }
+
+    /// The parameters in force.
+    pub fn params(&self) -> &RelayParams {
+        &self.params
+    }
+
+    /// An RTP datagram from `src` reached holdless's RTP port facing `from`. On
+    /// [`Verdict::Forward`] `buf` has been rewritten (same length) for the other side.
+    pub fn rtp_in(&mut self, now: Instant, from: Side, src: SocketAddr, buf: &mut [u8]) -> Verdict {
+        let (i, o) = (ix(from), ix(from.other()));
+        let Some(h) = rtp::parse_rtp(buf) else {
+            return self.dropped(i, DropReason::Malformed);
+        };
+        let p = self.params.leg(from);
+        let leg = &mut self.legs[i];
+        let rule = Rule {
+            expected: p.source_ip,
+            sdp: p.rtp,
+            mode: self.latching,
+            egress: &self.egress,
+        };
+        if !leg.rtp.admit(now, src, &rule) {
+            return self.dropped(i, DropReason::Source);
+        }
+        leg.last_rtp = now;
+        let action = p.map.get(h.pt);
+        if action == Action::Drop {
+            return self.dropped(i, DropReason::PayloadType);
+        }
+        let arrival = arrival_ticks(self.epoch, now);
+        let leg = &mut self.legs[i];
+        let audio = !matches!(action, Action::Event(_));
+        leg.receiver
+            .update(h.ssrc, h.seq, h.timestamp, arrival, audio);
+        leg.stats.packets += 1;
+        leg.stats.bytes += buf.len() as u64;
+        leg.stats.events += u64::from(!audio);
+        if !p.sends || !self.params.leg(from.other()).receives {
+            return self.dropped(i, DropReason::Direction);
+        }
+        let to = match self.legs[o].rtp.dest {
+            Dest::Allowed(a) => a,
+            Dest::None => return self.dropped(i, DropReason::NoDestination),
+            Dest::Refused => return self.dropped(i, DropReason::Egress),
+        };
+        let stats = &mut self.legs[i].stats;
+        match action {
+            Action::Forward(pt) | Action::Event(pt) => rtp::set_pt(buf, pt),
+            Action::Transcode(pt, how) => {
+                rtp::set_pt(buf, pt);
+                how.apply(&mut buf[h.payload_start..h.payload_end]);
+                stats.transcoded += 1;
+            }
+            Action::Drop => {}
+        }
+        stats.relayed += 1;
+        Verdict::Forward(to)
+    }
+
+    /// An RTCP datagram from `src` reached holdless's RTCP port facing `from`. RTCP flows in
+    /// every direction state (RFC 3264 §5.1) and is forwarded unchanged.
+    pub fn rtcp_in(&mut self, now: Instant, from: Side, src: SocketAddr, buf: &[u8]) -> Verdict {
+        let (i, o) = (ix(from), ix(from.other()));
+        if !rtp::is_rtcp(buf) {
+            return self.dropped(i, DropReason::Malformed);
+        }
+        let p = self.params.leg(from);
+        let leg = &mut self.legs[i];
+        let rule = Rule {
+            expected: p.source_ip,
+            sdp: p.rtcp,
+            mode: self.latching,
+            egress: &self.egress,
+        };
+        if !leg.rtcp.admit(now, src, &rule) {
+            return self.dropped(i, DropReason::Source);
+        }
+        leg.stats.rtcp_packets += 1;
+        let to = match self.legs[o].rtcp.dest {
+            Dest::Allowed(a) => a,
+            Dest::None => return self.dropped(i, DropReason::NoDestination),
+            Dest::Refused => return self.dropped(i, DropReason::Egress),
+        };
+        self.legs[i].stats.relayed += 1;
+        Verdict::Forward(to)
+    }
+
+    /// The shell could not send a forwarded packet (socket buffer full).
+    pub fn send_failed(&mut self, from: Side) {
+        let s = &mut self.legs[ix(from)].stats;
+        s.relayed = s.relayed.saturating_sub(1);
+        s.dropped.send_failed += 1;
+    }
+
+    fn dropped(&mut self, i: usize, why: DropReason) -> Verdict {
+        let d = &mut self.legs[i].stats.dropped;
+        match why {
+            DropReason::Malformed => d.malformed += 1,
+            DropReason::Source => d.source += 1,
+            DropReason::PayloadType => d.payload_type += 1,
+            DropReason::Direction => d.direction += 1,
+            DropReason::NoDestination => d.no_destination += 1,
+            DropReason::Egress => d.egress += 1,
+        }
+        Verdict::Drop(why)
+    }
+
+    fn limit(&self) -> (Duration, bool) {
+        if self.params.on_hold {
+            (self.hold_timeout, true)
+        } else {
+            (self.timeout, false)
+        }
+    }
+
+    /// When the next media timeout is due, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if !self.params.active {
+            return None;
+        }
+        let (limit, _) = self.limit();
+        self.legs
+            .iter()
+            .filter(|l| !l.timed_out)
+            .map(|l| l.last_rtp + limit)
+            .min()
+    }
+
+    /// Reports one side whose media timed out by `now` (call again for the other); each
+    /// side is reported once per negotiation.
+    pub fn handle_timeout(&mut self, now: Instant) -> Option<(Side, TimeoutReason)> {
+        if !self.params.active {
+            return None;
+        }
+        let (limit, hold) = self.limit();
+        for side in SIDES {
+            let leg = &mut self.legs[ix(side)];
+            let idle = now.saturating_duration_since(leg.last_rtp);
+            if !leg.timed_out && idle >= limit {
+                leg.timed_out = true;
+                let reason = if hold {
+                    TimeoutReason::NoRtpOnHold { idle }
+                } else {
+                    TimeoutReason::NoRtp { idle }
+                };
+                return Some((side, reason));
+            }
+        }
+        None
+    }
+
+    /// What each side has sent so far.
+    pub fn stats(&self) -> CallStats {
+        let side = |l: &Leg| StreamStats {
+            lost: l.receiver.lost(),
+            jitter: l.receiver.jitter(),
+            ..l.stats
+        };
+        CallStats {
+            caller: side(&self.legs[0]),
+            callee: side(&self.legs[1]),
+        }
+    }
+}
+
+/// Time since `epoch` in RTP timestamp units.
+fn arrival_ticks(epoch: Instant, now: Instant) -> u32 {
+    let d = now.saturating_duration_since(epoch);
+    let per_tick = 1_000_000_000 / CLOCK_RATE;
+    (d.as_secs()
+        .wrapping_mul(u64::from(CLOCK_RATE))
+        .wrapping_add(u64::from(d.subsec_nanos() / per_tick))) as u32
+}

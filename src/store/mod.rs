@@ -1,0 +1,81 @@
+//! Durable storage of callbacks behind one trait. [`sqlite::SqliteStore`] is the embedded
+//! default; a PostgreSQL implementation (several holdless nodes on one database) can
+//! implement the same trait later.
+//!
+//! The trait is synchronous on purpose: the callback service calls it from its own thread,
+//! in batches (group commit), so the store never blocks the async runtime and an
+//! implementation is free to use a blocking client.
+
+pub mod sqlite;
+
+use chrono::{DateTime, Utc};
+
+use crate::callback::ecbt::Estimator;
+use crate::callback::engine::Write;
+use crate::callback::Callback;
+
+/// What the engine needs to resume after a restart.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Every active callback (pending, waitlisted, in progress).
+    pub callbacks: Vec<Callback>,
+    /// Learned ECBT state per call target.
+    pub estimators: Vec<(String, Estimator)>,
+    /// The highest callback sequence number ever stored (0 when empty).
+    pub max_seq: u64,
+}
+
+/// A store that cannot do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database could not be opened or created.
+    #[error("cannot open the store at {path}: {message}")]
+    Open {
+        /// Where.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// The database was written by a newer holdless.
+    #[error("the store's schema version {found} is newer than this holdless supports ({supported}); upgrade holdless")]
+    NewerSchema {
+        /// Version in the database.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// The database file is gone or was replaced while holdless ran (writes would be lost).
+    #[error("the store file {0} was removed or replaced while holdless was running")]
+    FileGone(String),
+    /// A query failed.
+    #[error("store {op} failed: {message}")]
+    Backend {
+        /// What was being done.
+        op: &'static str,
+        /// The driver's message.
+        message: String,
+    },
+    /// A stored row could not be decoded.
+    #[error("stored callback {id} is unreadable: {what}")]
+    Corrupt {
+        /// Row id.
+        id: String,
+        /// What was wrong.
+        what: String,
+    },
+}
+
+/// Durable storage of the callback engine's state.
+pub trait Store: Send {
+    /// Makes every write durable in one transaction: all of them or none.
+    fn apply(&mut self, writes: &[Write]) -> Result<(), StoreError>;
+    /// What the engine needs to resume.
+    fn load(&mut self) -> Result<Snapshot, StoreError>;
+    /// A callback by id, whatever its status.
+    fn get(&mut self, id: &str) -> Result<Option<Callback>, StoreError>;
+    /// Whether the store answers and its file is still the one in use.
+    fn ping(&mut self) -> Result<(), StoreError>;
+    /// Deletes refusal records older than `before`; how many went.
+    fn prune_refusals(&mut self, before: DateTime<Utc>) -> Result<usize, StoreError>;
+}

@@ -1,0 +1,667 @@
+//! The embedded store: one SQLite file, `holdless.sqlite3` in the data directory.
+//!
+//! * WAL journal with `synchronous = FULL`: a commit is on disk (WAL fsynced) before
+//!   [`Store::apply`] returns, so an acknowledged registration survives `kill -9` and a
+//!   power cut. NORMAL would only survive a process crash. The fsync cost is shared by
+//!   every write of a batch (the callback service group-commits).
+//! * `locking_mode = EXCLUSIVE`: a second holdless on the same data directory fails at
+//!   start-up instead of dialling the same callbacks twice.
+//! * Schema migrations (`migrations/*.sql`) run in order at start-up, each in a
+//!   transaction, tracked by `PRAGMA user_version`; a database from a newer holdless is
+//!   refused.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+
+use super::{Snapshot, Store, StoreError};
+use crate::callback::ecbt::Estimator;
+use crate::callback::engine::{AttemptRecord, RefusalRecord, Write};
+use crate::callback::model::{
+    AttemptCounts, AttemptResult, Callback, Kind, Punctuality, Source, Status,
+};
+
+/// The database file's name in the data directory.
+pub const FILE_NAME: &str = "holdless.sqlite3";
+
+/// How long a statement waits for a lock before failing (only a second process, which
+/// the exclusive lock refuses anyway, could hold one).
+pub const BUSY_TIMEOUT_MS: i64 = 5000;
+
+/// Migrations, in order; version N is the N-th entry.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+
+/// The SQLite store.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+    /// (device, inode) of the file at open: a replaced or deleted file is detected.
+    identity: (u64, u64),
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+fn backend(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| StoreError::Backend {
+        op,
+        message: e.to_string(),
+    }
+}
+
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(v).unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `data_dir` and migrates it.
+    pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
+        Self::open_with_busy_timeout(
+            data_dir,
+            std::time::Duration::from_millis(BUSY_TIMEOUT_MS as u64),
+        )
+    }
+
+    /// [`SqliteStore::open`], waiting at most `busy` for another process's lock.
+    pub fn open_with_busy_timeout(
+        data_dir: &Path,
+        busy: std::time::Duration,
+    ) -> Result<SqliteStore, StoreError> {
+        let path = data_dir.join(FILE_NAME);
+        let shown = path.display().to_string();
+        let open_err = |message: String| StoreError::Open {
+            path: shown.clone(),
+            message,
+        };
+        std::fs::create_dir_all(data_dir).map_err(|e| open_err(e.to_string()))?;
+        let conn = Connection::open(&path).map_err(|e| open_err(e.to_string()))?;
+        conn.busy_timeout(busy)
+            .map_err(|e| open_err(e.to_string()))?;
+        let locked = " (is another holdless using this data directory?)";
+        for (k, v) in [("locking_mode", "EXCLUSIVE"), ("journal_mode", "WAL")] {
+            conn.pragma_update_and_check(None, k, v, |_| Ok(()))
+                .map_err(|e| open_err(format!("PRAGMA {k}={v}: {e}{locked}")))?;
+        }
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| open_err(format!("PRAGMA synchronous=FULL: {e}")))?;
+        let mut store = SqliteStore {
+            conn,
+            identity: identity(&path).unwrap_or((0, 0)),
+            path,
+        };
+        // Takes the exclusive lock now, not at the first write.
+        store
+            .conn
+            .execute_batch("BEGIN IMMEDIATE; COMMIT;")
+            .map_err(|e| open_err(format!("{e}{locked}")))?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let supported = MIGRATIONS.len() as i64;
+        let found: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(backend("reading the schema version"))?;
+        if found > supported {
+            return Err(StoreError::NewerSchema { found, supported });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let version = i as i64 + 1;
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend("starting a migration"))?;
+            tx.execute_batch(sql).map_err(backend("migrating"))?;
+            tx.pragma_update(None, "user_version", version)
+                .map_err(backend("setting the schema version"))?;
+            tx.commit().map_err(backend("committing a migration"))?;
+            tracing::info!(version, path = %self.path.display(), "store schema migrated");
+        }
+        Ok(())
+    }
+
+    /// The schema version in the database.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(backend("reading the schema version"))
+    }
+
+    fn write_one(tx: &rusqlite::Transaction, w: &Write) -> rusqlite::Result<()> {
+        match w {
+            Write::Callback(cb) => upsert(tx, cb),
+            Write::Attempt(a) => attempt(tx, a),
+            Write::Refusal(r) => refusal(tx, r),
+            Write::Estimator { call_target, state } => {
+                let json = to_json(state)?;
+                tx.prepare_cached(
+                    "INSERT INTO estimators (call_target, state) VALUES (?1, ?2) \
+                     ON CONFLICT(call_target) DO UPDATE SET state = excluded.state",
+                )?
+                .execute(params![call_target, json])?;
+                Ok(())
+            }
+        }
+    }
+}
+
+const COLUMNS: &str = "id, seq, organization, call_target, widget, number, kind, status, source, \
+    channel, user_data, sip_headers, requested_at, estimated_for, ecbt_secs, due_at, appointment, \
+    attempts, failed_busy, failed_no_answer, failed_voicemail, failed_error, last_result, \
+    launched_at, agent_connected_at, actual_callback_time, punctuality_secs, was_punctual, \
+    estimate_accuracy, finished_at";
+
+/// `INSERT … ON CONFLICT(id) DO UPDATE` every column but `id` (not `INSERT OR REPLACE`,
+/// which would silently delete another row that clashes on `seq`).
+fn upsert_sql() -> String {
+    let cols: Vec<&str> = COLUMNS.split(',').map(str::trim).collect();
+    let values: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+    let set: Vec<String> = cols[1..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO callbacks ({COLUMNS}) VALUES ({}) ON CONFLICT(id) DO UPDATE SET {}",
+        values.join(", "),
+        set.join(", ")
+    )
+}
+
+fn upsert(tx: &rusqlite::Transaction, cb: &Callback) -> rusqlite::Result<()> {
+    let user_data = to_json(&cb.user_data)?;
+    let headers = to_json(&cb.sip_headers)?;
+    let p = cb.punctuality.as_ref();
+    tx.prepare_cached(&upsert_sql())?.execute(params![
+        cb.id,
+        i64_of(cb.seq),
+        cb.organization,
+        cb.call_target,
+        cb.widget,
+        cb.number,
+        cb.kind.as_str(),
+        cb.status.as_str(),
+        cb.source.as_str(),
+        cb.channel,
+        user_data,
+        headers,
+        ms(cb.requested_at),
+        ms(cb.estimated_for),
+        i64_of(cb.ecbt_secs),
+        ms(cb.due_at),
+        cb.appointment.map(ms),
+        cb.attempts,
+        cb.failed.busy,
+        cb.failed.no_answer,
+        cb.failed.voicemail,
+        cb.failed.error,
+        cb.last_result.map(AttemptResult::as_str),
+        cb.launched_at.map(ms),
+        cb.agent_connected_at.map(ms),
+        p.map(|p| ms(p.actual_callback_time)),
+        p.map(|p| p.punctuality_secs),
+        p.map(|p| p.was_punctual),
+        p.map(|p| p.estimate_percent_accuracy),
+        cb.finished_at.map(ms),
+    ])?;
+    Ok(())
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> rusqlite::Result<String> {
+    serde_json::to_string(v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+fn attempt(tx: &rusqlite::Transaction, a: &AttemptRecord) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO attempts \
+         (callback_id, attempt, call_target, launched_at, agent_connected_at, ended_at, result) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        a.callback_id,
+        a.attempt,
+        a.call_target,
+        ms(a.launched_at),
+        a.agent_connected_at.map(ms),
+        ms(a.ended_at),
+        a.result.as_str(),
+    ])?;
+    Ok(())
+}
+
+fn refusal(tx: &rusqlite::Transaction, r: &RefusalRecord) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO refusals (at, call_target, widget, number, outcome, source) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        ms(r.at),
+        r.call_target,
+        r.widget,
+        r.number,
+        r.outcome.as_str(),
+        r.source.as_str(),
+    ])?;
+    Ok(())
+}
+
+/// A row as stored, before the text columns are checked.
+fn decode(row: &Row) -> rusqlite::Result<Result<Callback, StoreError>> {
+    let id: String = row.get(0)?;
+    let bad = |what: String| StoreError::Corrupt {
+        id: id.clone(),
+        what,
+    };
+    let kind: String = row.get(6)?;
+    let status: String = row.get(7)?;
+    let source: String = row.get(8)?;
+    let user_data: String = row.get(10)?;
+    let headers: String = row.get(11)?;
+    let last: Option<String> = row.get(22)?;
+    let opt_ms = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
+        Ok(row.get::<_, Option<i64>>(i)?.map(from_ms))
+    };
+    let Some(kind) = Kind::parse(&kind) else {
+        return Ok(Err(bad(format!("kind {kind:?}"))));
+    };
+    let Some(status) = Status::parse(&status) else {
+        return Ok(Err(bad(format!("status {status:?}"))));
+    };
+    let Some(source) = Source::parse(&source) else {
+        return Ok(Err(bad(format!("source {source:?}"))));
+    };
+    let last_result = match last.as_deref().map(AttemptResult::parse) {
+        Some(None) => return Ok(Err(bad(format!("last_result {last:?}")))),
+        Some(Some(r)) => Some(r),
+        None => None,
+    };
+    let user_data = match serde_json::from_str(&user_data) {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(bad(format!("user_data: {e}")))),
+    };
+    let sip_headers = match serde_json::from_str(&headers) {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(bad(format!("sip_headers: {e}")))),
+    };
+    let punctuality = match opt_ms(25)? {
+        Some(actual) => Some(Punctuality {
+            actual_callback_time: actual,
+            punctuality_secs: row.get::<_, Option<i64>>(26)?.unwrap_or(0),
+            was_punctual: row.get::<_, Option<bool>>(27)?.unwrap_or(false),
+            estimate_percent_accuracy: row.get::<_, Option<f64>>(28)?.unwrap_or(0.0),
+        }),
+        None => None,
+    };
+    Ok(Ok(Callback {
+        seq: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+        organization: row.get(2)?,
+        call_target: row.get(3)?,
+        widget: row.get(4)?,
+        number: row.get(5)?,
+        kind,
+        status,
+        source,
+        channel: row.get(9)?,
+        user_data,
+        sip_headers,
+        requested_at: from_ms(row.get(12)?),
+        estimated_for: from_ms(row.get(13)?),
+        ecbt_secs: u64::try_from(row.get::<_, i64>(14)?).unwrap_or(0),
+        due_at: from_ms(row.get(15)?),
+        appointment: opt_ms(16)?,
+        attempts: row.get(17)?,
+        failed: AttemptCounts {
+            busy: row.get(18)?,
+            no_answer: row.get(19)?,
+            voicemail: row.get(20)?,
+            error: row.get(21)?,
+        },
+        last_result,
+        launched_at: opt_ms(23)?,
+        agent_connected_at: opt_ms(24)?,
+        punctuality,
+        finished_at: opt_ms(29)?,
+        id,
+    }))
+}
+
+impl Store for SqliteStore {
+    fn apply(&mut self, writes: &[Write]) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.ping()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend("starting a transaction"))?;
+        for w in writes {
+            Self::write_one(&tx, w).map_err(backend("writing"))?;
+        }
+        tx.commit().map_err(backend("committing"))
+    }
+
+    fn load(&mut self) -> Result<Snapshot, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM callbacks \
+             WHERE status IN ('pending', 'waitlisted', 'in_progress') ORDER BY seq"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(backend("loading"))?;
+        let rows = stmt.query_map([], decode).map_err(backend("loading"))?;
+        let mut callbacks = Vec::new();
+        for r in rows {
+            callbacks.push(r.map_err(backend("loading"))??);
+        }
+        drop(stmt);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT call_target, state FROM estimators")
+            .map_err(backend("loading estimators"))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(backend("loading estimators"))?;
+        let mut estimators = Vec::new();
+        for r in rows {
+            let (t, json) = r.map_err(backend("loading estimators"))?;
+            match serde_json::from_str::<Estimator>(&json) {
+                Ok(e) => estimators.push((t, e)),
+                // A bad estimator only costs what was learned: start afresh.
+                Err(e) => {
+                    tracing::warn!(call_target = %t, error = %e, "ignoring stored ECBT state")
+                }
+            }
+        }
+        drop(stmt);
+        let max_seq: i64 = self
+            .conn
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM callbacks", [], |r| {
+                r.get(0)
+            })
+            .map_err(backend("loading"))?;
+        Ok(Snapshot {
+            callbacks,
+            estimators,
+            max_seq: u64::try_from(max_seq).unwrap_or(0),
+        })
+    }
+
+    fn get(&mut self, id: &str) -> Result<Option<Callback>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM callbacks WHERE id = ?1");
+        let row = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(backend("reading a callback"))?
+            .query_row([id], decode)
+            .optional()
+            .map_err(backend("reading a callback"))?;
+        row.transpose()
+    }
+
+    fn ping(&mut self) -> Result<(), StoreError> {
+        if identity(&self.path) != Some(self.identity) {
+            return Err(StoreError::FileGone(self.path.display().to_string()));
+        }
+        self.conn
+            .query_row("SELECT COUNT(*) FROM estimators", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(backend("checking the store"))?;
+        Ok(())
+    }
+
+    fn prune_refusals(&mut self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+        self.conn
+            .execute("DELETE FROM refusals WHERE at < ?1", [ms(before)])
+            .map_err(backend("pruning refusals"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callback::engine::{Engine, RegisterRequest, TargetConfig};
+    use crate::callback::{CallbackSettings, Refusal};
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-14T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn engine() -> Engine {
+        let settings = CallbackSettings {
+            organization: Some("acme".into()),
+            ..CallbackSettings::default()
+        };
+        let mut e = Engine::new(
+            vec![TargetConfig {
+                id: "billing".into(),
+                name: "Billing".into(),
+                settings,
+            }],
+            3,
+        );
+        e.set_dialling(true);
+        e
+    }
+
+    fn drain(e: &mut Engine) -> Vec<Write> {
+        std::iter::from_fn(|| e.poll_write()).collect()
+    }
+
+    fn register(e: &mut Engine, n: u32) -> Callback {
+        let mut user_data = serde_json::Map::new();
+        user_data.insert("account".into(), serde_json::json!({"id": n, "vip": true}));
+        e.handle_register(
+            t0(),
+            RegisterRequest {
+                call_target: "billing".into(),
+                number: format!("+1555000{n:04}"),
+                user_data,
+                sip_headers: vec![("User-to-User".into(), format!("{n:04x};encoding=hex"))],
+                channel: Some("ivr".into()),
+                ..RegisterRequest::default()
+            },
+        )
+        .unwrap()
+        .callback
+    }
+
+    #[test]
+    fn callbacks_round_trip_through_a_reopened_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = engine();
+        let a = register(&mut e, 1);
+        let b = register(&mut e, 2);
+        let _ = e.handle_register(
+            t0(),
+            RegisterRequest {
+                call_target: "billing".into(),
+                number: "junk".into(),
+                ..RegisterRequest::default()
+            },
+        );
+        e.poll_launch(t0()).unwrap();
+        {
+            let mut s = SqliteStore::open(dir.path()).unwrap();
+            s.apply(&drain(&mut e)).unwrap();
+            assert_eq!(s.schema_version().unwrap(), 1);
+        }
+        let mut s = SqliteStore::open(dir.path()).unwrap();
+        let snap = s.load().unwrap();
+        assert_eq!(snap.max_seq, b.seq);
+        assert_eq!(snap.callbacks.len(), 2);
+        let got_a = &snap.callbacks[0];
+        assert_eq!(got_a.status, Status::InProgress);
+        assert_eq!(got_a.attempts, 1);
+        assert!(got_a.punctuality.is_some());
+        assert_eq!(snap.callbacks[1], b, "every field survives");
+        assert_eq!(s.get(&a.id).unwrap().unwrap().user_data, a.user_data);
+        assert_eq!(s.get("nope").unwrap(), None);
+        let refusals: Vec<String> = s
+            .conn
+            .prepare("SELECT outcome FROM refusals")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(refusals, [Refusal::InvalidNumber.as_str()]);
+    }
+
+    #[test]
+    fn finished_callbacks_are_kept_but_not_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(dir.path()).unwrap();
+        let mut e = engine();
+        let a = register(&mut e, 1);
+        e.poll_launch(t0()).unwrap();
+        e.handle_agent_connected(t0(), &a.id).unwrap();
+        e.handle_attempt_ended(t0(), &a.id, AttemptResult::Completed)
+            .unwrap();
+        s.apply(&drain(&mut e)).unwrap();
+        let snap = s.load().unwrap();
+        assert!(snap.callbacks.is_empty());
+        assert_eq!(snap.max_seq, a.seq, "sequence numbers are never reused");
+        assert_eq!(snap.estimators.len(), 1);
+        let done = s.get(&a.id).unwrap().unwrap();
+        assert_eq!(done.status, Status::Completed);
+        assert_eq!(done.finished_at, Some(t0()));
+        let attempts: i64 = s
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM attempts WHERE result = 'completed'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(attempts, 1);
+    }
+
+    #[test]
+    fn a_failed_batch_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(dir.path()).unwrap();
+        let mut e = engine();
+        register(&mut e, 1);
+        let mut w = drain(&mut e);
+        let mut dup = match &w[0] {
+            Write::Callback(c) => c.clone(),
+            _ => unreachable!(),
+        };
+        dup.id = "other".into(); // same seq: violates UNIQUE(seq)
+        w.push(Write::Callback(dup));
+        assert!(matches!(s.apply(&w), Err(StoreError::Backend { .. })));
+        assert!(s.load().unwrap().callbacks.is_empty());
+    }
+
+    #[test]
+    fn a_second_process_cannot_open_the_same_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = SqliteStore::open(dir.path()).unwrap();
+        let short = std::time::Duration::from_millis(50);
+        let err = SqliteStore::open_with_busy_timeout(dir.path(), short).unwrap_err();
+        assert!(err.to_string().contains("another holdless"), "{err}");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = SqliteStore::open(dir.path()).unwrap();
+            s.conn.pragma_update(None, "user_version", 99).unwrap();
+        }
+        let err = SqliteStore::open(dir.path()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::NewerSchema {
+                    found: 99,
+                    supported: 1
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_deleted_file_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(dir.path()).unwrap();
+        s.ping().unwrap();
+        std::fs::remove_file(s.path()).unwrap();
+        assert!(matches!(s.ping(), Err(StoreError::FileGone(_))));
+        let mut e = engine();
+        register(&mut e, 1);
+        assert!(s.apply(&drain(&mut e)).is_err());
+    }
+
+    #[test]
+    fn corrupt_rows_are_reported_not_panicked_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(dir.path()).unwrap();
+        let mut e = engine();
+        let a = register(&mut e, 1);
+        s.apply(&drain(&mut e)).unwrap();
+        s.conn
+            .execute(
+                "UPDATE callbacks SET user_data = 'nope' WHERE id = ?1",
+                [&a.id],
+            )
+            .unwrap();
+        assert!(matches!(s.load(), Err(StoreError::Corrupt { .. })));
+        s.conn
+            .execute("UPDATE callbacks SET user_data = '{}', kind = 'weird'", [])
+            .unwrap();
+        assert!(matches!(s.get(&a.id), Err(StoreError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn old_refusals_are_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(dir.path()).unwrap();
+        let mut e = engine();
+        for _ in 0..3 {
+            let _ = e.handle_register(
+                t0(),
+                RegisterRequest {
+                    call_target: "billing".into(),
+                    number: "x".into(),
+                    ..RegisterRequest::default()
+                },
+            );
+        }
+        s.apply(&drain(&mut e)).unwrap();
+        assert_eq!(s.prune_refusals(t0()).unwrap(), 0);
+        assert_eq!(
+            s.prune_refusals(t0() + chrono::Duration::seconds(1))
+                .unwrap(),
+            3
+        );
+    }
+}

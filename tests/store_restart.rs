@@ -1,0 +1,216 @@
+//! Registered callbacks survive `kill -9`: the real holdless binary registers callbacks over
+//! HTTP, is killed with SIGKILL, restarted on the same data directory, and every callback
+//! is found pending with its metadata, ECBT (`estimatedFor`) and queue position.
+
+mod api_support;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use api_support::{config, free_port, get, post, wait_healthy};
+use serde_json::Value;
+
+const ACME: Option<&str> = Some("acme-token-1");
+
+struct Holdless {
+    child: Child,
+}
+
+impl Holdless {
+    fn spawn(cfg: &Path, log: &Path) -> Holdless {
+        let log = std::fs::File::create(log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_holdless"))
+            .args(["run", "--config"])
+            .arg(cfg)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn holdless");
+        Holdless { child }
+    }
+
+    /// SIGKILL: no shutdown code runs, nothing is flushed by holdless.
+    fn kill_9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+}
+
+impl Drop for Holdless {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the API says about one callback.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    id: String,
+    status: String,
+    kind: String,
+    position: String,
+    estimated_for: String,
+    user_data: Value,
+    channel: Value,
+    ecbt: Value,
+}
+
+async fn seen(http: u16, number: &str) -> Option<Seen> {
+    let r = post(
+        http,
+        "/api/organization/acme/callback_status",
+        ACME,
+        &format!(r#"{{"contact_number": "{number}"}}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let data = r.json()["data"].as_array()?.clone();
+    assert!(data.len() <= 1);
+    let st = data.first()?.clone();
+    let id = st["call_request_id"].as_str().unwrap().to_owned();
+    let rec = get(http, &format!("/api/organization/acme/callback/{id}"), ACME)
+        .await
+        .item();
+    Some(Seen {
+        id,
+        status: st["status"].as_str().unwrap().to_owned(),
+        kind: st["type"].as_str().unwrap().to_owned(),
+        position: st["forecast_waitlist_position"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        estimated_for: st["estimated_for"].as_str().unwrap().to_owned(),
+        user_data: rec["user_data"].clone(),
+        channel: rec["channel"].clone(),
+        ecbt: rec["ecbt"].clone(),
+    })
+}
+
+fn number(i: u32) -> String {
+    format!("+1555060{i:04}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_survive_kill_9_with_metadata_ecbt_and_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sip, http) = (free_port(), free_port());
+    let cfg = dir.path().join("holdless.toml");
+    let data = dir.path().join("data");
+    std::fs::write(&cfg, config(sip, http, &data.display().to_string())).unwrap();
+
+    let first = Holdless::spawn(&cfg, &dir.path().join("run1.log"));
+    wait_healthy(http).await;
+    // 12 ASAP callbacks (pacing 5: from the 5th on they wait, so ECBTs differ), with
+    // user_data and channel; 2 appointments.
+    for i in 1..=12 {
+        let body = format!(
+            r#"{{"contact_number": "{}", "channel": "chat-{i}", "user_data": {{"order": {i}, "tags": ["vip", "è"], "nested": {{"k": "v{i}"}}}}}}"#,
+            number(i)
+        );
+        let r = post(
+            http,
+            "/api/widget/billing-widget/request_callback",
+            ACME,
+            &body,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let w = get(http, "/api/widget/billing-widget", ACME).await.item();
+    for (k, i) in [(2, 13), (5, 14)] {
+        let slot = w["scheduled_timeslots"][k].as_i64().unwrap();
+        let body = format!(
+            r#"{{"contact_number": "{}", "appointment_time": {slot}, "user_data": {{"order": {i}}}}}"#,
+            number(i)
+        );
+        let r = post(
+            http,
+            "/api/widget/billing-widget/request_callback",
+            ACME,
+            &body,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    // One canceled before the crash: it must stay canceled.
+    let r = post(
+        http,
+        "/api/organization/acme/cancel_callback",
+        ACME,
+        &format!(r#"{{"contact_number": "{}"}}"#, number(3)),
+    )
+    .await;
+    assert_eq!(r.item()["status"], "Canceled");
+    let canceled_id = r.item()["cancel_callback_request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut before: HashMap<u32, Seen> = HashMap::new();
+    for i in (1..=14).filter(|i| *i != 3) {
+        before.insert(i, seen(http, &number(i)).await.expect("registered"));
+    }
+    assert_eq!(before[&12].position, "11", "12 registered, one canceled");
+    assert!(before[&12].ecbt.as_u64().unwrap() > before[&4].ecbt.as_u64().unwrap());
+
+    first.kill_9();
+    let second = Holdless::spawn(&cfg, &dir.path().join("run2.log"));
+    wait_healthy(http).await;
+
+    for (i, b) in &before {
+        let a = seen(http, &number(*i))
+            .await
+            .unwrap_or_else(|| panic!("callback {i} lost"));
+        assert_eq!(&a, b, "callback {i} changed across kill -9");
+        assert_eq!(a.status, "Pending");
+    }
+    assert_eq!(before[&13].kind, "Scheduled");
+    assert!(
+        seen(http, &number(3)).await.is_none(),
+        "the canceled one stays canceled"
+    );
+    let r = get(
+        http,
+        &format!("/api/organization/acme/callback/{canceled_id}"),
+        ACME,
+    )
+    .await;
+    assert_eq!(r.item()["status"], "Canceled");
+
+    // The engine picks up where it was: duplicates are still refused, new callbacks queue
+    // behind the restored ones.
+    let dup = format!(r#"{{"contact_number": "{}"}}"#, number(7));
+    let r = post(
+        http,
+        "/api/widget/billing-widget/request_callback",
+        ACME,
+        &dup,
+    )
+    .await;
+    assert_eq!(r.item()["status"], "DuplicateRequest");
+    let new = format!(r#"{{"contact_number": "{}"}}"#, number(20));
+    assert_eq!(
+        post(
+            http,
+            "/api/widget/billing-widget/request_callback",
+            ACME,
+            &new
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(seen(http, &number(20)).await.unwrap().position, "12");
+
+    // Killed once more: the callback registered after the first restart is there too.
+    second.kill_9();
+    let third = Holdless::spawn(&cfg, &dir.path().join("run3.log"));
+    wait_healthy(http).await;
+    assert_eq!(seen(http, &number(20)).await.unwrap().position, "12");
+    assert_eq!(seen(http, &number(1)).await.unwrap(), before[&1]);
+    drop(third);
+}
