@@ -675,3 +675,37 @@ fn thousands_of_calls_leave_nothing_behind() {
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
+
+#[test]
+fn outbound_legs_go_through_the_configured_trunk() {
+    let cfg = CONFIG.replace(
+        "[calls]\n",
+        "[calls]\noutbound_trunk = \"sip:127.0.0.1:5080\"\n",
+    );
+    let mut h = Harness::with(&cfg);
+    h.seq += 1;
+    let body = sdp("127.0.0.10", 40000, "8", "sendrecv");
+    let msg = format!(
+        "INVITE sip:+15550001000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKtr\r\nMax-Forwards: 70\r\n\
+         From: <sip:a@127.0.0.10>;tag=t\r\nTo: <sip:+15550001000@127.0.0.1>\r\nCall-ID: trunk\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:a@{CALLER}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    h.ep.handle_message(h.now, msg.as_bytes(), Peer::udp(CALLER.parse().unwrap()));
+    let out: Vec<Transmit> = std::iter::from_fn(|| h.ep.poll_transmit()).collect();
+    let inv = out
+        .iter()
+        .find(|t| t.msg.method() == Some(&Method::Invite))
+        .expect("INVITE out");
+    assert_eq!(
+        inv.to.addr,
+        "127.0.0.1:5080".parse().unwrap(),
+        "sent to the trunk"
+    );
+    assert_eq!(
+        inv.msg.request_uri(),
+        Some("sip:+15550009999@127.0.0.1:5090"),
+        "R-URI is the target"
+    );
+    assert_eq!(inv.msg.get(Name::Route), Some("<sip:127.0.0.1:5080;lr>"));
+}

@@ -20,6 +20,7 @@ pub struct RawCalls {
     min_se_secs: u32,
     pass_through_headers: Vec<String>,
     max_calls: usize,
+    outbound_trunk: Option<String>,
 }
 
 impl Default for RawCalls {
@@ -30,6 +31,7 @@ impl Default for RawCalls {
             min_se_secs: 90,
             pass_through_headers: DEFAULT_PASS_THROUGH.iter().map(|s| s.to_string()).collect(),
             max_calls: 10_000,
+            outbound_trunk: None,
         }
     }
 }
@@ -47,6 +49,9 @@ pub struct CallSettings {
     pub pass_through: Vec<String>,
     /// Most calls at once; beyond it new INVITEs get 503.
     pub max_calls: usize,
+    /// The SIP trunk every outbound leg goes through (sent there with a loose Route; the
+    /// Request-URI stays the number dialled). `None`: straight to the target URI.
+    pub outbound_trunk: Option<String>,
 }
 
 impl Default for CallSettings {
@@ -86,7 +91,13 @@ impl RawCalls {
                 );
             }
         }
+        if let Some(t) = &self.outbound_trunk {
+            if let Err(e) = super::route::destination(t) {
+                err("outbound_trunk", &e);
+            }
+        }
         CallSettings {
+            outbound_trunk: self.outbound_trunk.clone(),
             ring_timeout: Duration::from_secs(self.ring_timeout_secs),
             session_expires: self.session_expires_secs,
             min_se: self.min_se_secs,

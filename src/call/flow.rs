@@ -65,7 +65,12 @@ impl CallCore {
             r.push(Name::RetryAfter, "5");
             return Self::reply(cx, tx, r);
         }
-        let dest = match route::destination(to_uri) {
+        let hop = self
+            .cfg
+            .outbound_trunk
+            .clone()
+            .unwrap_or_else(|| to_uri.to_owned());
+        let dest = match route::destination(&hop) {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(to = to_uri, error = %e, "bridge destination unusable");
@@ -120,13 +125,28 @@ impl CallCore {
             },
             None => None,
         };
-        let out = self.outbound_invite(
+        let mut out = self.outbound_invite(
             invite,
             to_uri,
             dest,
             offer.as_ref(),
             self.cfg.session_expires,
         );
+        if let Some(trunk) = &self.cfg.outbound_trunk {
+            let uri = name_addr::uri(trunk);
+            let route = if uri.contains(";lr") {
+                format!("<{uri}>")
+            } else {
+                format!("<{uri};lr>")
+            };
+            out.headers.insert(
+                1,
+                crate::sip::Header {
+                    name: "Route".into(),
+                    value: route,
+                },
+            );
+        }
         let out_tx = match cx.tx.send_request(cx.now, out.clone(), dest) {
             Ok(id) => id,
             Err(e) => {
