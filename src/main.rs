@@ -48,6 +48,7 @@ fn main() -> ExitCode {
                 Err(e) => return report(e),
             };
             init_logging();
+            raise_fd_limit();
             match run(cfg) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -62,6 +63,28 @@ fn main() -> ExitCode {
 fn report(e: ConfigError) -> ExitCode {
     eprintln!("{e}");
     ExitCode::FAILURE
+}
+
+/// Every bridged call holds four media sockets: lift the soft open-files limit to the hard
+/// one (a service's soft limit is often 1024, which would cap it at ~250 calls).
+fn raise_fd_limit() {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed by pointer.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0;
+    if ok && r.rlim_cur < r.rlim_max {
+        r.rlim_cur = r.rlim_max;
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
+            tracing::warn!("could not raise the open-files limit");
+        }
+    }
+    tracing::info!(
+        open_files = r.rlim_cur,
+        "open-files limit (4 per bridged call)"
+    );
 }
 
 fn init_logging() {

@@ -715,22 +715,52 @@ fn outbound_legs_go_through_the_configured_trunk() {
 #[test]
 fn long_calls_survive_on_session_refreshes() {
     let mut h = Harness::new();
-    let (_, _, ok) = answered_call(&mut h, "Session-Expires: 600;refresher=uac\r\nAllow: INVITE, ACK, BYE, UPDATE\r\n");
+    let (_, _, ok) = answered_call(
+        &mut h,
+        "Session-Expires: 600;refresher=uac\r\nAllow: INVITE, ACK, BYE, UPDATE\r\n",
+    );
     let mut cseq = 1;
     let mut refreshes = 0;
     for _ in 0..(4 * 3600 / 300) {
         for m in h.advance(Duration::from_secs(300)) {
             if m.method() == Some(&Method::Update) {
                 refreshes += 1;
-                h.send(CALLEE, &answer(&m, 200, "cc1", None, "Session-Expires: 600;refresher=uac\r\n"));
+                h.send(
+                    CALLEE,
+                    &answer(
+                        &m,
+                        200,
+                        "cc1",
+                        None,
+                        "Session-Expires: 600;refresher=uac\r\n",
+                    ),
+                );
             }
-            assert_ne!(m.method(), Some(&Method::Bye), "the call must not be torn down");
+            assert_ne!(
+                m.method(),
+                Some(&Method::Bye),
+                "the call must not be torn down"
+            );
         }
         cseq += 1;
-        let upd = in_dialog("UPDATE", cseq, ok.get(Name::From).unwrap(), ok.get(Name::To).unwrap(), ok.call_id().unwrap(), None, CALLER);
+        let upd = in_dialog(
+            "UPDATE",
+            cseq,
+            ok.get(Name::From).unwrap(),
+            ok.get(Name::To).unwrap(),
+            ok.call_id().unwrap(),
+            None,
+            CALLER,
+        );
         let out = h.send(CALLER, &upd);
-        assert!(status(&out, 200).is_some(), "the caller's refresh is answered");
+        assert!(
+            status(&out, 200).is_some(),
+            "the caller's refresh is answered"
+        );
     }
-    assert!(refreshes >= 45, "holdless refreshed the callee leg {refreshes} times");
+    assert!(
+        refreshes >= 45,
+        "holdless refreshed the callee leg {refreshes} times"
+    );
     assert_eq!(h.ep.calls(), 1, "still up after four hours");
 }

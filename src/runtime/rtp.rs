@@ -259,10 +259,17 @@ impl MediaControl for RtpRuntime {
                     }
                     return Ok(id);
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, port = ?self.ctl.local_addr(id, Side::Caller),
-                        "cannot bind media ports, trying others");
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                    tracing::debug!(error = %e, port = ?self.ctl.local_addr(id, Side::Caller),
+                        "media port taken by another process, trying others");
                     self.ctl.release(id);
+                }
+                Err(e) => {
+                    // Out of file descriptors or buffers: another port cannot help, and
+                    // retrying would only flood the log. The call is refused (503).
+                    tracing::warn!(error = %e, "cannot open media sockets; refusing the call");
+                    self.ctl.release(id);
+                    return Err(MediaError::PortsExhausted);
                 }
             }
         }
