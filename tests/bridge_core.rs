@@ -764,3 +764,39 @@ fn long_calls_survive_on_session_refreshes() {
     );
     assert_eq!(h.ep.calls(), 1, "still up after four hours");
 }
+
+/// The relay reports a silent side: the call ends on both legs with the reason recorded.
+#[test]
+fn media_timeout_ends_both_legs() {
+    let mut h = Harness::new();
+    let (_, b_inv, ok) = answered_call(&mut h, "");
+    let now = h.now;
+    h.ep.media_timeout(now, MediaId(1), Side::Callee);
+    let out = h.drain();
+    let byes: Vec<_> = out
+        .iter()
+        .filter(|m| m.method() == Some(&Method::Bye))
+        .collect();
+    assert_eq!(byes.len(), 2, "BYE to both legs");
+    assert!(byes.iter().any(|b| b.call_id() == ok.call_id()));
+    assert!(byes.iter().any(|b| b.call_id() == b_inv.call_id()));
+    for b in byes.iter().map(|b| (*b).clone()).collect::<Vec<_>>() {
+        let from = if b.call_id() == ok.call_id() {
+            CALLER
+        } else {
+            CALLEE
+        };
+        h.send(from, &answer(&b, 200, "x", None, ""));
+    }
+    let mut ended = None;
+    while let Some(ev) = h.ep.poll_call_event() {
+        if let holdless::call::CallEvent::Ended { reason, .. } = ev {
+            ended = Some(reason);
+        }
+    }
+    assert_eq!(
+        ended,
+        Some(holdless::call::EndReason::MediaTimeout(Side::Callee))
+    );
+    settle(&mut h);
+}
