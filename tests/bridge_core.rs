@@ -800,3 +800,54 @@ fn media_timeout_ends_both_legs() {
     );
     settle(&mut h);
 }
+
+/// The callee answers a relayed re-INVITE with 491 (glare on its side): holdless waits the
+/// RFC 3261 §14.1 time and sends it again; the caller gets the answer of the retry.
+#[test]
+fn relayed_reinvite_is_retried_after_491() {
+    let mut h = Harness::new();
+    let (_, _, ok) = answered_call(&mut h, "");
+    let hold = sdp("127.0.0.10", 40000, "8 101", "sendonly");
+    let reinv = in_dialog(
+        "INVITE",
+        2,
+        ok.get(Name::From).unwrap(),
+        ok.get(Name::To).unwrap(),
+        ok.call_id().unwrap(),
+        Some(&hold),
+        CALLER,
+    );
+    let out = h.send(CALLER, &reinv);
+    let first = request(&out, Method::Invite)
+        .expect("re-INVITE to the callee")
+        .clone();
+    let out = h.send(CALLEE, &answer(&first, 491, "cc1", None, ""));
+    assert!(
+        status(&out, 491).is_none(),
+        "the caller does not see the 491"
+    );
+    assert!(
+        h.advance(Duration::from_millis(2000))
+            .iter()
+            .all(|m| m.method() != Some(&Method::Invite)),
+        "not before 2.1 s"
+    );
+    let out = h.advance(Duration::from_millis(2100));
+    let retry = request(&out, Method::Invite)
+        .expect("re-INVITE sent again")
+        .clone();
+    assert_ne!(
+        retry.get(Name::CSeq),
+        first.get(Name::CSeq),
+        "a new transaction"
+    );
+    assert!(std::str::from_utf8(&retry.body)
+        .unwrap()
+        .contains("a=sendonly"));
+    let held = sdp("127.0.0.1", 41000, "8 101", "recvonly");
+    let out = h.send(CALLEE, &answer(&retry, 200, "cc1", Some(&held), ""));
+    let ok2 = status(&out, 200).expect("200 to the caller");
+    assert!(std::str::from_utf8(&ok2.body)
+        .unwrap()
+        .contains("a=recvonly"));
+}

@@ -860,6 +860,7 @@ impl CallCore {
             }
             CallTimer::Refresh(side) => self.send_refresh(cx, key, side),
             CallTimer::Expire(side) => self.teardown(cx, key, EndReason::SessionExpired(side)),
+            CallTimer::GlareRetry(side) => self.retry_relay(cx, key, side),
         }
     }
 

@@ -115,6 +115,8 @@ enum CallTimer {
     Refresh(Side),
     /// The peer's refresh on this side is overdue.
     Expire(Side),
+    /// Resend a relayed re-offer to this side after a 491 (RFC 3261 §14.1).
+    GlareRetry(Side),
 }
 
 /// What a client transaction of the core is for.
@@ -157,6 +159,8 @@ struct Relay {
     server_tx: ServerTxId,
     request: Message,
     is_invite: bool,
+    /// 491s already met on the other leg (each retried after the §14.1 wait).
+    glare_retries: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,6 +10,9 @@ use crate::sip::{Method, Name, Peer};
 
 use super::flow::{media_rejection, sdp_body, set_body};
 
+/// How many times a relayed re-offer is retried after 491 before the 491 is passed back.
+const MAX_GLARE_RETRIES: u8 = 2;
+
 impl CallCore {
     /// Session-Expires for a 2xx to a refresh or re-offer arriving on `side`.
     fn session_echo(&self, call: &Call, side: Side) -> Option<String> {
@@ -110,6 +113,7 @@ impl CallCore {
             server_tx: tx,
             request: req.clone(),
             is_invite,
+            glare_retries: 0,
         });
         self.server_txs.insert(tx, (key, ServerPurpose::Relay));
     }
@@ -193,6 +197,20 @@ impl CallCore {
             d.refresh_target(&resp);
         }
         let from = relay.from;
+        if code == 491 && relay.glare_retries < MAX_GLARE_RETRIES {
+            // §14.1: wait 2.1–4 s when we chose this leg's Call-ID (the callee leg), else
+            // 0–2 s, then send the re-offer again; the originator keeps waiting.
+            let ms = match side {
+                Side::Callee => self.rng.u64(2100..=4000),
+                Side::Caller => self.rng.u64(0..=2000),
+            };
+            call.relay = Some(Relay {
+                glare_retries: relay.glare_retries + 1,
+                ..relay
+            });
+            let at = cx.now + Duration::from_millis(ms);
+            return self.set_timer(key, CallTimer::GlareRetry(side), at);
+        }
         if !(200..300).contains(&code) {
             let reason = match &resp.start {
                 crate::sip::StartLine::Response { reason, .. } => reason.clone(),
@@ -246,6 +264,58 @@ impl CallCore {
         Self::reply(cx, relay.server_tx, ok);
         self.restart_session(cx, key, side);
         self.restart_session(cx, key, from);
+    }
+
+    /// Sends a relayed re-offer again after the §14.1 wait that followed a 491.
+    pub(super) fn retry_relay(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
+        let session = self
+            .calls
+            .get(&key)
+            .and_then(|c| session_header_out(c, side));
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let (Some(relay), Some(offer)) = (call.relay.clone(), call.leg(side).sdp_sent.clone())
+        else {
+            return;
+        };
+        if call.phase != Phase::Answered || call.leg(side).request_out.is_some() {
+            return;
+        }
+        let Some(d) = call.leg_mut(side).dialog.as_mut() else {
+            return;
+        };
+        let mut out = d.request(
+            if relay.is_invite {
+                Method::Invite
+            } else {
+                Method::Update
+            },
+            None,
+        );
+        out.push(Name::Allow, ALLOWED_METHODS);
+        out.push(Name::Supported, "timer");
+        if let Some(se) = session {
+            out.push_other(st::SESSION_EXPIRES, se);
+        }
+        super::headers::copy_pass_through(&self.cfg, &relay.request, &mut out);
+        set_body(&mut out, &offer);
+        match self.send_in_dialog(cx, key, side, out, ClientPurpose::Relay) {
+            Some(id) => {
+                if let Some(c) = self.calls.get_mut(&key) {
+                    c.leg_mut(side).request_out = Some(id);
+                }
+            }
+            None => {
+                if let Some(r) = self.calls.get_mut(&key).and_then(|c| c.relay.take()) {
+                    Self::reply(
+                        cx,
+                        r.server_tx,
+                        response_for(&r.request, 500, "Server Internal Error", None),
+                    );
+                }
+            }
+        }
     }
 
     /// Restarts the session timer of a leg after a successful refresh.
