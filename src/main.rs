@@ -6,6 +6,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use holdless::config::{Config, ConfigError};
 
+/// mimalloc: the SIP engine allocates per message, and glibc's allocator showed in profiles.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "holdless",

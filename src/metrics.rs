@@ -44,7 +44,8 @@ pub type Source = Arc<dyn Fn() -> String + Send + Sync>;
 /// A cheap-to-clone handle on the shared counters.
 #[derive(Clone, Default)]
 pub struct Counters {
-    inner: Arc<Mutex<BTreeMap<(Kind, String), u64>>>,
+    /// Counters by kind, then label (nested so a hit needs no allocation).
+    inner: Arc<Mutex<BTreeMap<Kind, BTreeMap<String, u64>>>>,
     gauges: Arc<Mutex<BTreeMap<&'static str, i64>>>,
     sources: Arc<Mutex<Vec<Source>>>,
 }
@@ -59,33 +60,33 @@ impl Counters {
     /// Adds `n` to a counter.
     pub fn add(&self, kind: Kind, label: &str, n: u64) {
         let mut map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        *map.entry((kind, label.to_owned())).or_insert(0) += n;
+        let labels = map.entry(kind).or_default();
+        match labels.get_mut(label) {
+            Some(v) => *v += n,
+            None => {
+                labels.insert(label.to_owned(), n);
+            }
+        }
     }
 
     /// Adds one to a counter.
     pub fn inc(&self, kind: Kind, label: &str) {
-        let mut map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        match map.get_mut(&(kind, label.to_owned())) {
-            Some(v) => *v += 1,
-            None => {
-                map.insert((kind, label.to_owned()), 1);
-            }
-        }
+        self.add(kind, label, 1);
     }
 
     /// The value of one counter.
     pub fn get(&self, kind: Kind, label: &str) -> u64 {
         let map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        map.get(&(kind, label.to_owned())).copied().unwrap_or(0)
+        map.get(&kind)
+            .and_then(|l| l.get(label))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Sum over every label of a kind.
     pub fn total(&self, kind: Kind) -> u64 {
         let map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        map.iter()
-            .filter(|((k, _), _)| *k == kind)
-            .map(|(_, v)| v)
-            .sum()
+        map.get(&kind).map_or(0, |l| l.values().sum())
     }
 
     /// Sets a gauge (calls in progress, transactions...).
@@ -127,23 +128,21 @@ impl Counters {
     fn render_counters(&self) -> String {
         let map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let mut out = String::new();
-        let mut last = None;
-        for ((kind, label), v) in map.iter() {
-            if last != Some(*kind) {
-                out.push_str(&format!("# TYPE {} counter\n", kind.name()));
-                last = Some(*kind);
+        for (kind, labels) in map.iter() {
+            out.push_str(&format!("# TYPE {} counter\n", kind.name()));
+            for (label, v) in labels {
+                let key = match kind {
+                    Kind::Received | Kind::Sent | Kind::Absorbed => "what",
+                    Kind::Dropped | Kind::Rejected => "reason",
+                    Kind::Calls => "outcome",
+                    Kind::RtpRelayed => "from",
+                };
+                out.push_str(&format!(
+                    "{}{{{key}=\"{}\"}} {v}\n",
+                    kind.name(),
+                    label.replace('"', "'")
+                ));
             }
-            let key = match kind {
-                Kind::Received | Kind::Sent | Kind::Absorbed => "what",
-                Kind::Dropped | Kind::Rejected => "reason",
-                Kind::Calls => "outcome",
-                Kind::RtpRelayed => "from",
-            };
-            out.push_str(&format!(
-                "{}{{{key}=\"{}\"}} {v}\n",
-                kind.name(),
-                label.replace('"', "'")
-            ));
         }
         out
     }

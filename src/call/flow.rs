@@ -165,8 +165,9 @@ impl CallCore {
         let mut caller = Leg::new(reply_to);
         caller.session = caller_timer;
         caller.allows_update = st::allows(invite, "UPDATE");
+        let caller_dialog_key = (dialog_a.call_id.clone(), a_tag);
         self.dialogs
-            .insert((dialog_a.call_id.clone(), a_tag), (key, Side::Caller));
+            .insert(caller_dialog_key.clone(), (key, Side::Caller));
         caller.dialog = Some(dialog_a);
         let mut callee = Leg::new(dest);
         callee.sdp_sent = offer;
@@ -176,8 +177,9 @@ impl CallCore {
             .and_then(name_addr::tag)
             .unwrap_or_default()
             .to_owned();
+        let callee_dialog_key = (out_call_id, out_tag);
         self.dialogs
-            .insert((out_call_id, out_tag), (key, Side::Callee));
+            .insert(callee_dialog_key.clone(), (key, Side::Callee));
         self.server_txs.insert(tx, (key, ServerPurpose::Initial));
         self.client_txs
             .insert(out_tx, (key, Side::Callee, ClientPurpose::Invite));
@@ -209,6 +211,7 @@ impl CallCore {
                 reason: None,
                 answered: None,
                 timer_keys: HashMap::new(),
+                dialog_keys: [caller_dialog_key, callee_dialog_key],
             },
         );
         self.set_timer(key, CallTimer::Ring, cx.now + self.cfg.ring_timeout);
@@ -580,7 +583,7 @@ impl CallCore {
         if let Some(c) = self.calls.get_mut(&key) {
             c.ack_waits_for_caller = ack_waits_for_caller;
         }
-        tracing::info!(call = key.0, "call answered and bridged");
+        tracing::debug!(call = key.0, "call answered and bridged");
         self.events.push_back(CallEvent::Answered { call: key });
     }
 
@@ -769,7 +772,7 @@ impl CallCore {
 
     fn on_bye(&mut self, cx: &mut Ctx, key: CallKey, side: Side, tx: ServerTxId, req: &Message) {
         Self::reply(cx, tx, response_for(req, 200, "OK", None));
-        tracing::info!(call = key.0, ?side, "BYE");
+        tracing::debug!(call = key.0, ?side, "BYE");
         if let Some(call) = self.calls.get_mut(&key) {
             call.leg_mut(side).dialog = None;
             call.pending_2xx.remove(&side);
@@ -972,7 +975,9 @@ impl CallCore {
         for (_, k) in call.timer_keys {
             self.deadlines.remove(&k);
         }
-        self.dialogs.retain(|_, (k, _)| *k != key);
+        for k in &call.dialog_keys {
+            self.dialogs.remove(k);
+        }
         cx.media.release(call.media);
         let reason = call.reason.unwrap_or(EndReason::HungUp(Side::Caller));
         tracing::info!(call = key.0, ?reason, "call ended");

@@ -196,6 +196,8 @@ struct Call {
     reason: Option<EndReason>,
     answered: Option<Instant>,
     timer_keys: HashMap<CallTimer, (Instant, u64)>,
+    /// This call's entries in `CallCore::dialogs` (caller leg, callee leg), removed with it.
+    dialog_keys: [(String, String); 2],
 }
 
 impl Call {

@@ -47,7 +47,9 @@ const BATCH: usize = 256;
 
 pub(super) struct Engine {
     endpoint: Endpoint,
-    udp: Vec<Arc<UdpSocket>>,
+    /// The SIP UDP sockets with their local addresses (read once: `getsockname` per send
+    /// showed in profiles).
+    udp: Vec<(Arc<UdpSocket>, Option<std::net::SocketAddr>)>,
     conns: HashMap<ConnId, mpsc::Sender<Bytes>>,
     /// Outbound connections by destination, reused for every message to it.
     outbound: HashMap<std::net::SocketAddr, ConnId>,
@@ -69,7 +71,13 @@ impl Engine {
     ) -> Self {
         Engine {
             endpoint: Endpoint::new(cfg, counters.clone(), seed, media),
-            udp,
+            udp: udp
+                .into_iter()
+                .map(|s| {
+                    let local = s.local_addr().ok();
+                    (s, local)
+                })
+                .collect(),
             conns: HashMap::new(),
             outbound: HashMap::new(),
             inputs,
@@ -231,16 +239,21 @@ async fn sleep_until(deadline: Option<std::time::Instant>) {
 }
 
 /// Sends a datagram from the socket the request came in on (else one of the same family).
-async fn send_udp(udp: &[Arc<UdpSocket>], counters: &Counters, bytes: Bytes, to: Peer) {
-    let local = |s: &&Arc<UdpSocket>| s.local_addr().ok();
+async fn send_udp(
+    udp: &[(Arc<UdpSocket>, Option<std::net::SocketAddr>)],
+    counters: &Counters,
+    bytes: Bytes,
+    to: Peer,
+) {
     let sock = udp
         .iter()
-        .find(|s| to.local.is_some() && local(s) == to.local)
+        .find(|(_, local)| to.local.is_some() && *local == to.local)
         .or_else(|| {
             udp.iter()
-                .find(|s| local(s).is_some_and(|a| a.is_ipv4() == to.addr.is_ipv4()))
+                .find(|(_, local)| local.is_some_and(|a| a.is_ipv4() == to.addr.is_ipv4()))
         })
-        .or(udp.first());
+        .or(udp.first())
+        .map(|(s, _)| s);
     let Some(sock) = sock else {
         counters.inc(Kind::Dropped, "no_udp_socket");
         return;
