@@ -30,10 +30,15 @@ impl Server {
 }
 
 async fn start() -> Server {
+    start_with("").await
+}
+
+/// [`start`] with more TOML appended to the shared test configuration.
+async fn start_with(extra: &str) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let (sip, http) = (free_port(), free_port());
-    let cfg = Config::parse(&config(sip, http, &dir.path().display().to_string()))
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    let toml = config(sip, http, &dir.path().display().to_string()) + extra;
+    let cfg = Config::parse(&toml).unwrap_or_else(|e| panic!("{e:?}"));
     let (stop, rx) = watch::channel(false);
     let task = tokio::spawn(async move {
         holdless::runtime::serve(cfg, rx).await.expect("serve");
@@ -403,6 +408,99 @@ async fn every_refusal_has_its_status() {
         r#"holdless_callback_registrations_total{call_target="billing",outcome="invalidNumber"} 2"#,
         r#"holdless_callback_registrations_total{call_target="billing",outcome="maxTollRateExceeded"} 1"#,
         r#"holdless_callback_registrations_total{call_target="sales",outcome="outsideHours"} 1"#,
+    ] {
+        assert!(m.contains(line), "{line} missing in\n{m}");
+    }
+    s.shutdown().await;
+}
+
+/// An organization whose call targets fill up: `crowded` (one pacing slot, 300 s per
+/// callback, ECBT at most 600 s) and `capped` (two requested callbacks at most).
+const LIMITED: &str = r#"
+[[organizations]]
+id = "limited"
+api_tokens = ["limited-token-1"]
+api_allow = ["127.0.0.0/8"]
+
+[[call_targets]]
+id = "crowded"
+name = "Crowded"
+numbers = ["+15550005000"]
+organization = "limited"
+contact_center = "sip:+15550009995@127.0.0.1:5090"
+pacing = 1
+max_ecbt_secs = 600
+[call_targets.ecbt]
+initial_handle_secs = 300
+
+[[call_targets]]
+id = "capped"
+name = "Capped"
+numbers = ["+15550006000"]
+organization = "limited"
+contact_center = "sip:+15550009994@127.0.0.1:5090"
+max_requested = 2
+
+[[widgets]]
+id = "crowded-widget"
+call_target = "crowded"
+[[widgets]]
+id = "capped-widget"
+call_target = "capped"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_call_targets_refuse_with_operation_mode_and_count_it() {
+    let s = start_with(LIMITED).await;
+    let limited = Some("limited-token-1");
+    let reg = |widget: &'static str, number: String| {
+        let path = format!("/api/widget/{widget}/request_callback");
+        async move { post(s.http, &path, limited, &register_body(&number)).await }
+    };
+    // ECBT = (callbacks ahead) × 300 s with one pacing slot: 0, 300, 600, then 900 > 600.
+    for (i, ewt) in [0, 300, 600].into_iter().enumerate() {
+        let r = reg("crowded-widget", format!("555070000{i}")).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.item()["ewt"], ewt);
+    }
+    let r = reg("crowded-widget", "5550700009".into()).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let item = r.item();
+    assert_eq!(item["status"], "RequestRefusedDueToOperationMode");
+    assert_eq!(item["outcome"], "maxEcbtExceeded");
+    assert!(item["message"].as_str().unwrap().contains("ECBT"), "{item}");
+    // The flow sees the wait only.
+    let w = get(s.http, "/api/widget/crowded-widget", limited)
+        .await
+        .item();
+    assert_eq!(w["widget_state"], "display_ewt_only");
+    assert_eq!(w["ewt"], 900);
+
+    // Two requested callbacks at most: the third is refused.
+    for i in 0..2 {
+        let r = reg("capped-widget", format!("555080000{i}")).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    for _ in 0..2 {
+        let r = reg("capped-widget", "5550800009".into()).await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        let item = r.item();
+        assert_eq!(item["status"], "RequestRefusedDueToOperationMode");
+        assert_eq!(item["outcome"], "maxRequestedCallbacksExceeded");
+    }
+    let w = get(s.http, "/api/widget/capped-widget", limited)
+        .await
+        .item();
+    assert_eq!(w["widget_state"], "display_ewt_only");
+
+    let m = get(s.http, "/metrics", None).await.text();
+    for line in [
+        r#"holdless_callback_registrations_total{call_target="crowded",outcome="registered"} 3"#,
+        r#"holdless_callback_registrations_total{call_target="crowded",outcome="maxEcbtExceeded"} 1"#,
+        r#"holdless_callback_registrations_total{call_target="capped",outcome="registered"} 2"#,
+        r#"holdless_callback_registrations_total{call_target="capped",outcome="maxRequestedCallbacksExceeded"} 2"#,
+        r#"holdless_callbacks_pending{call_target="crowded"} 3"#,
+        r#"holdless_callbacks_pending{call_target="capped"} 2"#,
     ] {
         assert!(m.contains(line), "{line} missing in\n{m}");
     }

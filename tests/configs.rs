@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use holdless::config::Config;
+use ipnet::IpNet;
 
 fn load(rel: &str) -> Config {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
@@ -28,6 +30,79 @@ fn the_example_configuration_is_valid_and_loopback_only() {
     assert_eq!(
         c.calls.outbound_trunk.as_deref(),
         Some("sip:127.0.0.1:5080")
+    );
+}
+
+/// Contained in 127.0.0.0/8 or ::1/128: a wide net such as 127.0.0.0/1 does not pass.
+fn loopback_only(n: &IpNet) -> bool {
+    ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .any(|l| l.parse::<IpNet>().unwrap().contains(n))
+}
+
+/// What the README's curl and SIPp examples rely on, as written.
+#[test]
+fn the_example_configuration_has_the_readme_demo() {
+    let c = load("configs/holdless.toml");
+    let demo = c
+        .organizations
+        .iter()
+        .find(|o| o.id == "demo")
+        .expect("organization demo");
+    assert_eq!(demo.api_tokens, ["demo-token"]);
+    assert!(!demo.api_allow.is_empty() && demo.api_allow.iter().all(loopback_only));
+
+    let w = c
+        .widgets
+        .iter()
+        .find(|w| w.id == "billing-widget")
+        .expect("widget billing-widget");
+    assert_eq!(
+        (w.call_target.as_str(), w.organization.as_str()),
+        ("billing", "demo")
+    );
+    assert!(w.enabled);
+
+    let t = c
+        .call_targets
+        .iter()
+        .find(|t| t.id == "billing")
+        .expect("call target billing");
+    assert_eq!(t.numbers, ["+15550001000"]);
+    assert_eq!(t.organization.as_deref(), Some("demo"));
+    assert_eq!(
+        t.bridge_to, None,
+        "billing offers callbacks, it does not bridge"
+    );
+    let cb = &t.callback;
+    assert!(cb.enabled);
+    assert_eq!(
+        cb.contact_center.as_deref(),
+        Some("sip:+15550009999@127.0.0.1:5090")
+    );
+    // Open around the clock: every half hour of a year, daylight-saving days included,
+    // is inside an open period that never closes.
+    let hours = &cb.hours;
+    let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let mut at: DateTime<Utc> = start;
+    while at < start + Duration::days(366) {
+        assert_eq!(
+            hours.open_until(at),
+            Some(DateTime::<Utc>::MAX_UTC),
+            "closed or closing at {at}"
+        );
+        at += Duration::minutes(30);
+    }
+
+    assert_eq!(
+        c.calls.outbound_trunk.as_deref(),
+        Some("sip:127.0.0.1:5080")
+    );
+    assert!(!c.egress_allow.is_empty());
+    assert!(
+        c.egress_allow.iter().all(loopback_only),
+        "egress beyond loopback: {:?}",
+        c.egress_allow
     );
 }
 

@@ -456,6 +456,86 @@ fn retries_follow_the_policy_and_keep_their_place() {
 }
 
 #[test]
+fn voicemail_retries_use_their_own_policy_then_fail_for_good() {
+    let mut s = settings();
+    s.pacing = 1;
+    // Distinct from every other outcome's rule, so only `retry.voicemail` can explain
+    // what follows.
+    s.retry.voicemail = Retry {
+        attempts: 3,
+        delay_secs: 450,
+    };
+    s.retry.busy = Retry {
+        attempts: 1,
+        delay_secs: 60,
+    };
+    s.retry.no_answer = Retry {
+        attempts: 1,
+        delay_secs: 60,
+    };
+    s.retry.error = Retry {
+        attempts: 1,
+        delay_secs: 60,
+    };
+    let mut e = engine(s);
+    let a = e.handle_register(t0(), req(&num(1))).unwrap().callback.id;
+    let mut now = t0();
+    for attempt in 1..=3 {
+        let l = launches(&mut e, now);
+        assert_eq!(l.len(), 1, "attempt {attempt} is released when due");
+        assert_eq!(
+            (l[0].callback_id.as_str(), l[0].attempt),
+            (a.as_str(), attempt)
+        );
+        writes(&mut e);
+        now += Duration::seconds(20);
+        e.handle_attempt_ended(now, &a, AttemptResult::Voicemail)
+            .unwrap();
+        let w = writes(&mut e);
+        assert!(w.iter().any(|w| matches!(w, Write::Attempt(r)
+            if r.result == AttemptResult::Voicemail && r.attempt == attempt)));
+        if attempt < 3 {
+            let st = &e.status(now, "acme", &num(1))[0];
+            assert_eq!(st.callback.status, Status::Pending);
+            assert_eq!(st.callback.failed.voicemail, attempt);
+            assert_eq!(st.callback.due_at, now + Duration::seconds(450));
+            assert!(w.iter().any(|w| matches!(w, Write::Callback(cb)
+                if cb.id == a && cb.status == Status::Pending)));
+            // Not a second before the voicemail delay.
+            assert!(launches(&mut e, now + Duration::seconds(449)).is_empty());
+            assert_eq!(e.poll_timeout(now), Some(now + Duration::seconds(450)));
+            now += Duration::seconds(450);
+        } else {
+            // The third voicemail uses the last allowed attempt: failed, with the
+            // result and the counts recorded.
+            let done = w
+                .iter()
+                .find_map(|w| match w {
+                    Write::Callback(cb) if cb.id == a => Some(cb),
+                    _ => None,
+                })
+                .expect("the final state is written");
+            assert_eq!(done.status, Status::Failed);
+            assert_eq!(done.last_result, Some(AttemptResult::Voicemail));
+            assert_eq!((done.attempts, done.failed.voicemail), (3, 3));
+            assert_eq!(done.finished_at, Some(now));
+        }
+    }
+    // Never retried beyond the configured attempts.
+    assert!(e.status(now, "acme", &num(1)).is_empty());
+    assert_eq!(e.active(), 0);
+    assert_eq!(e.poll_timeout(now), None);
+    assert!(launches(&mut e, now + Duration::days(1)).is_empty());
+    assert!(writes(&mut e).is_empty());
+    assert_eq!(
+        e.handle_attempt_ended(now, &a, AttemptResult::Voicemail),
+        Err(EngineError::UnknownCallback(a.clone()))
+    );
+    // The number is free again: a new registration is no duplicate.
+    assert!(e.handle_register(now, req(&num(1))).is_ok());
+}
+
+#[test]
 fn dialler_events_on_a_queued_callback_are_refused() {
     let mut e = engine(settings());
     e.set_dialling(false);
