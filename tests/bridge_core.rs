@@ -2,11 +2,13 @@
 //! bridge flow and every way a call ends, with the real media controller behind it.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use holdless::acl::Egress;
+use holdless::call::{CallEvent, EndReason};
 use holdless::config::Config;
 use holdless::endpoint::Endpoint;
 use holdless::media::config::MediaConfig;
@@ -17,13 +19,16 @@ use holdless::sip::name_addr;
 use holdless::sip::parse::{parse, Framing};
 use holdless::sip::{Message, Method, Name, Peer, Transmit};
 
-/// The real controller, shared so the test can look at its pool after the endpoint used it.
+/// The real controller, shared so the test can look at its pool after the endpoint used it;
+/// the second field is the media of the last call created.
 #[derive(Clone)]
-struct Shared(Arc<Mutex<MediaController>>);
+struct Shared(Arc<Mutex<MediaController>>, Arc<Mutex<Option<MediaId>>>);
 
 impl MediaControl for Shared {
     fn create(&mut self, now: Instant) -> Result<MediaId, MediaError> {
-        self.0.lock().unwrap().create(now)
+        let id = self.0.lock().unwrap().create(now)?;
+        *self.1.lock().unwrap() = Some(id);
+        Ok(id)
     }
     fn offer(
         &mut self,
@@ -99,10 +104,13 @@ impl Harness {
     fn with(config: &str) -> Self {
         let cfg = Config::parse(config).unwrap_or_else(|e| panic!("{e:?}"));
         let egress = Egress::new(cfg.egress_allow.clone());
-        let media = Shared(Arc::new(Mutex::new(MediaController::new(
-            MediaConfig::default(),
-            egress,
-        ))));
+        let media = Shared(
+            Arc::new(Mutex::new(MediaController::new(
+                MediaConfig::default(),
+                egress,
+            ))),
+            Arc::default(),
+        );
         let ep = Endpoint::new(&cfg, Counters::default(), 42, Box::new(media.clone()));
         Harness {
             ep,
@@ -155,6 +163,21 @@ impl Harness {
     fn ports_in_use(&self) -> usize {
         self.media.0.lock().unwrap().ports_in_use()
     }
+
+    /// The media of the last call created.
+    fn last_media(&self) -> MediaId {
+        self.media.1.lock().unwrap().expect("a call created media")
+    }
+
+    /// Why each call that ended since the last look ended.
+    fn ended(&mut self) -> Vec<EndReason> {
+        std::iter::from_fn(|| self.ep.poll_call_event())
+            .filter_map(|ev| match ev {
+                CallEvent::Ended { reason, .. } => Some(reason),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 fn reparse(t: &Transmit) -> Message {
@@ -177,6 +200,18 @@ fn request(msgs: &[Message], method: Method) -> Option<&Message> {
 
 /// A response from a UA to a request holdless sent (To tag added, Contact, optional SDP).
 fn answer(req: &Message, code: u16, tag: &str, body: Option<&str>, extra: &str) -> String {
+    answer_as(CALLEE, req, code, tag, body, extra)
+}
+
+/// [`answer`] from the UA at `host` (its Contact).
+fn answer_as(
+    host: &str,
+    req: &Message,
+    code: u16,
+    tag: &str,
+    body: Option<&str>,
+    extra: &str,
+) -> String {
     let vias: String = req
         .get_all(Name::Via)
         .map(|v| format!("Via: {v}\r\n"))
@@ -195,13 +230,17 @@ fn answer(req: &Message, code: u16, tag: &str, body: Option<&str>, extra: &str) 
     };
     format!(
         "SIP/2.0 {code} Whatever\r\n{vias}From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {}\r\n\
-         Contact: <sip:cc@{CALLEE}>\r\n{extra}{ct}Content-Length: {}\r\n\r\n{body}",
+         Contact: <sip:ua@{host}>\r\n{extra}{ct}Content-Length: {}\r\n\r\n{body}",
         req.get(Name::From).unwrap(),
         req.call_id().unwrap(),
         req.get(Name::CSeq).unwrap(),
         body.len()
     )
 }
+
+/// Makes every branch a test UA uses unique, so no request reads as a retransmission of an
+/// earlier one (RFC 3261 §17.2.3 matches on branch, sent-by and method).
+static BRANCH: AtomicU64 = AtomicU64::new(0);
 
 /// An in-dialog request from a UA, built from a message holdless sent it (which carries
 /// holdless's tag in From for requests and in To for responses).
@@ -221,10 +260,10 @@ fn in_dialog(
         "Content-Type: application/sdp\r\n".into()
     };
     format!(
-        "{method} sip:holdless@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {via_host};branch=z9hG4bK{method}{cseq}{}\r\n\
+        "{method} sip:holdless@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {via_host};branch=z9hG4bK{method}{cseq}x{}\r\n\
          Max-Forwards: 70\r\nFrom: {from_ua}\r\nTo: {ours}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n\
          Contact: <sip:ua@{via_host}>\r\n{ct}Content-Length: {}\r\n\r\n{body}",
-        call_id.len(),
+        BRANCH.fetch_add(1, Ordering::Relaxed),
         body.len()
     )
 }
@@ -232,7 +271,16 @@ fn in_dialog(
 /// Runs an INVITE through to an answered, ACKed call; returns the callee's INVITE and the
 /// caller's 200.
 fn answered_call(h: &mut Harness, callee_extra: &str) -> (String, Message, Message) {
-    let (inv, out) = h.invite("");
+    answered_call_with(h, "", callee_extra)
+}
+
+/// [`answered_call`] with extra headers in the caller's INVITE too.
+fn answered_call_with(
+    h: &mut Harness,
+    caller_extra: &str,
+    callee_extra: &str,
+) -> (String, Message, Message) {
+    let (inv, out) = h.invite(caller_extra);
     let b_inv = request(&out, Method::Invite)
         .expect("INVITE to the callee")
         .clone();
@@ -245,16 +293,115 @@ fn answered_call(h: &mut Harness, callee_extra: &str) -> (String, Message, Messa
     );
     assert!(request(&out, Method::Ack).is_some(), "callee ACKed");
     let ok = status(&out, 200).expect("200 to the caller").clone();
-    let ack = format!(
-        "ACK sip:holdless@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKack{}\r\nMax-Forwards: 70\r\n\
-         From: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
-        h.seq,
+    assert!(h.send(CALLER, &ack_for(&ok, 1, CALLER)).is_empty());
+    (inv, b_inv, ok)
+}
+
+/// The ACK a UA at `via_host` sends for a 2xx holdless gave its (re-)INVITE number `cseq`.
+fn ack_for(ok: &Message, cseq: u32, via_host: &str) -> String {
+    format!(
+        "ACK sip:holdless@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {via_host};branch=z9hG4bKack{}\r\n\
+         Max-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} ACK\r\nContent-Length: 0\r\n\r\n",
+        BRANCH.fetch_add(1, Ordering::Relaxed),
         ok.get(Name::From).unwrap(),
         ok.get(Name::To).unwrap(),
         ok.call_id().unwrap()
+    )
+}
+
+/// The two dialogs of an answered call, seen from the UAs: requests each side sends.
+struct Legs {
+    /// holdless's 200 to the caller's INVITE.
+    ok: Message,
+    /// holdless's INVITE to the callee.
+    b_inv: Message,
+    /// The callee's To tag.
+    cc_tag: &'static str,
+}
+
+impl Legs {
+    fn new(b_inv: &Message, ok: &Message) -> Self {
+        Legs {
+            ok: ok.clone(),
+            b_inv: b_inv.clone(),
+            cc_tag: "cc1",
+        }
+    }
+
+    /// An in-dialog request from the caller.
+    fn from_caller(&self, method: &str, cseq: u32, body: Option<&str>) -> String {
+        let ok = &self.ok;
+        in_dialog(
+            method,
+            cseq,
+            ok.get(Name::From).unwrap(),
+            ok.get(Name::To).unwrap(),
+            ok.call_id().unwrap(),
+            body,
+            CALLER,
+        )
+    }
+
+    /// An in-dialog request from the callee.
+    fn from_callee(&self, method: &str, cseq: u32, body: Option<&str>) -> String {
+        let b = &self.b_inv;
+        in_dialog(
+            method,
+            cseq,
+            &format!("{};tag={}", b.get(Name::To).unwrap(), self.cc_tag),
+            b.get(Name::From).unwrap(),
+            b.call_id().unwrap(),
+            body,
+            CALLEE,
+        )
+    }
+
+    /// Whether `m` belongs to the caller's dialog (else the callee's).
+    fn is_caller(&self, m: &Message) -> bool {
+        m.call_id() == self.ok.call_id()
+    }
+}
+
+/// The SDP body of a message.
+fn body(m: &Message) -> &str {
+    std::str::from_utf8(&m.body).unwrap()
+}
+
+/// The `o=` version of an SDP body.
+fn o_version(sdp: &str) -> u64 {
+    let o = sdp.lines().find(|l| l.starts_with("o=")).expect("o= line");
+    o.split(' ').nth(2).unwrap().parse().unwrap()
+}
+
+/// The `m=audio` line of an SDP body.
+fn m_line(sdp: &str) -> &str {
+    sdp.lines()
+        .find(|l| l.starts_with("m=audio"))
+        .expect("m=audio")
+}
+
+/// Asserts `sdp` is holdless's (its address and its port), not the UA's.
+fn assert_rewritten(sdp: &str, ua_port: u16) {
+    assert!(sdp.contains("c=IN IP4 127.0.0.1\r\n"), "{sdp}");
+    assert!(!sdp.contains("127.0.0.10"), "{sdp}");
+    assert!(
+        !m_line(sdp).contains(&format!(" {ua_port} ")),
+        "the UA's port leaked: {sdp}"
     );
-    assert!(h.send(CALLER, &ack).is_empty());
-    (inv, b_inv, ok)
+}
+
+/// Answers every BYE in `msgs` with 200 (from the UA it went to); returns how many.
+fn answer_byes(h: &mut Harness, legs: &Legs, msgs: &[Message]) -> usize {
+    let byes: Vec<Message> = msgs
+        .iter()
+        .filter(|m| m.method() == Some(&Method::Bye))
+        .cloned()
+        .collect();
+    for b in &byes {
+        let host = if legs.is_caller(b) { CALLER } else { CALLEE };
+        h.send(host, &answer_as(host, b, 200, "x", None, ""));
+    }
+    byes.len()
 }
 
 fn settle(h: &mut Harness) {
@@ -320,7 +467,7 @@ fn bridged_call_ends_with_a_bye_from_the_caller() {
     assert_eq!(b_bye.call_id(), b_inv.call_id());
     assert_eq!(
         b_bye.request_uri(),
-        Some("sip:cc@127.0.0.1:5090"),
+        Some("sip:ua@127.0.0.1:5090"),
         "remote target from the 200's Contact"
     );
     h.send(CALLEE, &answer(b_bye, 200, "x", None, ""));
@@ -850,4 +997,164 @@ fn relayed_reinvite_is_retried_after_491() {
     assert!(std::str::from_utf8(&ok2.body)
         .unwrap()
         .contains("a=recvonly"));
+}
+
+/// The relay parameters of the last call's media.
+fn relay_params(h: &Harness) -> holdless::media::relay::RelayParams {
+    let id = h.last_media();
+    h.media.0.lock().unwrap().relay_params(id).unwrap().clone()
+}
+
+/// Ends an answered call with a BYE from the caller, answered by the callee, and settles.
+fn hang_up(h: &mut Harness, legs: &Legs, cseq: u32) {
+    let out = h.send(CALLER, &legs.from_caller("BYE", cseq, None));
+    assert!(status(&out, 200).is_some(), "BYE answered");
+    assert_eq!(answer_byes(h, legs, &out), 1, "BYE to the callee");
+    settle(h);
+}
+
+/// UPDATE with SDP, both ways: hold from the caller by UPDATE, resume from the callee by
+/// UPDATE. Each is relayed in the other dialog with holdless's SDP (its address and port,
+/// a higher `o=` version); no ACK is involved.
+#[test]
+fn update_with_sdp_is_relayed_both_ways_with_sdp_rewritten() {
+    let mut h = Harness::new();
+    let (_, b_inv, ok) = answered_call(&mut h, "");
+    let legs = Legs::new(&b_inv, &ok);
+    let (v_b, v_a) = (o_version(body(&b_inv)), o_version(body(&ok)));
+
+    let hold = sdp("127.0.0.10", 40002, "8 101", "sendonly");
+    let out = h.send(CALLER, &legs.from_caller("UPDATE", 2, Some(&hold)));
+    let b_upd = request(&out, Method::Update)
+        .expect("UPDATE to the callee")
+        .clone();
+    assert_eq!(b_upd.call_id(), b_inv.call_id());
+    assert_rewritten(body(&b_upd), 40002);
+    assert!(body(&b_upd).contains("a=sendonly"), "{}", body(&b_upd));
+    assert!(o_version(body(&b_upd)) > v_b, "o= version goes up");
+    let held = sdp("127.0.0.1", 41000, "8 101", "recvonly");
+    let out = h.send(CALLEE, &answer(&b_upd, 200, "cc1", Some(&held), ""));
+    assert!(request(&out, Method::Ack).is_none(), "no ACK for UPDATE");
+    let ok_a = status(&out, 200).expect("200 to the caller's UPDATE");
+    assert_eq!(ok_a.call_id(), ok.call_id());
+    assert_rewritten(body(ok_a), 41000);
+    assert!(body(ok_a).contains("a=recvonly"), "{}", body(ok_a));
+    assert!(o_version(body(ok_a)) > v_a);
+    let p = relay_params(&h);
+    assert_eq!(p.caller.rtp, Some("127.0.0.10:40002".parse().unwrap()));
+    assert!(p.on_hold);
+
+    let resume = sdp("127.0.0.1", 41002, "8 101", "sendrecv");
+    let out = h.send(CALLEE, &legs.from_callee("UPDATE", 9, Some(&resume)));
+    let a_upd = request(&out, Method::Update)
+        .expect("UPDATE to the caller")
+        .clone();
+    assert_eq!(a_upd.call_id(), ok.call_id());
+    assert_rewritten(body(&a_upd), 41002);
+    assert!(body(&a_upd).contains("a=sendrecv"), "{}", body(&a_upd));
+    let answer_a = sdp("127.0.0.10", 40002, "8 101", "sendrecv");
+    let out = h.send(
+        CALLER,
+        &answer_as(CALLER, &a_upd, 200, "x", Some(&answer_a), ""),
+    );
+    let ok_b = status(&out, 200).expect("200 to the callee's UPDATE");
+    assert_eq!(ok_b.call_id(), b_inv.call_id());
+    assert_rewritten(body(ok_b), 40002);
+    assert!(body(ok_b).contains("a=sendrecv"), "{}", body(ok_b));
+    let p = relay_params(&h);
+    assert_eq!(p.callee.rtp, Some("127.0.0.1:41002".parse().unwrap()));
+    assert!(!p.on_hold);
+    hang_up(&mut h, &legs, 3);
+}
+
+/// The contact center puts the caller on hold with a re-INVITE, then resumes: each offer
+/// reaches the caller rewritten, each answer comes back rewritten, every 2xx is ACKed on
+/// both legs and the call stays up past the 64×T1 ACK wait.
+#[test]
+fn callee_hold_and_resume_reinvites_are_relayed() {
+    let mut h = Harness::new();
+    let (_, b_inv, ok) = answered_call(&mut h, "");
+    let legs = Legs::new(&b_inv, &ok);
+    for (cseq, (offer_dir, answer_dir)) in
+        [(8, ("sendonly", "recvonly")), (9, ("sendrecv", "sendrecv"))]
+    {
+        let offer = sdp("127.0.0.1", 41000, "8 101", offer_dir);
+        let out = h.send(CALLEE, &legs.from_callee("INVITE", cseq, Some(&offer)));
+        let a_re = request(&out, Method::Invite)
+            .expect("re-INVITE to the caller")
+            .clone();
+        assert_eq!(a_re.call_id(), ok.call_id());
+        assert!(
+            a_re.request_uri().unwrap().ends_with(&format!("@{CALLER}")),
+            "sent to the caller's Contact"
+        );
+        assert_rewritten(body(&a_re), 41000);
+        assert!(
+            body(&a_re).contains(&format!("a={offer_dir}")),
+            "{}",
+            body(&a_re)
+        );
+        let ans = sdp("127.0.0.10", 40000, "8 101", answer_dir);
+        let out = h.send(CALLER, &answer_as(CALLER, &a_re, 200, "x", Some(&ans), ""));
+        let ack = request(&out, Method::Ack).expect("caller's 200 ACKed");
+        assert_eq!(ack.call_id(), ok.call_id());
+        let ok_b = status(&out, 200).expect("200 to the callee").clone();
+        assert_eq!(ok_b.call_id(), b_inv.call_id());
+        assert_rewritten(body(&ok_b), 40000);
+        assert!(
+            body(&ok_b).contains(&format!("a={answer_dir}")),
+            "{}",
+            body(&ok_b)
+        );
+        assert_eq!(relay_params(&h).on_hold, offer_dir == "sendonly");
+        assert!(h.send(CALLEE, &ack_for(&ok_b, cseq, CALLEE)).is_empty());
+        let later = h.advance(Duration::from_secs(40));
+        assert!(
+            later.iter().all(|m| m.method() != Some(&Method::Bye)),
+            "the ACKed re-INVITE keeps the call up"
+        );
+        assert!(
+            status(&later, 200).is_none(),
+            "no 2xx retransmission after the ACK"
+        );
+    }
+    assert_eq!(h.ep.calls(), 1);
+    hang_up(&mut h, &legs, 2);
+}
+
+/// A codec change: the caller re-offers PCMU only on a PCMA call; the callee is offered
+/// PCMU first, picks it, and the caller's answer names PCMU alone.
+#[test]
+fn codec_change_reoffer_is_relayed() {
+    let mut h = Harness::new();
+    let (_, b_inv, ok) = answered_call(&mut h, "");
+    assert!(m_line(body(&ok)).ends_with(" 8 101"), "{}", body(&ok));
+    let legs = Legs::new(&b_inv, &ok);
+    let pcmu = sdp("127.0.0.10", 40000, "0 101", "sendrecv");
+    let out = h.send(CALLER, &legs.from_caller("INVITE", 2, Some(&pcmu)));
+    let b_re = request(&out, Method::Invite)
+        .expect("re-INVITE to the callee")
+        .clone();
+    let offered = m_line(body(&b_re)).to_owned();
+    assert!(offered.contains("RTP/AVP 0"), "PCMU first: {offered}");
+    assert!(
+        body(&b_re).contains("a=rtpmap:0 PCMU/8000"),
+        "{}",
+        body(&b_re)
+    );
+    let v = o_version(body(&b_re));
+    assert!(
+        v > o_version(body(&b_inv)),
+        "a changed offer is a new version"
+    );
+    let ans = sdp("127.0.0.1", 41000, "0 101", "sendrecv");
+    let out = h.send(CALLEE, &answer(&b_re, 200, "cc1", Some(&ans), ""));
+    assert!(request(&out, Method::Ack).is_some());
+    let ok2 = status(&out, 200).expect("200 to the caller").clone();
+    let m = m_line(body(&ok2));
+    assert!(m.ends_with(" 0 101"), "PCMU in the answer: {m}");
+    assert!(!body(&ok2).contains("PCMA"), "{}", body(&ok2));
+    assert_rewritten(body(&ok2), 41000);
+    assert!(h.send(CALLER, &ack_for(&ok2, 2, CALLER)).is_empty());
+    hang_up(&mut h, &legs, 3);
 }
