@@ -392,11 +392,19 @@ fn assert_rewritten(sdp: &str, ua_port: u16) {
 
 /// Answers every BYE in `msgs` with 200 (from the UA it went to); returns how many.
 fn answer_byes(h: &mut Harness, legs: &Legs, msgs: &[Message]) -> usize {
-    let byes: Vec<Message> = msgs
+    let mut byes: Vec<Message> = msgs
         .iter()
         .filter(|m| m.method() == Some(&Method::Bye))
         .cloned()
         .collect();
+    // Over UDP a BYE may have been retransmitted (Timer E) before the test looks.
+    let mut seen = std::collections::HashSet::new();
+    byes.retain(|m| {
+        seen.insert((
+            m.call_id().map(str::to_owned),
+            m.get(Name::CSeq).map(str::to_owned),
+        ))
+    });
     for b in &byes {
         let host = if legs.is_caller(b) { CALLER } else { CALLEE };
         h.send(host, &answer_as(host, b, 200, "x", None, ""));
@@ -696,20 +704,61 @@ fn session_refresh_by_holdless_and_teardown_when_it_fails() {
     settle(&mut h);
 }
 
+/// The caller never ACKs holdless's 2xx: after 64×T1 (32 s, well before its 90 s session
+/// would expire) holdless gives up and BYEs both legs.
 #[test]
-fn caller_session_timer_expires_without_refresh() {
+fn unacked_2xx_to_the_caller_ends_the_call_after_64_t1() {
     let mut h = Harness::new();
-    let (inv, out) = h.invite("Session-Expires: 90\r\nSupported: timer\r\n");
-    let _ = inv;
+    let (_, out) = h.invite("Session-Expires: 90\r\nSupported: timer\r\n");
     let b_inv = request(&out, Method::Invite).unwrap().clone();
     let body = sdp("127.0.0.1", 41000, "8", "sendrecv");
     let out = h.send(CALLEE, &answer(&b_inv, 200, "cc1", Some(&body), ""));
     let ok = status(&out, 200).unwrap().clone();
     assert_eq!(ok.get_other("Session-Expires"), Some("90;refresher=uac"));
     assert_eq!(ok.get(Name::Require), Some("timer"));
-    // no ACK and no refresh from the caller: the 2xx gives up after 64*T1, then BYE
-    let out = h.advance(Duration::from_secs(100));
-    assert!(find(&out, |m| m.method() == Some(&Method::Bye)).is_some());
+    assert!(
+        h.advance(Duration::from_secs(31))
+            .iter()
+            .all(|m| m.method() != Some(&Method::Bye)),
+        "not before 64×T1"
+    );
+    let out = h.advance(Duration::from_secs(2));
+    let legs = Legs::new(&b_inv, &ok);
+    assert_eq!(
+        answer_byes(&mut h, &legs, &out),
+        2,
+        "BYE to both legs (§13.3.1.4)"
+    );
+    assert_eq!(h.ended(), vec![EndReason::NoAck(Side::Caller)]);
+    settle(&mut h);
+}
+
+/// The caller asked for a 90 s session and refreshes it once (at 45 s), then goes silent:
+/// the session expires 60 s (interval − min(32, interval/3)) after that refresh, not after
+/// the answer, and holdless BYEs both legs with the reason recorded.
+#[test]
+fn caller_session_timer_expires_without_refresh() {
+    let mut h = Harness::new();
+    let (_, b_inv, ok) =
+        answered_call_with(&mut h, "Session-Expires: 90\r\nSupported: timer\r\n", "");
+    assert_eq!(ok.get_other("Session-Expires"), Some("90;refresher=uac"));
+    let legs = Legs::new(&b_inv, &ok);
+    assert!(h.advance(Duration::from_secs(45)).is_empty());
+    let out = h.send(CALLER, &legs.from_caller("UPDATE", 2, None));
+    let r = status(&out, 200).expect("refresh answered");
+    assert_eq!(r.get_other("Session-Expires"), Some("90;refresher=uac"));
+    let quiet = h.advance(Duration::from_secs(59));
+    assert!(
+        quiet.iter().all(|m| m.method() != Some(&Method::Bye)),
+        "the refresh restarted the session timer"
+    );
+    assert_eq!(h.ep.calls(), 1);
+    let out = h.advance(Duration::from_secs(2));
+    assert_eq!(answer_byes(&mut h, &legs, &out), 2, "BYE to both legs");
+    assert!(out
+        .iter()
+        .any(|m| m.method() == Some(&Method::Bye) && legs.is_caller(m)));
+    assert_eq!(h.ended(), vec![EndReason::SessionExpired(Side::Caller)]);
     settle(&mut h);
 }
 
@@ -1157,4 +1206,116 @@ fn codec_change_reoffer_is_relayed() {
     assert_rewritten(body(&ok2), 41000);
     assert!(h.send(CALLER, &ack_for(&ok2, 2, CALLER)).is_empty());
     hang_up(&mut h, &legs, 3);
+}
+
+/// The callee refuses holdless's 1800 s session with 422 and Min-SE 3600: holdless sends
+/// the INVITE again (same dialog identifiers, next CSeq) with Session-Expires and Min-SE
+/// raised, the caller sees none of it, and the callee leg then refreshes on 3600 s.
+#[test]
+fn callee_422_is_retried_with_the_session_interval_raised() {
+    let mut h = Harness::new();
+    let (_, out) = h.invite("");
+    let first = request(&out, Method::Invite).unwrap().clone();
+    assert_eq!(first.get_other("Session-Expires"), Some("1800"));
+    let out = h.send(
+        CALLEE,
+        &answer(&first, 422, "cc0", None, "Min-SE: 3600\r\n"),
+    );
+    assert!(request(&out, Method::Ack).is_some(), "422 ACKed");
+    assert!(
+        out.iter().all(|m| m.status().is_none()),
+        "nothing reaches the caller"
+    );
+    let retry = request(&out, Method::Invite)
+        .expect("INVITE sent again")
+        .clone();
+    assert_eq!(retry.call_id(), first.call_id());
+    assert_eq!(retry.get(Name::From), first.get(Name::From));
+    assert_eq!(retry.get(Name::CSeq), Some("2 INVITE"));
+    assert_ne!(retry.get(Name::Via), first.get(Name::Via), "a new branch");
+    assert_eq!(retry.get_other("Session-Expires"), Some("3600"));
+    assert_eq!(retry.get_other("Min-SE"), Some("3600"));
+    assert_eq!(retry.body, first.body, "the same offer");
+    let body = sdp("127.0.0.1", 41000, "8 101", "sendrecv");
+    // A callee that does not do session timers itself: no Session-Expires in its 200.
+    let out = h.send(
+        CALLEE,
+        &answer(
+            &retry,
+            200,
+            "cc1",
+            Some(&body),
+            "Allow: INVITE, ACK, BYE, UPDATE\r\n",
+        ),
+    );
+    let ack = request(&out, Method::Ack).expect("200 ACKed");
+    assert_eq!(ack.get(Name::CSeq), Some("2 ACK"));
+    let ok = status(&out, 200).expect("200 to the caller").clone();
+    assert!(h.send(CALLER, &ack_for(&ok, 1, CALLER)).is_empty());
+    let legs = Legs::new(&retry, &ok);
+    assert!(
+        h.advance(Duration::from_secs(1700))
+            .iter()
+            .all(|m| m.method() != Some(&Method::Update)),
+        "no refresh at half of the refused 1800 s"
+    );
+    let out = h.advance(Duration::from_secs(101));
+    let upd = request(&out, Method::Update)
+        .expect("refresh at half of 3600 s")
+        .clone();
+    assert_eq!(upd.get_other("Session-Expires"), Some("3600;refresher=uac"));
+    let out = h.send(CALLEE, &answer(&upd, 200, "cc1", None, ""));
+    assert!(request(&out, Method::Bye).is_none());
+    assert_eq!(h.ep.calls(), 1);
+    hang_up(&mut h, &legs, 2);
+}
+
+/// The callee's Allow has no UPDATE: holdless refreshes its session with a re-INVITE that
+/// repeats the SDP it last sent (same `o=` version: nothing changed), ACKs the 200, and
+/// the caller sees nothing of it.
+#[test]
+fn session_refresh_by_reinvite_when_update_is_not_allowed() {
+    let mut h = Harness::new();
+    let (_, b_inv, ok) = answered_call(
+        &mut h,
+        "Session-Expires: 120;refresher=uac\r\nAllow: INVITE, ACK, BYE, CANCEL\r\n",
+    );
+    let legs = Legs::new(&b_inv, &ok);
+    let mut last_cseq = 1;
+    for _ in 0..3 {
+        let out = h.advance(Duration::from_secs(61));
+        assert!(
+            request(&out, Method::Update).is_none(),
+            "UPDATE not allowed"
+        );
+        let re = request(&out, Method::Invite)
+            .expect("re-INVITE refresh at half the interval")
+            .clone();
+        assert_eq!(re.call_id(), b_inv.call_id());
+        let (n, _) = re.get(Name::CSeq).unwrap().split_once(' ').unwrap();
+        let n: u32 = n.parse().unwrap();
+        assert!(n > last_cseq);
+        last_cseq = n;
+        assert_eq!(re.get_other("Session-Expires"), Some("120;refresher=uac"));
+        assert_eq!(re.body, b_inv.body, "the SDP last sent, unchanged");
+        let body = sdp("127.0.0.1", 41000, "8 101", "sendrecv");
+        let out = h.send(
+            CALLEE,
+            &answer(
+                &re,
+                200,
+                "cc1",
+                Some(&body),
+                "Session-Expires: 120;refresher=uac\r\n",
+            ),
+        );
+        let ack = request(&out, Method::Ack).expect("refresh 200 ACKed");
+        assert_eq!(ack.get(Name::CSeq), Some(format!("{n} ACK").as_str()));
+        assert!(
+            out.iter().all(|m| !legs.is_caller(m)),
+            "the caller sees nothing of it"
+        );
+    }
+    assert_eq!(h.ep.calls(), 1);
+    hang_up(&mut h, &legs, 2);
 }

@@ -505,7 +505,10 @@ impl CallCore {
             return;
         };
         call.callee.allows_update = st::allows(&resp, "UPDATE");
-        call.callee.session = Some(st::from_uac_answer(&resp, self.cfg.session_expires));
+        // What our INVITE last asked for: raised by a 422 retry above the configured value.
+        let asked =
+            st::session_expires(&call.out_invite).map_or(self.cfg.session_expires, |(se, _)| se);
+        call.callee.session = Some(st::from_uac_answer(&resp, asked));
         let media = call.media;
         let body = sdp_body(&resp).unwrap_or_default().to_vec();
         let to_caller = if delayed_offer {
