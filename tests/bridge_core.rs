@@ -1319,3 +1319,77 @@ fn session_refresh_by_reinvite_when_update_is_not_allowed() {
     assert_eq!(h.ep.calls(), 1);
     hang_up(&mut h, &legs, 2);
 }
+
+/// A relayed re-INVITE gets no response at all from the callee: at Timer B (64×T1) the
+/// caller's re-INVITE is answered 408, both legs get a BYE, and once the dead callee's BYE
+/// times out too nothing of the call is left.
+#[test]
+fn relayed_reinvite_timing_out_ends_the_call_on_both_legs() {
+    let mut h = Harness::new();
+    let (_, b_inv, ok) = answered_call(&mut h, "");
+    let legs = Legs::new(&b_inv, &ok);
+    let hold = sdp("127.0.0.10", 40000, "8 101", "sendonly");
+    let out = h.send(CALLER, &legs.from_caller("INVITE", 2, Some(&hold)));
+    assert!(request(&out, Method::Invite).is_some(), "relayed");
+    let waiting = h.advance(Duration::from_secs(31));
+    assert!(waiting.iter().all(|m| m.method() != Some(&Method::Bye)));
+    assert!(waiting.iter().all(|m| m.status().is_none_or(|c| c < 200)));
+    let out = h.advance(Duration::from_secs(2));
+    let r = find(&out, |m| m.status().is_some_and(|c| c >= 200)).expect("final response");
+    assert_eq!(r.status(), Some(408), "the far leg timed out");
+    assert_eq!(r.call_id(), ok.call_id());
+    let byes: Vec<_> = out
+        .iter()
+        .filter(|m| m.method() == Some(&Method::Bye))
+        .collect();
+    assert!(byes.iter().any(|b| legs.is_caller(b)), "BYE to the caller");
+    assert!(byes.iter().any(|b| !legs.is_caller(b)), "BYE to the callee");
+    // Only the caller answers its BYE; the callee's goes unanswered (Timer F).
+    for b in byes.iter().filter(|b| legs.is_caller(b)).take(1) {
+        let b = (*b).clone();
+        h.send(CALLER, &answer_as(CALLER, &b, 200, "x", None, ""));
+    }
+    assert_eq!(h.ep.calls(), 1, "still waiting for the callee's BYE");
+    h.advance(Duration::from_secs(33));
+    assert_eq!(h.ended(), vec![EndReason::Timeout(Side::Callee)]);
+    settle(&mut h);
+}
+
+/// holdless's own session refresh (UPDATE where allowed, else re-INVITE) gets no response:
+/// at Timer F / Timer B the session is over, both legs get a BYE, nothing is left.
+#[test]
+fn session_refresh_timing_out_ends_the_call_on_both_legs() {
+    for (allow, method) in [
+        ("INVITE, ACK, BYE, UPDATE", Method::Update),
+        ("INVITE, ACK, BYE", Method::Invite),
+    ] {
+        let mut h = Harness::new();
+        let (_, b_inv, ok) = answered_call(
+            &mut h,
+            &format!("Session-Expires: 120;refresher=uac\r\nAllow: {allow}\r\n"),
+        );
+        let legs = Legs::new(&b_inv, &ok);
+        let out = h.advance(Duration::from_secs(61));
+        assert!(
+            request(&out, method.clone()).is_some(),
+            "refresh by {method:?}"
+        );
+        let waiting = h.advance(Duration::from_secs(30));
+        assert!(waiting.iter().all(|m| m.method() != Some(&Method::Bye)));
+        let out = h.advance(Duration::from_secs(3));
+        let to_caller = find(&out, |m| {
+            m.method() == Some(&Method::Bye) && legs.is_caller(m)
+        })
+        .expect("BYE to the caller")
+        .clone();
+        assert!(
+            out.iter()
+                .any(|m| m.method() == Some(&Method::Bye) && !legs.is_caller(m)),
+            "BYE to the callee"
+        );
+        h.send(CALLER, &answer_as(CALLER, &to_caller, 200, "x", None, ""));
+        h.advance(Duration::from_secs(33));
+        assert_eq!(h.ended(), vec![EndReason::SessionExpired(Side::Callee)]);
+        settle(&mut h);
+    }
+}

@@ -336,8 +336,16 @@ impl CallCore {
             ClientPurpose::Bye => self.bye_done(cx, key),
             ClientPurpose::Cancel => {}
             ClientPurpose::Relay | ClientPurpose::Refresh => {
-                if let Some(call) = self.calls.get_mut(&key) {
+                let relay = self.calls.get_mut(&key).and_then(|call| {
                     call.leg_mut(side).request_out = None;
+                    (purpose == ClientPurpose::Relay)
+                        .then(|| call.relay.take())
+                        .flatten()
+                });
+                if let Some(r) = relay {
+                    // The far leg never answered: say so to the side that asked.
+                    let resp = response_for(&r.request, 408, "Request Timeout", None);
+                    Self::reply(cx, r.server_tx, resp);
                 }
                 let reason = if purpose == ClientPurpose::Refresh {
                     EndReason::SessionExpired(side)
