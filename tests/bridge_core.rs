@@ -144,8 +144,12 @@ impl Harness {
     }
 
     fn invite(&mut self, extra: &str) -> (String, Vec<Message>) {
+        self.invite_offering(extra, &sdp("127.0.0.10", 40000, "8 101", "sendrecv"))
+    }
+
+    /// [`Harness::invite`] with this SDP offer.
+    fn invite_offering(&mut self, extra: &str, body: &str) -> (String, Vec<Message>) {
         self.seq += 1;
-        let body = sdp("127.0.0.10", 40000, "8 101", "sendrecv");
         let call_id = format!("in-{}@caller", self.seq);
         let msg = format!(
             "INVITE sip:+15550001000@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKin{seq}\r\n\
@@ -789,33 +793,78 @@ fn no_common_codec_gets_488_with_warning() {
     settle(&mut h);
 }
 
-/// Thousands of calls ending every way; afterwards every table is empty.
+/// An SDP offer or answer with G.729 only: nothing in common with holdless.
+fn g729(ip: &str, port: u16) -> String {
+    sdp(ip, port, "18", "sendrecv").replace("RTP/AVP 18", "RTP/AVP 18\r\na=rtpmap:18 G729/8000")
+}
+
+/// CANCEL for the caller's INVITE `inv`.
+fn cancel_for(inv: &str) -> String {
+    let hdrs: String = inv
+        .lines()
+        .filter(|l| {
+            l.starts_with("Via")
+                || l.starts_with("From")
+                || l.starts_with("To:")
+                || l.starts_with("Call-ID")
+        })
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    format!("CANCEL sip:+15550001000@127.0.0.1:5060 SIP/2.0\r\n{hdrs}CSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n")
+}
+
+/// The callee answers `b_inv` 200 (with `extra` headers); the caller ACKs unless `ack` is
+/// false. Returns the call's dialogs.
+fn answer_leg(h: &mut Harness, b_inv: &Message, extra: &str, ack: bool) -> Legs {
+    let body = sdp("127.0.0.1", 41000, "8", "sendrecv");
+    let out = h.send(CALLEE, &answer(b_inv, 200, "cc1", Some(&body), extra));
+    let ok = status(&out, 200).expect("200 to the caller").clone();
+    if ack {
+        h.send(CALLER, &ack_for(&ok, 1, CALLER));
+    }
+    Legs::new(b_inv, &ok)
+}
+
+/// Answers (or, when `rng` says so, ignores) the BYEs in `msgs`.
+fn maybe_answer_byes(h: &mut Harness, legs: &Legs, msgs: &[Message], rng: &mut fastrand::Rng) {
+    if rng.bool() {
+        answer_byes(h, legs, msgs);
+    }
+}
+
+/// Thousands of calls ending every way (busy, CANCEL, BYE from either side, no answer,
+/// hold with glare, failed session refresh, media timeout, 5xx, no common codec on either
+/// side, 422 on either side, in-dialog timeout); afterwards every table is empty.
 #[test]
 fn thousands_of_calls_leave_nothing_behind() {
     let mut h = Harness::new();
     let mut rng = fastrand::Rng::with_seed(3261);
-    for _ in 0..2000 {
+    let mut reasons = std::collections::BTreeSet::new();
+    for _ in 0..2500 {
+        let case = rng.u8(0..14);
+        // Refused before any outbound leg: too small a session interval, or no codec.
+        if case == 11 {
+            let (_, out) = h.invite("Session-Expires: 30\r\nSupported: timer\r\n");
+            assert!(status(&out, 422).is_some());
+        } else if case == 9 {
+            let (_, out) = h.invite_offering("", &g729("127.0.0.10", 40000));
+            assert!(status(&out, 488).is_some());
+        }
+        if case == 9 || case == 11 {
+            h.advance(Duration::from_millis(rng.u64(0..3000)));
+            continue;
+        }
         let (inv, out) = h.invite("");
         let Some(b_inv) = request(&out, Method::Invite).cloned() else {
             panic!("no INVITE out")
         };
-        match rng.u8(0..6) {
+        match case {
             0 => {
                 h.send(CALLEE, &answer(&b_inv, 486, "t", None, ""));
             }
             1 => {
                 h.send(CALLEE, &answer(&b_inv, 180, "t", None, ""));
-                let hdrs: String = inv
-                    .lines()
-                    .filter(|l| {
-                        l.starts_with("Via")
-                            || l.starts_with("From")
-                            || l.starts_with("To:")
-                            || l.starts_with("Call-ID")
-                    })
-                    .map(|l| format!("{l}\r\n"))
-                    .collect();
-                let out = h.send(CALLER, &format!("CANCEL sip:+15550001000@127.0.0.1:5060 SIP/2.0\r\n{hdrs}CSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"));
+                let out = h.send(CALLER, &cancel_for(&inv));
                 if let Some(c) = request(&out, Method::Cancel) {
                     let c = c.clone();
                     h.send(CALLEE, &answer(&c, 200, "t", None, ""));
@@ -825,46 +874,126 @@ fn thousands_of_calls_leave_nothing_behind() {
                 }
             }
             2 => {
-                let body = sdp("127.0.0.1", 41000, "8", "sendrecv");
-                let out = h.send(CALLEE, &answer(&b_inv, 200, "t", Some(&body), ""));
-                let ok = status(&out, 200).unwrap().clone();
-                let bye = in_dialog(
-                    "BYE",
-                    2,
-                    ok.get(Name::From).unwrap(),
-                    ok.get(Name::To).unwrap(),
-                    ok.call_id().unwrap(),
-                    None,
-                    CALLER,
+                let legs = answer_leg(&mut h, &b_inv, "", rng.bool());
+                let out = h.send(CALLER, &legs.from_caller("BYE", 2, None));
+                maybe_answer_byes(&mut h, &legs, &out, &mut rng);
+            }
+            3 => {
+                let legs = answer_leg(&mut h, &b_inv, "", rng.bool());
+                let out = h.send(CALLEE, &legs.from_callee("BYE", 5, None));
+                maybe_answer_byes(&mut h, &legs, &out, &mut rng);
+            }
+            5 => {
+                // Hold from the caller; the callee's crossing re-INVITE gets 491; the relay
+                // completes, or meets a 491 itself and the caller hangs up during the wait.
+                let legs = answer_leg(&mut h, &b_inv, "", true);
+                let hold = sdp("127.0.0.10", 40000, "8", "sendonly");
+                let out = h.send(CALLER, &legs.from_caller("INVITE", 2, Some(&hold)));
+                let b_re = request(&out, Method::Invite).expect("relayed").clone();
+                let held = sdp("127.0.0.1", 41000, "8", "recvonly");
+                let out = h.send(CALLEE, &legs.from_callee("INVITE", 7, Some(&held)));
+                assert!(status(&out, 491).is_some(), "glare gets 491");
+                if rng.bool() {
+                    let out = h.send(CALLEE, &answer(&b_re, 200, "cc1", Some(&held), ""));
+                    let ok = status(&out, 200).expect("200 relayed").clone();
+                    h.send(CALLER, &ack_for(&ok, 2, CALLER));
+                    let out = h.send(CALLEE, &legs.from_callee("BYE", 8, None));
+                    maybe_answer_byes(&mut h, &legs, &out, &mut rng);
+                } else {
+                    h.send(CALLEE, &answer(&b_re, 491, "cc1", None, ""));
+                    let out = h.send(CALLER, &legs.from_caller("BYE", 3, None));
+                    maybe_answer_byes(&mut h, &legs, &out, &mut rng);
+                }
+            }
+            6 => {
+                // holdless's refresh is refused: the session is over.
+                let legs = answer_leg(
+                    &mut h,
+                    &b_inv,
+                    "Session-Expires: 120;refresher=uac\r\nAllow: INVITE, ACK, BYE, UPDATE\r\n",
+                    true,
                 );
-                let out = h.send(CALLER, &bye);
-                if let Some(b) = request(&out, Method::Bye) {
-                    let b = b.clone();
-                    if rng.bool() {
-                        h.send(CALLEE, &answer(&b, 200, "t", None, ""));
+                let out = h.advance(Duration::from_secs(61));
+                let upd = find(&out, |m| {
+                    m.method() == Some(&Method::Update) && m.call_id() == b_inv.call_id()
+                })
+                .expect("refresh")
+                .clone();
+                let code = [481, 500, 408][rng.usize(0..3)];
+                let out = h.send(CALLEE, &answer(&upd, code, "cc1", None, ""));
+                maybe_answer_byes(&mut h, &legs, &out, &mut rng);
+            }
+            7 => {
+                let legs = answer_leg(&mut h, &b_inv, "", true);
+                let side = if rng.bool() {
+                    Side::Caller
+                } else {
+                    Side::Callee
+                };
+                let now = h.now;
+                let media = h.last_media();
+                h.ep.media_timeout(now, media, side);
+                let out = h.drain();
+                maybe_answer_byes(&mut h, &legs, &out, &mut rng);
+            }
+            8 => {
+                let code = [500, 503, 504][rng.usize(0..3)];
+                let out = h.send(CALLEE, &answer(&b_inv, code, "t", None, ""));
+                assert!(out.iter().any(|m| m.status().is_some_and(|c| c >= 500)));
+            }
+            10 => {
+                // The callee answers with no codec in common: 488 to the caller, BYE to it.
+                let out = h.send(
+                    CALLEE,
+                    &answer(&b_inv, 200, "cc1", Some(&g729("127.0.0.1", 41000)), ""),
+                );
+                assert!(status(&out, 488).is_some(), "488 to the caller");
+                if rng.bool() {
+                    if let Some(b) = request(&out, Method::Bye).cloned() {
+                        h.send(CALLEE, &answer(&b, 200, "cc1", None, ""));
                     }
                 }
             }
-            3 => {
-                let body = sdp("127.0.0.1", 41000, "0", "sendrecv");
-                h.send(CALLEE, &answer(&b_inv, 200, "t", Some(&body), ""));
-                let from_cc = format!("{};tag=t", b_inv.get(Name::To).unwrap());
-                let bye = in_dialog(
-                    "BYE",
-                    5,
-                    &from_cc,
-                    b_inv.get(Name::From).unwrap(),
-                    b_inv.call_id().unwrap(),
-                    None,
-                    CALLEE,
-                );
-                h.send(CALLEE, &bye);
+            12 => {
+                let out = h.send(CALLEE, &answer(&b_inv, 422, "t", None, "Min-SE: 3600\r\n"));
+                let retry = request(&out, Method::Invite).expect("retried").clone();
+                if rng.bool() {
+                    let legs = answer_leg(&mut h, &retry, "", true);
+                    let out = h.send(CALLER, &legs.from_caller("BYE", 2, None));
+                    maybe_answer_byes(&mut h, &legs, &out, &mut rng);
+                } else {
+                    let out = h.send(CALLEE, &answer(&retry, 422, "t", None, "Min-SE: 7200\r\n"));
+                    assert!(out.iter().any(|m| m.status().is_some_and(|c| c >= 400)));
+                }
             }
-            _ => {}
+            13 => {
+                // The callee goes silent: the relayed re-INVITE times out later (Timer B).
+                let legs = answer_leg(&mut h, &b_inv, "", true);
+                let hold = sdp("127.0.0.10", 40000, "8", "sendonly");
+                let out = h.send(CALLER, &legs.from_caller("INVITE", 2, Some(&hold)));
+                assert!(request(&out, Method::Invite).is_some());
+            }
+            _ => {} // no answer: the ring timeout ends it
         }
+        // BYEs sent by timers (timeouts, expiries) go unanswered: Timer F ends them.
         h.advance(Duration::from_millis(rng.u64(0..3000)));
+        reasons.extend(h.ended().iter().map(EndReason::label));
     }
     settle(&mut h);
+    reasons.extend(h.ended().iter().map(EndReason::label));
+    for want in [
+        "rejected",
+        "cancelled",
+        "caller_hangup",
+        "callee_hangup",
+        "no_answer",
+        "session_expired",
+        "media_timeout",
+        "media_error",
+        "timeout",
+    ] {
+        assert!(reasons.contains(want), "no call ended {want}: {reasons:?}");
+    }
 }
 
 #[allow(dead_code)]
