@@ -1522,3 +1522,46 @@ fn session_refresh_timing_out_ends_the_call_on_both_legs() {
         settle(&mut h);
     }
 }
+
+/// Early media: the callee's 183 with SDP reaches the caller as a 183 carrying holdless's
+/// SDP (its address and port), the relay is set up for early media, and the 200 that
+/// follows carries the same SDP (nothing changed, same `o=` version).
+#[test]
+fn early_media_183_is_relayed_with_holdless_sdp() {
+    let mut h = Harness::new();
+    let (_, out) = h.invite("");
+    let b_inv = request(&out, Method::Invite).unwrap().clone();
+    let early = sdp("127.0.0.1", 41000, "8 101", "sendrecv");
+    let out = h.send(CALLEE, &answer(&b_inv, 183, "cc1", Some(&early), ""));
+    let p183 = status(&out, 183).expect("183 to the caller").clone();
+    assert!(status(&out, 180).is_none());
+    assert!(
+        p183.get(Name::To).and_then(name_addr::tag).is_some(),
+        "To tag"
+    );
+    assert!(p183.get(Name::Contact).is_some());
+    let early_sdp = body(&p183).to_owned();
+    assert_rewritten(&early_sdp, 41000);
+    assert!(m_line(&early_sdp).contains("RTP/AVP 8"), "{early_sdp}");
+    let params = relay_params(&h);
+    assert!(params.active, "early media relayed");
+    assert_eq!(params.callee.rtp, Some("127.0.0.1:41000".parse().unwrap()));
+    assert_eq!(params.caller.rtp, Some("127.0.0.10:40000".parse().unwrap()));
+    let out = h.send(CALLEE, &answer(&b_inv, 200, "cc1", Some(&early), ""));
+    assert!(request(&out, Method::Ack).is_some());
+    let ok = status(&out, 200).expect("200 to the caller").clone();
+    assert_eq!(
+        ok.get(Name::To).and_then(name_addr::tag),
+        p183.get(Name::To).and_then(name_addr::tag),
+        "one dialog"
+    );
+    assert_rewritten(body(&ok), 41000);
+    assert_eq!(
+        m_line(body(&ok)),
+        m_line(&early_sdp),
+        "the same port and codecs"
+    );
+    assert_eq!(o_version(body(&ok)), o_version(&early_sdp), "unchanged SDP");
+    assert!(h.send(CALLER, &ack_for(&ok, 1, CALLER)).is_empty());
+    hang_up(&mut h, &Legs::new(&b_inv, &ok), 2);
+}
