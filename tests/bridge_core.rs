@@ -333,7 +333,7 @@ impl Legs {
     }
 
     /// An in-dialog request from the caller.
-    fn from_caller(&self, method: &str, cseq: u32, body: Option<&str>) -> String {
+    fn by_caller(&self, method: &str, cseq: u32, body: Option<&str>) -> String {
         let ok = &self.ok;
         in_dialog(
             method,
@@ -347,7 +347,7 @@ impl Legs {
     }
 
     /// An in-dialog request from the callee.
-    fn from_callee(&self, method: &str, cseq: u32, body: Option<&str>) -> String {
+    fn by_callee(&self, method: &str, cseq: u32, body: Option<&str>) -> String {
         let b = &self.b_inv;
         in_dialog(
             method,
@@ -748,7 +748,7 @@ fn caller_session_timer_expires_without_refresh() {
     assert_eq!(ok.get_other("Session-Expires"), Some("90;refresher=uac"));
     let legs = Legs::new(&b_inv, &ok);
     assert!(h.advance(Duration::from_secs(45)).is_empty());
-    let out = h.send(CALLER, &legs.from_caller("UPDATE", 2, None));
+    let out = h.send(CALLER, &legs.by_caller("UPDATE", 2, None));
     let r = status(&out, 200).expect("refresh answered");
     assert_eq!(r.get_other("Session-Expires"), Some("90;refresher=uac"));
     let quiet = h.advance(Duration::from_secs(59));
@@ -875,12 +875,12 @@ fn thousands_of_calls_leave_nothing_behind() {
             }
             2 => {
                 let legs = answer_leg(&mut h, &b_inv, "", rng.bool());
-                let out = h.send(CALLER, &legs.from_caller("BYE", 2, None));
+                let out = h.send(CALLER, &legs.by_caller("BYE", 2, None));
                 maybe_answer_byes(&mut h, &legs, &out, &mut rng);
             }
             3 => {
                 let legs = answer_leg(&mut h, &b_inv, "", rng.bool());
-                let out = h.send(CALLEE, &legs.from_callee("BYE", 5, None));
+                let out = h.send(CALLEE, &legs.by_callee("BYE", 5, None));
                 maybe_answer_byes(&mut h, &legs, &out, &mut rng);
             }
             5 => {
@@ -888,20 +888,20 @@ fn thousands_of_calls_leave_nothing_behind() {
                 // completes, or meets a 491 itself and the caller hangs up during the wait.
                 let legs = answer_leg(&mut h, &b_inv, "", true);
                 let hold = sdp("127.0.0.10", 40000, "8", "sendonly");
-                let out = h.send(CALLER, &legs.from_caller("INVITE", 2, Some(&hold)));
+                let out = h.send(CALLER, &legs.by_caller("INVITE", 2, Some(&hold)));
                 let b_re = request(&out, Method::Invite).expect("relayed").clone();
                 let held = sdp("127.0.0.1", 41000, "8", "recvonly");
-                let out = h.send(CALLEE, &legs.from_callee("INVITE", 7, Some(&held)));
+                let out = h.send(CALLEE, &legs.by_callee("INVITE", 7, Some(&held)));
                 assert!(status(&out, 491).is_some(), "glare gets 491");
                 if rng.bool() {
                     let out = h.send(CALLEE, &answer(&b_re, 200, "cc1", Some(&held), ""));
                     let ok = status(&out, 200).expect("200 relayed").clone();
                     h.send(CALLER, &ack_for(&ok, 2, CALLER));
-                    let out = h.send(CALLEE, &legs.from_callee("BYE", 8, None));
+                    let out = h.send(CALLEE, &legs.by_callee("BYE", 8, None));
                     maybe_answer_byes(&mut h, &legs, &out, &mut rng);
                 } else {
                     h.send(CALLEE, &answer(&b_re, 491, "cc1", None, ""));
-                    let out = h.send(CALLER, &legs.from_caller("BYE", 3, None));
+                    let out = h.send(CALLER, &legs.by_caller("BYE", 3, None));
                     maybe_answer_byes(&mut h, &legs, &out, &mut rng);
                 }
             }
@@ -959,7 +959,7 @@ fn thousands_of_calls_leave_nothing_behind() {
                 let retry = request(&out, Method::Invite).expect("retried").clone();
                 if rng.bool() {
                     let legs = answer_leg(&mut h, &retry, "", true);
-                    let out = h.send(CALLER, &legs.from_caller("BYE", 2, None));
+                    let out = h.send(CALLER, &legs.by_caller("BYE", 2, None));
                     maybe_answer_byes(&mut h, &legs, &out, &mut rng);
                 } else {
                     let out = h.send(CALLEE, &answer(&retry, 422, "t", None, "Min-SE: 7200\r\n"));
@@ -970,7 +970,7 @@ fn thousands_of_calls_leave_nothing_behind() {
                 // The callee goes silent: the relayed re-INVITE times out later (Timer B).
                 let legs = answer_leg(&mut h, &b_inv, "", true);
                 let hold = sdp("127.0.0.10", 40000, "8", "sendonly");
-                let out = h.send(CALLER, &legs.from_caller("INVITE", 2, Some(&hold)));
+                let out = h.send(CALLER, &legs.by_caller("INVITE", 2, Some(&hold)));
                 assert!(request(&out, Method::Invite).is_some());
             }
             _ => {} // no answer: the ring timeout ends it
@@ -1185,7 +1185,7 @@ fn relay_params(h: &Harness) -> holdless::media::relay::RelayParams {
 
 /// Ends an answered call with a BYE from the caller, answered by the callee, and settles.
 fn hang_up(h: &mut Harness, legs: &Legs, cseq: u32) {
-    let out = h.send(CALLER, &legs.from_caller("BYE", cseq, None));
+    let out = h.send(CALLER, &legs.by_caller("BYE", cseq, None));
     assert!(status(&out, 200).is_some(), "BYE answered");
     assert_eq!(answer_byes(h, legs, &out), 1, "BYE to the callee");
     settle(h);
@@ -1202,7 +1202,7 @@ fn update_with_sdp_is_relayed_both_ways_with_sdp_rewritten() {
     let (v_b, v_a) = (o_version(body(&b_inv)), o_version(body(&ok)));
 
     let hold = sdp("127.0.0.10", 40002, "8 101", "sendonly");
-    let out = h.send(CALLER, &legs.from_caller("UPDATE", 2, Some(&hold)));
+    let out = h.send(CALLER, &legs.by_caller("UPDATE", 2, Some(&hold)));
     let b_upd = request(&out, Method::Update)
         .expect("UPDATE to the callee")
         .clone();
@@ -1223,7 +1223,7 @@ fn update_with_sdp_is_relayed_both_ways_with_sdp_rewritten() {
     assert!(p.on_hold);
 
     let resume = sdp("127.0.0.1", 41002, "8 101", "sendrecv");
-    let out = h.send(CALLEE, &legs.from_callee("UPDATE", 9, Some(&resume)));
+    let out = h.send(CALLEE, &legs.by_callee("UPDATE", 9, Some(&resume)));
     let a_upd = request(&out, Method::Update)
         .expect("UPDATE to the caller")
         .clone();
@@ -1257,7 +1257,7 @@ fn callee_hold_and_resume_reinvites_are_relayed() {
         [(8, ("sendonly", "recvonly")), (9, ("sendrecv", "sendrecv"))]
     {
         let offer = sdp("127.0.0.1", 41000, "8 101", offer_dir);
-        let out = h.send(CALLEE, &legs.from_callee("INVITE", cseq, Some(&offer)));
+        let out = h.send(CALLEE, &legs.by_callee("INVITE", cseq, Some(&offer)));
         let a_re = request(&out, Method::Invite)
             .expect("re-INVITE to the caller")
             .clone();
@@ -1309,7 +1309,7 @@ fn codec_change_reoffer_is_relayed() {
     assert!(m_line(body(&ok)).ends_with(" 8 101"), "{}", body(&ok));
     let legs = Legs::new(&b_inv, &ok);
     let pcmu = sdp("127.0.0.10", 40000, "0 101", "sendrecv");
-    let out = h.send(CALLER, &legs.from_caller("INVITE", 2, Some(&pcmu)));
+    let out = h.send(CALLER, &legs.by_caller("INVITE", 2, Some(&pcmu)));
     let b_re = request(&out, Method::Invite)
         .expect("re-INVITE to the callee")
         .clone();
@@ -1458,7 +1458,7 @@ fn relayed_reinvite_timing_out_ends_the_call_on_both_legs() {
     let (_, b_inv, ok) = answered_call(&mut h, "");
     let legs = Legs::new(&b_inv, &ok);
     let hold = sdp("127.0.0.10", 40000, "8 101", "sendonly");
-    let out = h.send(CALLER, &legs.from_caller("INVITE", 2, Some(&hold)));
+    let out = h.send(CALLER, &legs.by_caller("INVITE", 2, Some(&hold)));
     assert!(request(&out, Method::Invite).is_some(), "relayed");
     let waiting = h.advance(Duration::from_secs(31));
     assert!(waiting.iter().all(|m| m.method() != Some(&Method::Bye)));
