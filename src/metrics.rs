@@ -21,6 +21,10 @@ pub enum Kind {
     Absorbed,
     /// RTP packets relayed, by the side that sent them (counted when a call's media ends).
     RtpRelayed,
+    /// RTP bytes (header and payload) accepted from a side, counted when a call's media ends.
+    RtpBytes,
+    /// RTP packets a side's streams lost on the way to holdless (RFC 3550 A.3).
+    RtpLost,
 }
 
 impl Kind {
@@ -34,9 +38,37 @@ impl Kind {
             Kind::Calls => "holdless_calls_total",
             Kind::Absorbed => "holdless_sip_retransmissions_absorbed_total",
             Kind::RtpRelayed => "holdless_rtp_relayed_packets_total",
+            Kind::RtpBytes => "holdless_rtp_bytes_total",
+            Kind::RtpLost => "holdless_rtp_lost_packets_total",
         }
     }
 }
+
+/// Upper bounds (seconds) of the RTP jitter histogram: 20 ms is one G.711 packet time,
+/// and 30–50 ms is where a default jitter buffer starts to discard and calls sound broken.
+pub const JITTER_BUCKETS: [f64; 8] = [0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2];
+
+/// A Prometheus histogram over [`JITTER_BUCKETS`].
+#[derive(Debug, Clone, Default)]
+struct Histogram {
+    /// Observations at or below each bound (not cumulative; summed when rendered).
+    buckets: [u64; JITTER_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, v: f64) {
+        if let Some(i) = JITTER_BUCKETS.iter().position(|b| v <= *b) {
+            self.buckets[i] += 1;
+        }
+        self.count += 1;
+        self.sum += v;
+    }
+}
+
+/// The RTP jitter histogram's name.
+pub const JITTER_HISTOGRAM: &str = "holdless_rtp_jitter_seconds";
 
 /// Renders more Prometheus text at scrape time (gauges owned elsewhere, relay counters).
 pub type Source = Arc<dyn Fn() -> String + Send + Sync>;
@@ -47,6 +79,8 @@ pub struct Counters {
     /// Counters by kind, then label (nested so a hit needs no allocation).
     inner: Arc<Mutex<BTreeMap<Kind, BTreeMap<String, u64>>>>,
     gauges: Arc<Mutex<BTreeMap<&'static str, i64>>>,
+    /// RTP jitter at the end of each call, by the side that sent the stream.
+    jitter: Arc<Mutex<BTreeMap<String, Histogram>>>,
     sources: Arc<Mutex<Vec<Source>>>,
 }
 
@@ -95,6 +129,15 @@ impl Counters {
         g.insert(name, value);
     }
 
+    /// Records the RFC 3550 interarrival jitter of one stream (the sending side `from`) at
+    /// the end of a call in [`JITTER_HISTOGRAM`].
+    pub fn observe_jitter(&self, from: &str, jitter: std::time::Duration) {
+        let mut h = self.jitter.lock().unwrap_or_else(PoisonError::into_inner);
+        h.entry(from.to_owned())
+            .or_default()
+            .observe(jitter.as_secs_f64());
+    }
+
     /// Adds a source of more metrics text, called at every scrape.
     pub fn add_source(&self, source: Source) {
         self.sources
@@ -106,6 +149,7 @@ impl Counters {
     /// Prometheus text exposition of every counter, gauge and source.
     pub fn render(&self) -> String {
         let mut out = self.render_counters();
+        out.push_str(&self.render_jitter());
         for (name, v) in self
             .gauges
             .lock()
@@ -125,6 +169,30 @@ impl Counters {
         out
     }
 
+    fn render_jitter(&self) -> String {
+        let map = self.jitter.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.is_empty() {
+            return String::new();
+        }
+        let name = JITTER_HISTOGRAM;
+        let mut out = format!("# TYPE {name} histogram\n");
+        for (from, h) in map.iter() {
+            let from = from.replace('"', "'");
+            let mut cumulative = 0;
+            for (le, n) in JITTER_BUCKETS.iter().zip(h.buckets) {
+                cumulative += n;
+                out.push_str(&format!(
+                    "{name}_bucket{{from=\"{from}\",le=\"{le}\"}} {cumulative}\n"
+                ));
+            }
+            out.push_str(&format!(
+                "{name}_bucket{{from=\"{from}\",le=\"+Inf\"}} {}\n{name}_sum{{from=\"{from}\"}} {}\n{name}_count{{from=\"{from}\"}} {}\n",
+                h.count, h.sum, h.count
+            ));
+        }
+        out
+    }
+
     fn render_counters(&self) -> String {
         let map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let mut out = String::new();
@@ -135,7 +203,7 @@ impl Counters {
                     Kind::Received | Kind::Sent | Kind::Absorbed => "what",
                     Kind::Dropped | Kind::Rejected => "reason",
                     Kind::Calls => "outcome",
-                    Kind::RtpRelayed => "from",
+                    Kind::RtpRelayed | Kind::RtpBytes | Kind::RtpLost => "from",
                 };
                 out.push_str(&format!(
                     "{}{{{key}=\"{}\"}} {v}\n",
@@ -145,5 +213,62 @@ impl Counters {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn jitter_histogram_is_cumulative_with_sum_and_count() {
+        let c = Counters::default();
+        assert!(
+            !c.render().contains(JITTER_HISTOGRAM),
+            "absent until observed"
+        );
+        c.observe_jitter("caller", Duration::from_millis(4));
+        c.observe_jitter("caller", Duration::from_millis(40));
+        c.observe_jitter("caller", Duration::from_millis(900));
+        let text = c.render();
+        assert!(text.contains("# TYPE holdless_rtp_jitter_seconds histogram"));
+        for (le, n) in [
+            ("0.001", 0),
+            ("0.005", 1),
+            ("0.03", 1),
+            ("0.05", 2),
+            ("0.2", 2),
+        ] {
+            let line =
+                format!("holdless_rtp_jitter_seconds_bucket{{from=\"caller\",le=\"{le}\"}} {n}\n");
+            assert!(text.contains(&line), "{line} in {text}");
+        }
+        assert!(
+            text.contains("holdless_rtp_jitter_seconds_bucket{from=\"caller\",le=\"+Inf\"} 3\n")
+        );
+        assert!(text.contains("holdless_rtp_jitter_seconds_count{from=\"caller\"} 3\n"));
+        let sum: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("holdless_rtp_jitter_seconds_sum{from=\"caller\"} "))
+            .and_then(|v| v.parse().ok())
+            .expect("a _sum line");
+        assert!((sum - 0.944).abs() < 1e-9, "{sum}");
+    }
+
+    #[test]
+    fn rtp_byte_and_loss_counters_are_labelled_by_sender() {
+        let c = Counters::default();
+        c.add(Kind::RtpBytes, "callee", 1720);
+        c.add(Kind::RtpLost, "callee", 2);
+        let text = c.render();
+        assert!(
+            text.contains("holdless_rtp_bytes_total{from=\"callee\"} 1720\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("holdless_rtp_lost_packets_total{from=\"callee\"} 2\n"),
+            "{text}"
+        );
     }
 }

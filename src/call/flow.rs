@@ -339,8 +339,16 @@ impl CallCore {
             ClientPurpose::Bye => self.bye_done(cx, key),
             ClientPurpose::Cancel => {}
             ClientPurpose::Relay | ClientPurpose::Refresh => {
-                if let Some(call) = self.calls.get_mut(&key) {
+                let relay = self.calls.get_mut(&key).and_then(|call| {
                     call.leg_mut(side).request_out = None;
+                    (purpose == ClientPurpose::Relay)
+                        .then(|| call.relay.take())
+                        .flatten()
+                });
+                if let Some(r) = relay {
+                    // The far leg never answered: say so to the side that asked.
+                    let resp = response_for(&r.request, 408, "Request Timeout", None);
+                    Self::reply(cx, r.server_tx, resp);
                 }
                 let reason = if purpose == ClientPurpose::Refresh {
                     EndReason::SessionExpired(side)
@@ -508,7 +516,10 @@ impl CallCore {
             return;
         };
         call.callee.allows_update = st::allows(&resp, "UPDATE");
-        call.callee.session = Some(st::from_uac_answer(&resp, self.cfg.session_expires));
+        // What our INVITE last asked for: raised by a 422 retry above the configured value.
+        let asked =
+            st::session_expires(&call.out_invite).map_or(self.cfg.session_expires, |(se, _)| se);
+        call.callee.session = Some(st::from_uac_answer(&resp, asked));
         let media = call.media;
         let body = sdp_body(&resp).unwrap_or_default().to_vec();
         let to_caller = if delayed_offer {

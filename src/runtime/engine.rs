@@ -143,7 +143,8 @@ impl Engine {
         }
     }
 
-    /// A media timeout ends its call; released media adds its packet counts.
+    /// A media timeout ends its call; released media adds its packet, byte and loss counts
+    /// and its jitter (only for a side that sent RTP: silence is not zero jitter).
     fn media_event(&mut self, ev: MediaEvent) {
         match ev {
             MediaEvent::Timeout { id, side, .. } => {
@@ -151,10 +152,14 @@ impl Engine {
                     .media_timeout(Instant::now().into_std(), id, side)
             }
             MediaEvent::Released { stats, .. } => {
-                self.counters
-                    .add(Kind::RtpRelayed, "caller", stats.caller.relayed);
-                self.counters
-                    .add(Kind::RtpRelayed, "callee", stats.callee.relayed);
+                for (from, s) in [("caller", &stats.caller), ("callee", &stats.callee)] {
+                    self.counters.add(Kind::RtpRelayed, from, s.relayed);
+                    self.counters.add(Kind::RtpBytes, from, s.bytes);
+                    self.counters.add(Kind::RtpLost, from, s.lost);
+                    if s.packets > 1 {
+                        self.counters.observe_jitter(from, s.jitter_duration());
+                    }
+                }
             }
         }
     }
