@@ -297,6 +297,22 @@ sipp_case() {
     fi
 }
 
+# sipp_silent_case CASE DESCRIPTION SIPP-ARGS... -- run SIPp, PASS only if it
+# exits 0 AND its message log shows nothing received (msglog.py silent): with
+# -default_behaviors none SIPp ignores an unexpected response and still exits
+# 0, so its exit status alone cannot tell a drop from an answer.
+sipp_silent_case() {
+    local name=$1 desc=$2 out rc=0
+    shift 2
+    sipp_run "$name" "$@"
+    out=$(python3 "$SIPT_DIR/msglog.py" silent "$WORK/$name.msg" 2>&1) || rc=$?
+    if [ "$SIPP_RC" -eq 0 ] && [ "$rc" -eq 0 ]; then
+        pass "$name" "$desc -- $out"
+    else
+        fail "$name" "$desc -- sipp exit status $SIPP_RC ($(sipp_rc_meaning "$SIPP_RC")); message log: $out"
+    fi
+}
+
 sipp_rc_meaning() {
     case $1 in
         0) echo "all calls succeeded" ;;

@@ -7,6 +7,10 @@ usage:
   msglog.py quiet-after-ack LOG CODE GRACE_MS
       at least one CODE response and one ACK; no CODE response later than
       GRACE_MS after the first ACK (the server must stop Timer G on ACK)
+  msglog.py silent LOG
+      at least one message sent and NOTHING received (an ACL drop: SIPp runs
+      with -default_behaviors none, so a response it did not expect does not
+      fail the call; this check is what fails it)
   msglog.py timer-g LOG CODE MIN MAX SPAN_MS
       MIN..MAX CODE responses in total (first one + retransmissions), and the
       last one no later than SPAN_MS after the first (Timer H stops them)
@@ -73,6 +77,15 @@ def quiet_after_ack(msgs, code, grace_ms):
     return 1 if late else 0
 
 
+def silent(msgs):
+    sent = [f for _, k, f in msgs if k == "sent"]
+    got = [f for _, k, f in msgs if k == "received"]
+    print(f"{len(sent)} sent, {len(got)} received" + (f": {got[0]}" if got else ""))
+    if not sent:
+        print("FAIL-DETAIL: nothing was sent (is the log empty?)")
+    return 0 if sent and not got else 1
+
+
 def timer_g(msgs, code, lo, hi, span_ms):
     resp = [t for t, k, f in msgs if k == "received" and status_of(f) == code]
     if not resp:
@@ -98,6 +111,8 @@ def main(argv):
         return list_log(msgs)
     if cmd == "quiet-after-ack" and len(argv) == 5:
         return quiet_after_ack(msgs, argv[3], int(argv[4]))
+    if cmd == "silent" and len(argv) == 3:
+        return silent(msgs)
     if cmd == "timer-g" and len(argv) == 7:
         return timer_g(msgs, argv[3], int(argv[4]), int(argv[5]), int(argv[6]))
     print(__doc__, file=sys.stderr)

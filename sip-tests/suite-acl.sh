@@ -5,7 +5,9 @@
 #           gets 403, the ACK stops any 403 retransmission; 127.0.0.1 still
 #           gets 200 for OPTIONS.
 #   drop:   same allow list, action "drop": NO response at all within 2.5 s
-#           (the scenario fails on any response); 127.0.0.1 still gets 200.
+#           (SIPp's message log must show nothing received: SIPp itself, with
+#           -default_behaviors none, would pass a call that got a 403);
+#           127.0.0.1 still gets 200.
 #   deny:   allow = 127.0.0.0/8, deny = 127.0.0.3/32: 127.0.0.3 gets 403,
 #           127.0.0.2 gets 200 (deny beats allow).
 # Ports: SIP 15070/15071/15072, HTTP 18081/18082/18083. T1 is 100 ms, so a
@@ -37,9 +39,9 @@ fi
 SIP_PORT=15071 HTTP_PORT=18082
 ACL_ALLOW='["127.0.0.1/32"]' ACL_ACTION=drop write_config "$WORK/drop.toml"
 if hl_start acl-drop "$WORK/drop.toml" "$SIP_PORT" "$HTTP_PORT"; then
-    sipp_case acl-drop-invite 0 "INVITE over UDP from 127.0.0.2 -> no response at all within 2.5 s" \
+    sipp_silent_case acl-drop-invite "INVITE over UDP from 127.0.0.2 -> no response at all within 2.5 s" \
         -sf "$SCEN/invite-expect-silence.xml" -i 127.0.0.2 -s +15550001000 -m 1 "127.0.0.1:$SIP_PORT"
-    sipp_case acl-drop-options 0 "OPTIONS over UDP from 127.0.0.2 -> no response at all within 2.5 s" \
+    sipp_silent_case acl-drop-options "OPTIONS over UDP from 127.0.0.2 -> no response at all within 2.5 s" \
         -sf "$SCEN/options-expect-silence.xml" -i 127.0.0.2 -m 1 "127.0.0.1:$SIP_PORT"
     sipp_case acl-drop-allowed 0 "OPTIONS from 127.0.0.1 (allowed) -> 200" \
         -sf "$SCEN/options.xml" -m 1 "127.0.0.1:$SIP_PORT"

@@ -343,26 +343,115 @@ impl Config {
         })
     }
 
-    /// Validates configuration text; every error found, with its key path.
+    /// Validates configuration text; every error found, with its key path: unknown keys,
+    /// values of the wrong type (the first in each section) and, for the sections that
+    /// could be read, every validation error.
     pub fn parse(text: &str) -> Result<Config, Vec<KeyError>> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| vec![syntax_error(&e)])?;
         let mut errors = Vec::new();
-        let de = toml::de::Deserializer::parse(text).map_err(|e| vec![syntax_error(&e)])?;
-        let raw: Result<RawConfig, _> = serde_ignored::deserialize(de, |path| {
-            errors.push(KeyError {
-                key: key_path(&path),
-                message: "unknown key".into(),
-            });
-        });
-        let raw = match raw {
-            Ok(raw) => raw,
-            Err(_) => return Err(typed_error(text)),
-        };
-        let cfg = validate(raw, &mut errors);
+        let (raw, unread) = read_sections(table, &mut errors);
+        let mut checks = Vec::new();
+        let cfg = validate(raw, &mut checks);
+        // A section that could not be read stands at its defaults: what validation says
+        // about it (and, for the callback sections, which refer to each other, about them
+        // all) would be noise.
+        let mut skip = unread.clone();
+        if unread.iter().any(|s| CALLBACK_SECTIONS.contains(s)) {
+            skip.extend(CALLBACK_SECTIONS);
+        }
+        checks.retain(|e| !skip.iter().any(|s| under(&e.key, s)));
+        errors.extend(checks);
         if errors.is_empty() {
             Ok(cfg)
         } else {
             Err(errors)
         }
+    }
+}
+
+/// Sections whose validation looks across all of them (a widget names an organization and
+/// call targets; a call target names its organization).
+const CALLBACK_SECTIONS: [&str; 3] = ["organizations", "call_targets", "widgets"];
+
+/// Whether `key` is `section` or a key inside it.
+fn under(key: &str, section: &str) -> bool {
+    key.strip_prefix(section)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+}
+
+/// Reads each top-level section on its own, so a type error in one hides nothing in the
+/// others. Gives the configuration (sections that failed left at their defaults) and the
+/// names of the sections that failed.
+fn read_sections(table: toml::Table, errors: &mut Vec<KeyError>) -> (RawConfig, Vec<&'static str>) {
+    let mut raw = RawConfig::default();
+    let mut unread = Vec::new();
+    for (key, value) in table {
+        macro_rules! read {
+            ($field:ident) => {
+                match section(stringify!($field), value, errors) {
+                    Some(v) => raw.$field = v,
+                    None => unread.push(stringify!($field)),
+                }
+            };
+        }
+        match key.as_str() {
+            "sip" => read!(sip),
+            "http" => read!(http),
+            "store" => read!(store),
+            "acl" => read!(acl),
+            "flood" => read!(flood),
+            "egress" => read!(egress),
+            "call_targets" => read!(call_targets),
+            "organizations" => read!(organizations),
+            "widgets" => read!(widgets),
+            "calls" => read!(calls),
+            "media" => read!(media),
+            _ => errors.push(KeyError {
+                key,
+                message: "unknown key".into(),
+            }),
+        }
+    }
+    (raw, unread)
+}
+
+/// One section: its unknown keys, then its value or the first type error in it.
+fn section<T: serde::de::DeserializeOwned>(
+    name: &str,
+    value: toml::Value,
+    errors: &mut Vec<KeyError>,
+) -> Option<T> {
+    let mut unknown = Vec::new();
+    let mut note = |path: serde_ignored::Path| unknown.push(key_path(&path));
+    let de = serde_ignored::Deserializer::new(value, &mut note);
+    let read = serde_path_to_error::deserialize::<_, T>(de);
+    errors.extend(unknown.into_iter().map(|inner| KeyError {
+        key: join(name, &inner),
+        message: "unknown key".into(),
+    }));
+    match read {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let inner = match e.path().to_string() {
+                p if p == "." => String::new(),
+                p => p,
+            };
+            errors.push(KeyError {
+                key: join(name, &inner),
+                message: e.into_inner().message().to_owned(),
+            });
+            None
+        }
+    }
+}
+
+/// `sip` + `timers.t1_ms` → `sip.timers.t1_ms`; `call_targets` + `[0].id` →
+/// `call_targets[0].id`.
+fn join(section: &str, inner: &str) -> String {
+    match inner {
+        "" => section.to_owned(),
+        i if i.starts_with('[') => format!("{section}{i}"),
+        i => format!("{section}.{i}"),
     }
 }
 
@@ -387,25 +476,6 @@ fn syntax_error(e: &toml::de::Error) -> KeyError {
     KeyError {
         key: "(syntax)".into(),
         message: e.message().to_owned(),
-    }
-}
-
-/// Re-reads with path tracking to name the key of a type error.
-fn typed_error(text: &str) -> Vec<KeyError> {
-    let de = match toml::de::Deserializer::parse(text) {
-        Ok(de) => de,
-        Err(e) => return vec![syntax_error(&e)],
-    };
-    match serde_path_to_error::deserialize::<_, RawConfig>(de) {
-        Ok(_) => vec![KeyError {
-            key: "(root)".into(),
-            message: "invalid configuration".into(),
-        }],
-        Err(e) => {
-            let key = e.path().to_string();
-            let message = e.into_inner().message().to_owned();
-            vec![KeyError { key, message }]
-        }
     }
 }
 
@@ -653,6 +723,56 @@ numbers = ["+15550001000"]
             Config::parse(&bad).unwrap_err()[0].key,
             "sip.tcp_idle_timeout_secs"
         );
+    }
+
+    #[test]
+    fn a_type_error_hides_no_other_error() {
+        let bad = format!(
+            "nonsense = 1\n{}",
+            GOOD.replace("[acl]", "[acl]\naction = \"maybe\"")
+                .replace("[egress]", "[egress]\nbogus = 1")
+                .replace("\"[::1]:5060\"", "\"nope\"")
+                .replace("+15550001000", "5550001000")
+        ) + "[flood]\nmax_requests = \"many\"\n[sip.timers]\nt9_ms = 1\n";
+        let errs = Config::parse(&bad).unwrap_err();
+        let mut keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+        keys.sort_unstable();
+        // acl and flood could not be read: nothing said about their (default) values.
+        assert_eq!(
+            keys,
+            [
+                "acl.action",
+                "call_targets[0].numbers[0]",
+                "egress.bogus",
+                "flood.max_requests",
+                "nonsense",
+                "sip.timers.t9_ms",
+                "sip.udp[1]",
+            ],
+            "{errs:?}"
+        );
+        let action = errs.iter().find(|e| e.key == "acl.action").unwrap();
+        assert!(action.message.contains("maybe"), "{action:?}");
+    }
+
+    #[test]
+    fn a_section_of_the_wrong_type_is_named() {
+        let errs = Config::parse(
+            &GOOD
+                .replace("[egress]\nallow = [\"127.0.0.0/8\"]", "")
+                .replace("[sip]", "egress = 5\n[sip]"),
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].key, "egress");
+    }
+
+    #[test]
+    fn a_type_error_in_a_callback_section_silences_their_cross_checks() {
+        let bad = GOOD.replace("name = \"Billing\"", "name = 7");
+        let errs = Config::parse(&bad).unwrap_err();
+        let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["call_targets[0].name"], "{errs:?}");
     }
 
     #[test]

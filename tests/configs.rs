@@ -120,3 +120,64 @@ fn the_bridge_example_bridges_billing_to_the_contact_center() {
     );
     assert!(c.egress_allow.iter().all(|n| n.addr().is_loopback()));
 }
+
+/// `holdless check-config PATH`, the real binary.
+fn check_config(path: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_holdless"))
+        .arg("check-config")
+        .arg(path)
+        .output()
+        .expect("run holdless")
+}
+
+#[test]
+fn check_config_prints_every_error_with_the_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        r#"
+[sip]
+udp = ["127.0.0.1:5060", "not-an-address"]
+[acl]
+action = "maybe"
+allow = ["127.0.0.0/8"]
+[egress]
+allow = ["127.0.0.0/8"]
+bogus = 1
+[surprise]
+x = 1
+[[call_targets]]
+id = "billing"
+name = "Billing"
+numbers = ["5550001000"]
+"#,
+    )
+    .unwrap();
+    let out = check_config(&file);
+    assert!(!out.status.success(), "a bad configuration must fail");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for key in [
+        "acl.action",
+        "egress.bogus",
+        "surprise",
+        "sip.udp[1]",
+        "call_targets[0].numbers[0]",
+    ] {
+        let prefix = format!("{}: {key}: ", file.display());
+        assert!(
+            stderr.lines().any(|l| l.starts_with(&prefix)),
+            "no line starting {prefix:?} in:\n{stderr}"
+        );
+    }
+    assert_eq!(stderr.lines().count(), 5, "one line per error:\n{stderr}");
+}
+
+#[test]
+fn check_config_accepts_the_example_configuration() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/holdless.toml");
+    let out = check_config(&p);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with(": ok\n"));
+}

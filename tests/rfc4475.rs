@@ -195,3 +195,45 @@ fn truncations_and_byte_flips_never_panic() {
         while ep.poll_transmit().is_some() {}
     }
 }
+
+/// The status line of the one final response sent for a torture message.
+fn status_line(name: &str) -> String {
+    let (mut ep, _) = endpoint();
+    ep.handle_message(
+        Instant::now(),
+        &corpus(name),
+        Peer::udp("127.0.0.1:5999".parse().unwrap()),
+    );
+    let finals: Vec<String> = std::iter::from_fn(|| ep.poll_transmit())
+        .filter(|t| t.msg.status().is_some_and(|c| c >= 200))
+        .map(|t| {
+            let bytes = t.msg.to_bytes();
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            text.lines().next().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(finals.len(), 1, "{name}: {finals:?}");
+    finals[0].clone()
+}
+
+#[test]
+fn a_400_says_what_was_wrong() {
+    for (name, line) in [
+        (
+            "mismatch01",
+            "SIP/2.0 400 CSeq method does not match the request method",
+        ),
+        (
+            "clerr",
+            "SIP/2.0 400 Content-Length larger than the message",
+        ),
+        (
+            "badbranch",
+            "SIP/2.0 400 Via branch is the bare magic cookie",
+        ),
+    ] {
+        assert_eq!(status_line(name), line, "{name}");
+    }
+    let insuf = status_line("insuf");
+    assert!(insuf.starts_with("SIP/2.0 400 Missing "), "{insuf}");
+}

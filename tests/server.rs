@@ -37,13 +37,20 @@ fn free_port() -> u16 {
 }
 
 async fn start(extra: &str, acl_allow: &str) -> Server {
+    start_with(extra, acl_allow, &["127.0.0.1"]).await
+}
+
+/// Like [`start`], with SIP over TCP on each of `tcp_hosts` (an IP, `[v6]` bracketed).
+async fn start_with(extra: &str, acl_allow: &str, tcp_hosts: &[&str]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let (sip, http) = (free_port(), free_port());
+    let tcp: Vec<String> = tcp_hosts.iter().map(|h| format!("\"{h}:{sip}\"")).collect();
+    let tcp = tcp.join(", ");
     let text = format!(
         r#"
 [sip]
 udp = ["127.0.0.1:{sip}", "[::1]:{sip}"]
-tcp = ["127.0.0.1:{sip}"]
+tcp = [{tcp}]
 tcp_idle_timeout_secs = 1
 [sip.timers]
 t1_ms = 50
@@ -214,6 +221,66 @@ async fn tcp_pipelined_split_and_keepalive() {
         .unwrap()
         .unwrap();
     assert_eq!(&pong[..n], b"\r\n");
+}
+
+/// One OPTIONS over a fresh TCP connection to `to`; the response.
+async fn tcp_options(to: SocketAddr) -> Message {
+    let mut t = TcpStream::connect(to).await.unwrap();
+    let local = t.local_addr().unwrap();
+    let ruri = format!("sip:h@{to}");
+    t.write_all(request("OPTIONS", &ruri, 1, "TCP", local).as_bytes())
+        .await
+        .unwrap();
+    let mut framer = StreamFramer::new();
+    let frames = read_frames(&mut t, &mut framer, 1).await;
+    frame_msg(&frames[0])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_over_tcp_ipv6_beside_ipv4_on_the_same_port() {
+    if let Err(e) = std::net::TcpListener::bind("[::1]:0") {
+        eprintln!("SKIPPED options_over_tcp_ipv6_beside_ipv4_on_the_same_port: cannot bind TCP on [::1] here ({e})");
+        return;
+    }
+    let s = start_with("", "\"127.0.0.0/8\", \"::1/128\"", &["127.0.0.1", "[::1]"]).await;
+    let v6 = tcp_options(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, s.sip))).await;
+    assert_eq!(v6.status(), Some(200), "over TCP/IPv6");
+    let via = v6.get(Name::Via).unwrap();
+    assert!(via.contains("SIP/2.0/TCP [::1]:"), "{via}");
+    let v4 = tcp_options(SocketAddr::from(([127, 0, 0, 1], s.sip))).await;
+    assert_eq!(v4.status(), Some(200), "over TCP/IPv4 on the same port");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_from_a_dropped_source_is_closed_at_accept_unanswered() {
+    let s = start("action = \"drop\"", "\"127.0.0.1/32\"").await;
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut t = sock
+        .connect(SocketAddr::from(([127, 0, 0, 1], s.sip)))
+        .await
+        .expect("the kernel completes the handshake before accept");
+    let local = t.local_addr().unwrap();
+    // may fail already if the close won the race
+    let _ = t
+        .write_all(request("OPTIONS", "sip:h@127.0.0.1", 1, "TCP", local).as_bytes())
+        .await;
+    let mut buf = [0u8; 1024];
+    // The idle timeout is 1 s: a close well before it is the drop at accept.
+    let read = timeout(Duration::from_millis(500), t.read(&mut buf))
+        .await
+        .expect("the connection must be closed at accept, not left open");
+    if let Ok(n) = read {
+        let got = String::from_utf8_lossy(&buf[..n]);
+        assert_eq!(n, 0, "a dropped source must get nothing, got {got:?}");
+    }
+    let metrics = http_get(s.http, "/metrics").await;
+    assert!(
+        metrics.contains("holdless_sip_dropped_total{reason=\"acl\"} 1"),
+        "{metrics}"
+    );
+    let ok = tcp_options(SocketAddr::from(([127, 0, 0, 1], s.sip))).await;
+    assert_eq!(ok.status(), Some(200), "the allowed source is still served");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

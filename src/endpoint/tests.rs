@@ -192,3 +192,107 @@ fn bye_without_dialog_gets_481_and_require_gets_420() {
     assert_eq!(out[1].msg.status(), Some(420));
     assert_eq!(out[1].msg.get(Name::Unsupported), Some("100rel"));
 }
+
+fn resp(code: u16, branch: &str) -> Vec<u8> {
+    format!(
+        "SIP/2.0 {code} OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch={branch}\r\n\
+         From: <sip:h@127.0.0.1>;tag=a\r\nTo: <sip:c@127.0.0.9>;tag=b\r\nCall-ID: r1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn responses_do_not_count_toward_the_flood_guard() {
+    let (mut ep, counters) =
+        endpoint(&CONFIG.replace("max_requests = 1000", "max_requests = 2\naction = \"drop\""));
+    let now = Instant::now();
+    for i in 0..5 {
+        ep.handle_message(now, &resp(200, &format!("z9hG4bKr{i}")), from("127.0.0.9"));
+        // after keep-alive CRLFs too
+        let mut b = b"\r\n".to_vec();
+        b.extend(resp(180, &format!("z9hG4bKs{i}")));
+        ep.handle_message(now, &b, from("127.0.0.9"));
+    }
+    assert_eq!(counters.get(Kind::Dropped, "flood"), 0);
+    assert_eq!(counters.get(Kind::Dropped, "stray_response"), 10);
+    for i in 0..2 {
+        ep.handle_message(
+            now,
+            &req("OPTIONS", "sip:h@127.0.0.1", &format!("z9hG4bKq{i}"), ""),
+            from("127.0.0.9"),
+        );
+    }
+    assert_eq!(
+        sent(&mut ep).len(),
+        2,
+        "the requests still have their budget"
+    );
+}
+
+#[test]
+fn responses_from_a_refused_source_are_dropped() {
+    let (mut ep, counters) = endpoint(CONFIG);
+    ep.handle_message(Instant::now(), &resp(200, "z9hG4bKr"), from("127.0.0.66"));
+    assert!(sent(&mut ep).is_empty());
+    assert_eq!(counters.get(Kind::Dropped, "acl"), 1);
+}
+
+/// A log sink for one test: what the fmt subscriber writes, kept in memory.
+#[derive(Clone, Default)]
+struct LogSink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn logs_of(level: tracing::Level, f: impl FnOnce()) -> String {
+    let sink = LogSink::default();
+    let writer = sink.clone();
+    let sub = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(sub, f);
+    let bytes = sink.0.lock().unwrap().clone();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[test]
+fn log_lines_carry_the_call_id_and_source() {
+    let invite = req("INVITE", "sip:+15550001001@127.0.0.1", "z9hG4bK4", "");
+    let bad = String::from_utf8(req("OPTIONS", "sip:h@127.0.0.1", "z9hG4bK5", ""))
+        .unwrap()
+        .replace("CSeq: 1 OPTIONS", "CSeq: one OPTIONS")
+        .into_bytes();
+    let info = logs_of(tracing::Level::INFO, || {
+        let (mut ep, _) = endpoint(CONFIG);
+        ep.handle_message(Instant::now(), &invite, from("127.0.0.9"));
+    });
+    let line = info
+        .lines()
+        .find(|l| l.contains("no call target owns"))
+        .unwrap_or_else(|| panic!("no 404 log line in {info:?}"));
+    assert!(line.contains("src=127.0.0.9:5070"), "{line}");
+    assert!(
+        line.contains("call_id=\"c1\"") || line.contains("call_id=c1"),
+        "{line}"
+    );
+
+    let debug = logs_of(tracing::Level::DEBUG, || {
+        let (mut ep, _) = endpoint(CONFIG);
+        ep.handle_message(Instant::now(), &bad, from("127.0.0.9"));
+    });
+    let line = debug
+        .lines()
+        .find(|l| l.contains("rejected request"))
+        .unwrap_or_else(|| panic!("no rejection log line in {debug:?}"));
+    assert!(line.contains("src=127.0.0.9:5070"), "{line}");
+    assert!(line.contains("call_id"), "{line}");
+}

@@ -75,13 +75,11 @@ pub async fn serve(cfg: Config, mut shutdown: watch::Receiver<bool>) -> Result<(
     }
     let mut tcp_listeners = Vec::new();
     for addr in &cfg.sip.tcp {
-        let l = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| RuntimeError::Bind {
-                what: "SIP/TCP",
-                addr: *addr,
-                source,
-            })?;
+        let l = tcp::bind(*addr).map_err(|source| RuntimeError::Bind {
+            what: "SIP/TCP",
+            addr: *addr,
+            source,
+        })?;
         tcp_listeners.push(l);
     }
     let http = tokio::net::TcpListener::bind(cfg.http_listen)

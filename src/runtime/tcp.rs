@@ -23,6 +23,25 @@ pub const MAX_CONNECTIONS: usize = 10_000;
 /// Responses queued per connection before new ones are dropped (a peer that stops reading).
 pub const WRITE_QUEUE: usize = 256;
 
+/// Pending connections the kernel holds before `accept` (tokio's own default): a trunk
+/// reconnecting after a restart opens a few, a burst of many peers needs more.
+pub const LISTEN_BACKLOG: i32 = 1024;
+
+/// Binds a TCP listener. IPv6 listeners are v6-only (as for UDP), so `[::]:p` and
+/// `0.0.0.0:p` can both be configured; SO_REUSEADDR so a restart rebinds at once.
+pub(super) fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    sock.set_reuse_address(true)?;
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(LISTEN_BACKLOG)?;
+    TcpListener::from_std(sock.into())
+}
+
 /// Listener settings.
 #[derive(Clone)]
 pub(super) struct Options {
@@ -171,5 +190,21 @@ async fn run(
                 if wr.write_all(&bytes).await.is_err() { return; }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn ipv6_listeners_are_v6_only() {
+        let Ok(l) = bind("[::1]:0".parse().unwrap()) else {
+            eprintln!("skipped: cannot bind a TCP socket on [::1] here");
+            return;
+        };
+        assert!(socket2::SockRef::from(&l).only_v6().unwrap());
+        let v4 = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        assert!(v4.local_addr().unwrap().is_ipv4());
     }
 }

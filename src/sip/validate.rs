@@ -245,3 +245,169 @@ fn capitalise(s: &str) -> String {
 pub fn list(value: &str) -> Vec<&str> {
     split_list(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::parse::{parse, Framing};
+
+    const GOOD: &str = "OPTIONS sip:h@127.0.0.1 SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 127.0.0.9:5070;branch=z9hG4bK1\r\n\
+        Max-Forwards: 70\r\n\
+        From: <sip:c@127.0.0.9>;tag=f1\r\n\
+        To: <sip:h@127.0.0.1>\r\n\
+        Call-ID: c1\r\n\
+        CSeq: 1 OPTIONS\r\n\
+        Content-Length: 0\r\n\r\n";
+
+    /// The verdict for GOOD with `from` replaced by `to` (the replacement must apply).
+    fn verdict(from: &str, to: &str) -> Verdict {
+        assert!(GOOD.contains(from), "{from:?} is not in the request");
+        let text = GOOD.replacen(from, to, 1);
+        let parsed = parse(text.as_bytes(), Framing::Datagram).expect("still SIP");
+        check_request(&parsed)
+    }
+
+    fn rejected(from: &str, to: &str) -> (u16, String) {
+        match verdict(from, to) {
+            Verdict::Reject(r) => (r.code, r.reason),
+            other => panic!("{from:?} -> {to:?}: expected a rejection, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_well_formed_request_is_accepted() {
+        assert_eq!(verdict("c1", "c1"), Verdict::Accept);
+    }
+
+    #[test]
+    fn each_malformed_request_gets_400_saying_what_is_wrong() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("Call-ID: c1\r\n", "", "Missing Call-ID header"),
+            (
+                "From: <sip:c@127.0.0.9>;tag=f1\r\n",
+                "",
+                "Missing From header",
+            ),
+            ("To: <sip:h@127.0.0.1>\r\n", "", "Missing To header"),
+            ("CSeq: 1 OPTIONS\r\n", "", "Missing CSeq header"),
+            (
+                "Call-ID: c1\r\n",
+                "Call-ID: c1\r\nCall-ID: c2\r\n",
+                "Multiple Call-ID headers",
+            ),
+            (
+                "Max-Forwards: 70\r\n",
+                "Max-Forwards: 70\r\nMax-Forwards: 69\r\n",
+                "Multiple Max-Forwards headers",
+            ),
+            (
+                "CSeq: 1 OPTIONS",
+                "CSeq: one OPTIONS",
+                "Malformed CSeq header",
+            ),
+            (
+                "CSeq: 1 OPTIONS",
+                "CSeq: 1",
+                "Malformed CSeq header: no method",
+            ),
+            (
+                "CSeq: 1 OPTIONS",
+                "CSeq: 1 OPT@ONS",
+                "Malformed CSeq header: bad method",
+            ),
+            (
+                "CSeq: 1 OPTIONS",
+                "CSeq: 99999999999 OPTIONS",
+                "CSeq number out of range",
+            ),
+            (
+                "CSeq: 1 OPTIONS",
+                "CSeq: 1 INVITE",
+                "CSeq method does not match the request method",
+            ),
+            (
+                "Max-Forwards: 70",
+                "Max-Forwards: many",
+                "Malformed Max-Forwards header",
+            ),
+            (
+                "Max-Forwards: 70",
+                "Max-Forwards: 300",
+                "Max-Forwards out of range",
+            ),
+            (
+                "branch=z9hG4bK1",
+                "branch=z9hG4bK",
+                "Via branch is the bare magic cookie",
+            ),
+            (
+                "From: <sip:c@127.0.0.9>",
+                "From: \"c <sip:c@127.0.0.9>",
+                "Malformed From header: unterminated quoted string",
+            ),
+            (
+                "To: <sip:h@127.0.0.1>",
+                "To: < sip:h@127.0.0.1>",
+                "Malformed To header: whitespace inside <>",
+            ),
+            (
+                "To: <sip:h@127.0.0.1>",
+                "To: <sip:h@127.0.0.1",
+                "Malformed To header: unbalanced <>",
+            ),
+            (
+                "sip:h@127.0.0.1 SIP",
+                "sip:h@127.0.0.1?Route=x SIP",
+                "Request-URI carries escaped headers",
+            ),
+            (
+                "Content-Length: 0",
+                "Content-Length: 20",
+                "Content-Length larger than the message",
+            ),
+        ];
+        let mut wrong = Vec::new();
+        for (from, to, want) in cases {
+            let (code, reason) = rejected(from, to);
+            if (code, reason.as_str()) != (400, *want) {
+                wrong.push(format!("{to:?}: want 400 {want:?}, got {code} {reason:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn other_refusals_carry_their_own_code_and_reason() {
+        assert_eq!(
+            rejected("sip:h@127.0.0.1 SIP", "tel:;phone-context=x SIP"),
+            (400, "Malformed Request-URI".into())
+        );
+        assert_eq!(
+            rejected("SIP/2.0\r\nVia", "SIP/3.0\r\nVia"),
+            (505, "Version Not Supported".into())
+        );
+        assert_eq!(
+            rejected("OPTIONS sip:h@127.0.0.1", "OPTIONS im:h@127.0.0.1"),
+            (416, "Unsupported URI Scheme".into())
+        );
+        assert_eq!(
+            rejected(
+                "Content-Length: 0\r\n",
+                "Require: 100rel\r\nContent-Length: 0\r\n"
+            ),
+            (420, "Bad Extension".into())
+        );
+        let Verdict::Reject(r) = verdict("OPTIONS sip:", "FROB sip:") else {
+            panic!("FROB must be refused");
+        };
+        assert_eq!((r.code, r.reason.as_str()), (501, "Not Implemented"));
+        assert_eq!(r.headers, vec![(Name::Allow, ALLOWED_METHODS.to_owned())]);
+    }
+
+    #[test]
+    fn a_request_without_via_is_dropped() {
+        let v = verdict("Via: SIP/2.0/UDP 127.0.0.9:5070;branch=z9hG4bK1\r\n", "");
+        assert_eq!(v, Verdict::Drop("request without Via"));
+    }
+}
