@@ -111,6 +111,7 @@ struct RawSip {
     tcp: Vec<String>,
     tcp_idle_timeout_secs: u64,
     user_agent: String,
+    engine_threads: usize,
     timers: RawTimers,
 }
 
@@ -121,6 +122,7 @@ impl Default for RawSip {
             tcp: vec![],
             tcp_idle_timeout_secs: 300,
             user_agent: "holdless".into(),
+            engine_threads: 0,
             timers: RawTimers::default(),
         }
     }
@@ -259,7 +261,14 @@ pub struct SipConfig {
     pub t2: Duration,
     /// RFC 3261 T4 (how long a message may stay in the network).
     pub t4: Duration,
+    /// SIP engines, each owning the calls whose Call-ID hashes to it (`0` in the file: one
+    /// per CPU).
+    pub engine_threads: usize,
 }
+
+/// Most SIP engines accepted: each is a shard of the call table; beyond the CPUs they only
+/// add switching.
+pub const MAX_ENGINE_THREADS: usize = 64;
 
 /// The IP access-control list for signalling.
 #[derive(Debug, Clone)]
@@ -541,6 +550,12 @@ fn validate(raw: RawConfig, errors: &mut Vec<KeyError>) -> Config {
     if raw.sip.tcp_idle_timeout_secs == 0 {
         c.err("sip.tcp_idle_timeout_secs", "must be above 0");
     }
+    if raw.sip.engine_threads > MAX_ENGINE_THREADS {
+        c.err(
+            "sip.engine_threads",
+            format!("at most {MAX_ENGINE_THREADS} (0 = one per CPU)"),
+        );
+    }
     let http_listen = c.addrs("http.listen", std::slice::from_ref(&raw.http.listen));
     let allow = c.nets("acl.allow", &raw.acl.allow);
     if raw.acl.allow.is_empty() {
@@ -580,6 +595,12 @@ fn validate(raw: RawConfig, errors: &mut Vec<KeyError>) -> Config {
             tcp,
             tcp_idle_timeout: Duration::from_secs(raw.sip.tcp_idle_timeout_secs),
             user_agent: raw.sip.user_agent,
+            engine_threads: match raw.sip.engine_threads {
+                0 => std::thread::available_parallelism()
+                    .map_or(1, |n| n.get())
+                    .min(MAX_ENGINE_THREADS),
+                n => n,
+            },
             t1: Duration::from_millis(t.t1_ms),
             t2: Duration::from_millis(t.t2_ms),
             t4: Duration::from_millis(t.t4_ms),

@@ -78,7 +78,8 @@ pub type Source = Arc<dyn Fn() -> String + Send + Sync>;
 pub struct Counters {
     /// Counters by kind, then label (nested so a hit needs no allocation).
     inner: Arc<Mutex<BTreeMap<Kind, BTreeMap<String, u64>>>>,
-    gauges: Arc<Mutex<BTreeMap<&'static str, i64>>>,
+    /// Gauges by name, then by the part (engine) that reports it; rendered as the sum.
+    gauges: Arc<Mutex<BTreeMap<&'static str, BTreeMap<usize, i64>>>>,
     /// RTP jitter at the end of each call, by the side that sent the stream.
     jitter: Arc<Mutex<BTreeMap<String, Histogram>>>,
     sources: Arc<Mutex<Vec<Source>>>,
@@ -125,8 +126,13 @@ impl Counters {
 
     /// Sets a gauge (calls in progress, transactions...).
     pub fn set_gauge(&self, name: &'static str, value: i64) {
+        self.set_gauge_part(name, 0, value);
+    }
+
+    /// Sets one part's share of a gauge (each SIP engine its calls); a scrape shows the sum.
+    pub fn set_gauge_part(&self, name: &'static str, part: usize, value: i64) {
         let mut g = self.gauges.lock().unwrap_or_else(PoisonError::into_inner);
-        g.insert(name, value);
+        g.entry(name).or_default().insert(part, value);
     }
 
     /// Records the RFC 3550 interarrival jitter of one stream (the sending side `from`) at
@@ -150,12 +156,13 @@ impl Counters {
     pub fn render(&self) -> String {
         let mut out = self.render_counters();
         out.push_str(&self.render_jitter());
-        for (name, v) in self
+        for (name, parts) in self
             .gauges
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
         {
+            let v: i64 = parts.values().sum();
             out.push_str(&format!("# TYPE {name} gauge\n{name} {v}\n"));
         }
         let sources: Vec<Source> = self
@@ -220,6 +227,19 @@ impl Counters {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_gauge_is_the_sum_of_its_parts() {
+        let c = Counters::default();
+        c.set_gauge_part("holdless_calls_active", 0, 3);
+        c.set_gauge_part("holdless_calls_active", 1, 4);
+        c.set_gauge_part("holdless_calls_active", 1, 5);
+        assert!(
+            c.render().contains("holdless_calls_active 8\n"),
+            "{}",
+            c.render()
+        );
+    }
 
     #[test]
     fn jitter_histogram_is_cumulative_with_sum_and_count() {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use holdless::acl::Egress;
+use holdless::acl::{Egress, FloodGuard};
 use holdless::call::{CallEvent, EndReason};
 use holdless::config::Config;
 use holdless::endpoint::Endpoint;
@@ -17,6 +17,7 @@ use holdless::media::{MediaControl, MediaError, MediaId, Side};
 use holdless::metrics::Counters;
 use holdless::sip::name_addr;
 use holdless::sip::parse::{parse, Framing};
+use holdless::sip::shard::{self, Shard};
 use holdless::sip::{Message, Method, Name, Peer, Transmit};
 
 /// The real controller, shared so the test can look at its pool after the endpoint used it;
@@ -102,6 +103,11 @@ impl Harness {
     }
 
     fn with(config: &str) -> Self {
+        Self::sharded(config, Shard::SOLE)
+    }
+
+    /// One of several engines sharing the calls by Call-ID.
+    fn sharded(config: &str, shard: Shard) -> Self {
         let cfg = Config::parse(config).unwrap_or_else(|e| panic!("{e:?}"));
         let egress = Egress::new(cfg.egress_allow.clone());
         let media = Shared(
@@ -111,7 +117,15 @@ impl Harness {
             ))),
             Arc::default(),
         );
-        let ep = Endpoint::new(&cfg, Counters::default(), 42, Box::new(media.clone()));
+        let flood = Arc::new(Mutex::new(FloodGuard::new(&cfg.flood)));
+        let ep = Endpoint::sharded(
+            &cfg,
+            Counters::default(),
+            42,
+            Box::new(media.clone()),
+            shard,
+            flood,
+        );
         Harness {
             ep,
             media,
@@ -1564,4 +1578,20 @@ fn early_media_183_is_relayed_with_holdless_sdp() {
     assert_eq!(o_version(body(&ok)), o_version(&early_sdp), "unchanged SDP");
     assert!(h.send(CALLER, &ack_for(&ok, 1, CALLER)).is_empty());
     hang_up(&mut h, &Legs::new(&b_inv, &ok), 2);
+}
+
+#[test]
+fn an_engine_among_several_makes_outbound_call_ids_that_come_back_to_it() {
+    for index in 0..3 {
+        let mut h = Harness::sharded(CONFIG, Shard { index, count: 3 });
+        for _ in 0..20 {
+            let (_, out) = h.invite("");
+            let b = request(&out, Method::Invite).expect("INVITE to the callee");
+            let id = b.call_id().expect("a Call-ID").as_bytes();
+            assert_eq!(shard::of_call_id(id, 3), index, "{:?}", b.call_id());
+            let bytes = b.to_bytes();
+            assert_eq!(shard::of_message(&bytes, 3), index, "the dispatcher agrees");
+        }
+        assert_eq!(h.ep.calls(), 20);
+    }
 }

@@ -243,7 +243,8 @@ impl CallCore {
             .unwrap_or_else(|| "<sip:anonymous@anonymous.invalid>".into());
         m.push(Name::From, name_addr::with_tag(&from, &self.token()));
         m.push(Name::To, format!("<{to_uri}>"));
-        m.push(Name::CallId, format!("{}@holdless", self.token()));
+        let call_id = self.new_call_id();
+        m.push(Name::CallId, call_id);
         m.push(Name::CSeq, "1 INVITE");
         m.push(Name::Contact, contact(local, dest.transport));
         m.push(Name::Allow, ALLOWED_METHODS);

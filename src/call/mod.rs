@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::media::{MediaControl, MediaId, Side};
+use crate::sip::shard::Shard;
 use crate::sip::transaction::{ClientTxId, ServerTxId, TimerConfig, TransactionLayer};
 use crate::sip::Message;
 
@@ -239,6 +240,8 @@ pub struct CallCore {
     dialogs: HashMap<(String, String), (CallKey, Side)>,
     deadlines: BTreeMap<(Instant, u64), (CallKey, CallTimer)>,
     events: VecDeque<CallEvent>,
+    /// The engine this core is, among those sharing the calls by Call-ID.
+    shard: Shard,
 }
 
 impl CallCore {
@@ -257,7 +260,16 @@ impl CallCore {
             dialogs: HashMap::new(),
             deadlines: BTreeMap::new(),
             events: VecDeque::new(),
+            shard: Shard::SOLE,
         }
+    }
+
+    /// The same core as one of several engines: outbound Call-IDs are chosen to hash to
+    /// `shard`, and `max_calls` is this engine's share.
+    pub fn for_shard(mut self, shard: Shard) -> Self {
+        self.shard = shard;
+        self.cfg.max_calls = self.cfg.max_calls.div_ceil(shard.count.max(1));
+        self
     }
 
     /// Calls in progress.
@@ -326,6 +338,17 @@ impl CallCore {
 
     fn token(&mut self) -> String {
         format!("{:016x}", self.rng.u64(..))
+    }
+
+    /// A Call-ID for an outbound leg that hashes to this core's engine, so the far side's
+    /// answers and requests in that dialog come back here (about `count` draws).
+    fn new_call_id(&mut self) -> String {
+        loop {
+            let id = format!("{}@holdless", self.token());
+            if self.shard.owns(&id) {
+                return id;
+            }
+        }
     }
 
     fn branch(&mut self) -> String {

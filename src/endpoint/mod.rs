@@ -8,6 +8,7 @@ mod tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use crate::acl::{AccessList, Egress, FloodGuard};
@@ -16,6 +17,7 @@ use crate::config::{Config, RefuseAction};
 use crate::media::{MediaControl, MediaId, Side};
 use crate::metrics::{Counters, Kind};
 use crate::sip::parse::{self, Framing, Parsed};
+use crate::sip::shard::Shard;
 use crate::sip::transaction::{RequestOutcome, ServerTxId, TimerConfig, TransactionLayer};
 use crate::sip::validate::{self, Rejection, Verdict};
 use crate::sip::{name_addr, uri, via, ConnId, Message, Method, Name, Peer, Transmit, Transport};
@@ -26,7 +28,8 @@ pub use respond::Responder;
 pub struct Endpoint {
     acl: AccessList,
     acl_action: RefuseAction,
-    flood: FloodGuard,
+    /// Shared by every engine: a source's requests count once, whichever engine they reach.
+    flood: Arc<Mutex<FloodGuard>>,
     flood_action: RefuseAction,
     retry_after: u32,
     egress: Egress,
@@ -48,6 +51,19 @@ impl Endpoint {
         seed: u64,
         media: Box<dyn MediaControl + Send>,
     ) -> Self {
+        let flood = Arc::new(Mutex::new(FloodGuard::new(&cfg.flood)));
+        Self::sharded(cfg, counters, seed, media, Shard::SOLE, flood)
+    }
+
+    /// One of several engines sharing the calls by Call-ID ([`Shard`]), and one flood guard.
+    pub fn sharded(
+        cfg: &Config,
+        counters: Counters,
+        seed: u64,
+        media: Box<dyn MediaControl + Send>,
+        shard: Shard,
+        flood: Arc<Mutex<FloodGuard>>,
+    ) -> Self {
         let timers = TimerConfig {
             t1: cfg.sip.t1,
             t2: cfg.sip.t2,
@@ -65,7 +81,7 @@ impl Endpoint {
         Endpoint {
             acl: AccessList::new(&cfg.acl),
             acl_action: cfg.acl.action,
-            flood: FloodGuard::new(&cfg.flood),
+            flood,
             flood_action: cfg.flood.action,
             retry_after: cfg.flood.retry_after_secs,
             egress: Egress::new(cfg.egress_allow.clone()),
@@ -79,12 +95,19 @@ impl Endpoint {
                     tcp: cfg.sip.tcp.first().copied(),
                 },
                 seed ^ 0xca11,
-            ),
+            )
+            .for_shard(shard),
             media,
             responder: Responder::new(cfg.sip.user_agent.clone(), seed ^ 0x5eed),
             out: VecDeque::new(),
             counters,
         }
+    }
+
+    /// Counts a request against its source's flood budget.
+    fn admit(&self, now: Instant, ip: std::net::IpAddr) -> bool {
+        let mut flood = self.flood.lock().unwrap_or_else(PoisonError::into_inner);
+        flood.admit(now, ip)
     }
 
     /// One message arrived: a UDP datagram or a TCP frame.
@@ -97,7 +120,7 @@ impl Endpoint {
         }
         // The flood guard limits *requests* per second: a trunk's responses (to our own
         // INVITEs, BYEs...) must not use up its budget nor be dropped as a flood.
-        let over_limit = allowed && !looks_like_response(bytes) && !self.flood.admit(now, ip);
+        let over_limit = allowed && !looks_like_response(bytes) && !self.admit(now, ip);
         if over_limit && self.flood_action == RefuseAction::Drop {
             self.counters.inc(Kind::Dropped, "flood");
             return;

@@ -83,6 +83,34 @@ pub struct MediaConfig {
     pub threads: usize,
 }
 
+impl MediaConfig {
+    /// RTP/RTCP port pairs in the range (even RTP port, RTCP the next).
+    pub fn port_pairs(&self) -> usize {
+        let base = u32::from(self.port_min) + u32::from(self.port_min % 2);
+        (u32::from(self.port_max) + 1).saturating_sub(base) as usize / 2
+    }
+
+    /// Engine `index` of `count`'s own slice of the port range: the pairs split evenly,
+    /// the last engine taking what is left over. Each engine then allocates without
+    /// locking; `count` must not exceed [`MediaConfig::port_pairs`].
+    pub fn ports_for_engine(&self, index: usize, count: usize) -> MediaConfig {
+        let count = count.clamp(1, self.port_pairs().max(1));
+        let base = u32::from(self.port_min) + u32::from(self.port_min % 2);
+        let per = (self.port_pairs() / count) as u32;
+        let min = base + 2 * per * index as u32;
+        let max = if index + 1 >= count {
+            u32::from(self.port_max)
+        } else {
+            min + 2 * per - 1
+        };
+        MediaConfig {
+            port_min: u16::try_from(min).unwrap_or(self.port_min),
+            port_max: u16::try_from(max).unwrap_or(self.port_max),
+            ..self.clone()
+        }
+    }
+}
+
 impl Default for MediaConfig {
     /// Loopback, ports 30000–40000, 30 s / 1 h, strict latching, a media thread per CPU.
     fn default() -> Self {
@@ -182,6 +210,30 @@ mod tests {
 
     fn from_toml(text: &str) -> MediaSettings {
         toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn engines_split_the_port_range_without_overlap() {
+        let cfg = MediaConfig {
+            port_min: 30001,
+            port_max: 30999,
+            ..MediaConfig::default()
+        };
+        assert_eq!(cfg.port_pairs(), 499);
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..3 {
+            let part = cfg.ports_for_engine(i, 3);
+            assert_eq!(part.port_min % 2, 0, "{part:?}");
+            let pool = crate::media::pool::PortPool::new(part.port_min, part.port_max, 1);
+            for p in (part.port_min..part.port_max).step_by(2) {
+                assert!(seen.insert(p), "port {p} given to two engines");
+                assert!(p < cfg.port_max);
+            }
+            assert!(pool.capacity() >= 166, "engine {i}: {}", pool.capacity());
+        }
+        assert_eq!(seen.len(), 499, "every pair is someone's");
+        let whole = MediaConfig::default();
+        assert_eq!(whole.ports_for_engine(0, 1), whole);
     }
 
     #[test]

@@ -10,15 +10,15 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::dispatch::Dispatch;
 use crate::config::Config;
 use crate::endpoint::Endpoint;
 use crate::media::relay::MediaEvent;
-use crate::media::MediaControl;
 use crate::metrics::{Counters, Kind};
 use crate::sip::{ConnId, Peer, Transport};
 
 /// What the socket tasks hand the engine.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Input {
     /// A datagram or a framed TCP message.
     Message {
@@ -53,24 +53,28 @@ pub(super) struct Engine {
     conns: HashMap<ConnId, mpsc::Sender<Bytes>>,
     /// Outbound connections by destination, reused for every message to it.
     outbound: HashMap<std::net::SocketAddr, ConnId>,
-    inputs: mpsc::Sender<Input>,
+    inputs: Dispatch,
     tcp_idle: std::time::Duration,
     media_events: mpsc::Receiver<MediaEvent>,
     counters: Counters,
+    /// Which engine this is, for its share of the gauges.
+    part: usize,
 }
 
 impl Engine {
+    /// Engine `part` (its share of the gauges) driving `endpoint`.
     pub(super) fn new(
         cfg: &Config,
         counters: Counters,
-        seed: u64,
+        endpoint: Endpoint,
+        part: usize,
         udp: Vec<Arc<UdpSocket>>,
-        inputs: mpsc::Sender<Input>,
-        media: Box<dyn MediaControl + Send>,
+        inputs: Dispatch,
         media_events: mpsc::Receiver<MediaEvent>,
     ) -> Self {
         Engine {
-            endpoint: Endpoint::new(cfg, counters.clone(), seed, media),
+            endpoint,
+            part,
             udp: udp
                 .into_iter()
                 .map(|s| {
@@ -176,10 +180,12 @@ impl Engine {
                 }
             }
         }
+        let part = self.part;
         self.counters
-            .set_gauge("holdless_calls_active", self.endpoint.calls() as i64);
-        self.counters.set_gauge(
+            .set_gauge_part("holdless_calls_active", part, self.endpoint.calls() as i64);
+        self.counters.set_gauge_part(
             "holdless_sip_transactions_active",
+            part,
             self.endpoint.transactions() as i64,
         );
     }

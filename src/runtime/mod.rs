@@ -1,6 +1,7 @@
 //! The tokio shell: binds sockets, feeds the [`Endpoint`] core with messages and time,
 //! sends what it asks, serves HTTP, and drains on shutdown.
 
+mod dispatch;
 mod engine;
 mod http;
 pub mod rtp;
@@ -14,7 +15,10 @@ use tokio::sync::{mpsc, watch};
 
 use crate::acl::AccessList;
 use crate::config::{Config, RefuseAction};
+use crate::endpoint::Endpoint;
 use crate::metrics::Counters;
+use crate::sip::shard::Shard;
+use dispatch::Dispatch;
 
 pub use engine::Input;
 
@@ -54,14 +58,20 @@ pub enum RuntimeError {
 }
 
 /// Binds everything, serves until `shutdown` turns true, then drains.
-pub async fn serve(cfg: Config, mut shutdown: watch::Receiver<bool>) -> Result<(), RuntimeError> {
+pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), RuntimeError> {
     std::fs::create_dir_all(&cfg.data_dir).map_err(|source| RuntimeError::DataDir {
         dir: cfg.data_dir.clone(),
         source,
     })?;
     let callbacks = start_callbacks(&cfg)?;
     let counters = Counters::default();
-    let (tx, rx) = mpsc::channel(ENGINE_QUEUE);
+    let engines = cfg
+        .sip
+        .engine_threads
+        .clamp(1, cfg.media.port_pairs().max(1));
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        (0..engines).map(|_| mpsc::channel(ENGINE_QUEUE)).unzip();
+    let tx = Dispatch::new(senders);
     let mut udp_sockets = Vec::new();
     for addr in &cfg.sip.udp {
         let sock = udp::bind(*addr)
@@ -107,32 +117,63 @@ pub async fn serve(cfg: Config, mut shutdown: watch::Receiver<bool>) -> Result<(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0x401d1e55);
-    let engine = {
-        let mut rtp = rtp::RtpRuntime::new(
-            cfg.media.clone(),
+    let threads = rtp::MediaThreads::start(&cfg.media);
+    let totals = Arc::new(rtp::RtpCounters::default());
+    let shown = totals.clone();
+    counters.add_source(Arc::new(move || render_rtp(&shown)));
+    let flood = Arc::new(std::sync::Mutex::new(crate::acl::FloodGuard::new(
+        &cfg.flood,
+    )));
+    let mut running = Vec::new();
+    for (index, rx) in receivers.into_iter().enumerate() {
+        let mut rtp = rtp::RtpRuntime::sharing(
+            cfg.media.ports_for_engine(index, engines),
             crate::acl::Egress::new(cfg.egress_allow.clone()),
+            threads.clone(),
+            totals.clone(),
         );
         let media_events = rtp.take_events();
-        let totals = rtp.counters();
-        counters.add_source(std::sync::Arc::new(move || render_rtp(&totals)));
-        engine::Engine::new(
+        let shard = Shard {
+            index,
+            count: engines,
+        };
+        let endpoint = Endpoint::sharded(
             &cfg,
-            counters,
-            seed,
-            udp_sockets,
-            tx.clone(),
+            counters.clone(),
+            seed.wrapping_add(index as u64)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15),
             Box::new(rtp),
+            shard,
+            flood.clone(),
+        );
+        let engine = engine::Engine::new(
+            &cfg,
+            counters.clone(),
+            endpoint,
+            index,
+            udp_sockets.clone(),
+            tx.clone(),
             media_events,
-        )
-    };
-    let stop = async move {
-        while !*shutdown.borrow() {
-            if shutdown.changed().await.is_err() {
-                break;
-            }
+        );
+        let mut stop = shutdown.clone();
+        running.push(tokio::spawn(async move {
+            let stop = async move {
+                while !*stop.borrow() {
+                    if stop.changed().await.is_err() {
+                        break;
+                    }
+                }
+            };
+            engine.run(rx, stop).await;
+        }));
+    }
+    tracing::info!(engines, "SIP engines running");
+    drop(tx);
+    for r in running {
+        if let Err(e) = r.await {
+            tracing::error!(error = %e, "a SIP engine stopped abnormally");
         }
-    };
-    engine.run(rx, stop).await;
+    }
     callbacks.stop().await;
     Ok(())
 }

@@ -85,7 +85,7 @@ pub struct RtpRuntime {
     events_rx: mpsc::Receiver<MediaEvent>,
     counters: Arc<RtpCounters>,
     /// One queue per media thread, taking new calls.
-    threads: Vec<mpsc::UnboundedSender<Box<CallTask>>>,
+    threads: MediaThreads,
     next_thread: usize,
 }
 
@@ -105,6 +105,30 @@ fn media_thread(n: usize) -> io::Result<mpsc::UnboundedSender<Box<CallTask>>> {
             })
         })?;
     Ok(tx)
+}
+
+/// The media threads, each a current-thread runtime running the call tasks it is handed;
+/// cloned into every SIP engine's [`RtpRuntime`].
+#[derive(Debug, Clone)]
+pub struct MediaThreads(Vec<mpsc::UnboundedSender<Box<CallTask>>>);
+
+impl MediaThreads {
+    /// Starts `cfg.threads` media threads (0: one per CPU).
+    pub fn start(cfg: &MediaConfig) -> Self {
+        let wanted = if cfg.threads == 0 {
+            default_threads()
+        } else {
+            cfg.threads
+        };
+        let threads = (0..wanted)
+            .filter_map(|n| {
+                media_thread(n)
+                    .map_err(|e| tracing::error!(error = %e, "cannot start a media thread"))
+                    .ok()
+            })
+            .collect();
+        MediaThreads(threads)
+    }
 }
 
 impl RtpRuntime {
@@ -131,18 +155,30 @@ impl RtpRuntime {
         events_tx: mpsc::Sender<MediaEvent>,
         events_rx: mpsc::Receiver<MediaEvent>,
     ) -> Self {
-        let wanted = if cfg.threads == 0 {
-            default_threads()
-        } else {
-            cfg.threads
-        };
-        let threads = (0..wanted)
-            .filter_map(|n| {
-                media_thread(n)
-                    .map_err(|e| tracing::error!(error = %e, "cannot start a media thread"))
-                    .ok()
-            })
-            .collect();
+        let threads = MediaThreads::start(&cfg);
+        Self::assemble(cfg, egress, events_tx, events_rx, threads, Arc::default())
+    }
+
+    /// A runtime for one of several SIP engines: its own port range (in `cfg`) and event
+    /// queue, the media threads and totals shared with the others.
+    pub fn sharing(
+        cfg: MediaConfig,
+        egress: Egress,
+        threads: MediaThreads,
+        counters: Arc<RtpCounters>,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        Self::assemble(cfg, egress, tx, rx, threads, counters)
+    }
+
+    fn assemble(
+        cfg: MediaConfig,
+        egress: Egress,
+        events_tx: mpsc::Sender<MediaEvent>,
+        events_rx: mpsc::Receiver<MediaEvent>,
+        threads: MediaThreads,
+        counters: Arc<RtpCounters>,
+    ) -> Self {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -152,7 +188,7 @@ impl RtpRuntime {
             calls: HashMap::new(),
             events_tx,
             events_rx,
-            counters: Arc::default(),
+            counters,
             threads,
             next_thread: 0,
         }
@@ -225,8 +261,8 @@ impl RtpRuntime {
             events: self.events_tx.clone(),
             counters: self.counters.clone(),
         });
-        let n = self.threads.len();
-        let thread = self.threads.get(self.next_thread % n.max(1));
+        let n = self.threads.0.len();
+        let thread = self.threads.0.get(self.next_thread % n.max(1));
         self.next_thread = self.next_thread.wrapping_add(1);
         match thread.map(|t| t.send(task)) {
             Some(Ok(())) => {

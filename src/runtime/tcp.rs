@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+use super::dispatch::Dispatch;
 use super::engine::Input;
 use crate::acl::AccessList;
 use crate::metrics::{Counters, Kind};
@@ -52,12 +53,7 @@ pub(super) struct Options {
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
 /// Accepts connections until the engine goes away.
-pub(super) async fn accept_loop(
-    l: TcpListener,
-    tx: mpsc::Sender<Input>,
-    opts: Options,
-    counters: Counters,
-) {
+pub(super) async fn accept_loop(l: TcpListener, tx: Dispatch, opts: Options, counters: Counters) {
     let open = Arc::new(AtomicUsize::new(0));
     loop {
         let (stream, addr) = match l.accept().await {
@@ -99,15 +95,24 @@ pub(super) async fn accept_loop(
 /// queue at once, so messages queue while it connects. A failed connect reports `Closed`.
 pub(super) fn connect(
     addr: std::net::SocketAddr,
-    tx: mpsc::Sender<Input>,
+    tx: Dispatch,
     idle: Duration,
     counters: Counters,
 ) -> (ConnId, mpsc::Sender<Bytes>) {
     let conn = ConnId(NEXT_CONN.fetch_add(1, Ordering::Relaxed));
     let (wtx, wrx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+    let wtx_all = wtx.clone();
     tokio::spawn(async move {
         match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => {
+                // Every engine may have to answer on it (a request with another Call-ID).
+                let opened = Input::Opened {
+                    conn,
+                    writer: wtx_all.clone(),
+                };
+                if tx.send(opened).await.is_err() {
+                    return;
+                }
                 run(
                     stream,
                     Peer::tcp(addr, conn),
@@ -134,7 +139,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 async fn connection(
     stream: TcpStream,
     peer: Peer,
-    tx: mpsc::Sender<Input>,
+    tx: Dispatch,
     idle: Duration,
     counters: Counters,
 ) {
@@ -150,7 +155,7 @@ async fn connection(
 async fn run(
     stream: TcpStream,
     peer: Peer,
-    tx: mpsc::Sender<Input>,
+    tx: Dispatch,
     idle: Duration,
     counters: Counters,
     mut wrx: mpsc::Receiver<Bytes>,

@@ -7,6 +7,7 @@ pub mod method;
 pub mod name_addr;
 pub mod parse;
 pub mod peer;
+pub mod shard;
 pub mod transaction;
 pub mod uri;
 pub mod validate;
