@@ -4,6 +4,7 @@
 mod dispatch;
 mod engine;
 mod http;
+mod recv_batch;
 pub mod rtp;
 mod tcp;
 mod udp;

@@ -8,7 +8,7 @@
 //! media (rtpengine's media threads work the same way).
 //!
 //! The hot path stays inside that task: a readable socket is drained with non-blocking
-//! receives, each datagram goes through the relay's decision and is sent straight from the
+//! batched receives (`recvmmsg`, see [`super::recv_batch`]), each datagram goes through the relay's decision and is sent straight from the
 //! socket facing the other side. No allocation, channel hop or shared lock per packet; the
 //! relay parameters change only on a completed offer/answer, through the call's command
 //! channel. Media timeouts and the final statistics go to the engine as [`MediaEvent`]s.
@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::{SocketAddr, UdpSocket as StdSocket};
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Sleep;
 
+use super::recv_batch::{recv_batch, Received, BATCH};
 use crate::acl::Egress;
 use crate::media::relay::{Relay, RelayParams, Verdict};
 use crate::media::{
@@ -50,6 +52,13 @@ const BURST: usize = 32;
 /// Datagrams a call task handles before it yields to the scheduler, so one flooded call
 /// cannot starve the others on its worker thread.
 const YIELD_AFTER: usize = 256;
+
+/// An empty receive slot.
+const NOTHING: Received = Received {
+    len: 0,
+    from: None,
+    truncated: false,
+};
 
 /// Port pairs tried when a bind fails (a port of the range taken by another process).
 const BIND_ATTEMPTS: usize = 8;
@@ -435,7 +444,8 @@ impl CallTask {
 thread_local! {
     /// One receive buffer per media thread, shared by its call tasks: they never run at
     /// once and a datagram is relayed before its task yields, so one cache-hot buffer does.
-    static RECV_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; MAX_DATAGRAM]);
+    static RECV_BUF: std::cell::RefCell<Vec<u8>> =
+        std::cell::RefCell::new(vec![0u8; MAX_DATAGRAM * BATCH]);
 }
 
 /// A call task with its sockets registered.
@@ -524,38 +534,66 @@ impl Running {
         })
     }
 
-    /// Relays what the sockets hold, up to [`BURST`] datagrams each.
+    /// Relays what the sockets hold, up to [`BURST`] datagrams each, [`BATCH`] per receive.
     fn drain(&mut self, now: Instant, buf: &mut [u8]) -> Tally {
         let mut t = Tally::default();
         for (i, &(side, kind)) in SOCKETS.iter().enumerate() {
-            for _ in 0..BURST {
-                let (n, src) = match self.socks[i].try_recv_from(buf) {
-                    Ok(r) => r,
+            for _ in 0..BURST.div_ceil(BATCH) {
+                let mut got = [NOTHING; BATCH];
+                let n = match self.receive(i, buf, &mut got) {
+                    Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => {
                         tracing::trace!(error = %e, "media receive error");
                         break;
                     }
                 };
-                t.received += 1;
-                if n >= buf.len() {
-                    continue; // possibly truncated
-                }
-                let pkt = &mut buf[..n];
-                let verdict = match kind {
-                    Kind::Rtp => self.relay.rtp_in(now, side, src, pkt),
-                    Kind::Rtcp => self.relay.rtcp_in(now, side, src, pkt),
-                };
-                if let Verdict::Forward(to) = verdict {
-                    let out = &self.socks[socket_index(side.other(), kind)];
-                    match out.try_send_to(pkt, to) {
-                        Ok(_) => t.relayed += 1,
-                        Err(_) => self.relay.send_failed(side),
+                for (r, slot) in got[..n].iter().zip(buf.chunks_exact_mut(MAX_DATAGRAM)) {
+                    t.received += 1;
+                    let (Some(src), false) = (r.from, r.truncated) else {
+                        continue; // possibly truncated, or a family not relayed
+                    };
+                    let pkt = &mut slot[..r.len];
+                    let verdict = match kind {
+                        Kind::Rtp => self.relay.rtp_in(now, side, src, pkt),
+                        Kind::Rtcp => self.relay.rtcp_in(now, side, src, pkt),
+                    };
+                    if let Verdict::Forward(to) = verdict {
+                        let out = &self.socks[socket_index(side.other(), kind)];
+                        match out.try_send_to(pkt, to) {
+                            Ok(_) => t.relayed += 1,
+                            Err(_) => self.relay.send_failed(side),
+                        }
                     }
+                }
+                if n < BATCH {
+                    break; // the queue was empty when the kernel answered
                 }
             }
         }
         t
+    }
+
+    /// One `recvmmsg` on socket `i`. Fewer than [`BATCH`] datagrams means the queue was
+    /// empty at that moment, so the socket's readiness is cleared without a second
+    /// (failing) receive; a datagram arriving later raises readiness again.
+    fn receive(&self, i: usize, buf: &mut [u8], got: &mut [Received; BATCH]) -> io::Result<usize> {
+        let sock = &self.socks[i];
+        let fd = sock.as_raw_fd();
+        let mut n = 0;
+        let res = sock.try_io(tokio::io::Interest::READABLE, || {
+            n = recv_batch(fd, buf, MAX_DATAGRAM, got)?;
+            if n < BATCH {
+                Err(io::ErrorKind::WouldBlock.into())
+            } else {
+                Ok(())
+            }
+        });
+        match res {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && n > 0 => Ok(n),
+            Err(e) => Err(e),
+            Ok(()) => Ok(n),
+        }
     }
 
     fn count(&self, t: &Tally) {

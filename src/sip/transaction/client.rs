@@ -112,6 +112,10 @@ impl ClientTx {
             }
             (true, Calling | Proceeding, 200..=299) => {
                 timers.cancel_all(&mut self.timers);
+                // Accepted only absorbs 2xx retransmissions (matched by key) for Timer M's
+                // 32 s: the request is never sent again, so free it.
+                self.request.headers = Vec::new();
+                self.request.body = bytes::Bytes::new();
                 timers.set_after(&mut self.timers, t, Timer::M, now, sh.config.t1_x64());
                 self.state = Accepted;
                 true

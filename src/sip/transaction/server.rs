@@ -138,7 +138,9 @@ impl ServerTx {
             self.to_tag = Some(t.to_owned());
         }
         sh.send(self.reply_to, resp.clone());
-        self.last_response = Some(resp);
+        // Accepted (RFC 6026): the TU re-sends its 2xx itself, so keeping it here would only
+        // hold memory for Timer L's 32 s.
+        self.last_response = (next != ServerState::Accepted).then_some(resp);
         self.enter(next, now, sh);
         Ok(())
     }
@@ -158,6 +160,10 @@ impl ServerTx {
         let timers = &mut sh.timers;
         match next {
             ServerState::Accepted => {
+                // From here on only retransmissions are matched (the To tag, for RFC 2543
+                // peers): free the rest of the request for Timer L's 32 s.
+                self.request.headers.retain(|h| Name::To.matches(&h.name));
+                self.request.body = bytes::Bytes::new();
                 timers.set_after(&mut self.timers, t, Timer::L, now, config.t1_x64());
             }
             ServerState::Completed if self.invite => {
