@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc::{self, error::TrySendError};
 
 use super::engine::Input;
+use crate::acl::AccessList;
 use crate::sip::shard;
 
 /// Why an input was not queued.
@@ -22,19 +23,24 @@ pub enum Refused {
 #[derive(Debug, Clone)]
 pub struct Dispatch {
     engines: Arc<[mpsc::Sender<Input>]>,
+    /// Checked before the Call-ID is looked for: a refused source costs no more than
+    /// reading its address, and engine 0 drops or answers it (403 is stateless).
+    acl: Arc<AccessList>,
 }
 
 impl Dispatch {
-    /// Routes to these engines (at least one).
-    pub fn new(engines: Vec<mpsc::Sender<Input>>) -> Self {
+    /// Routes to these engines (at least one); sources outside `acl` go to the first.
+    pub fn new(engines: Vec<mpsc::Sender<Input>>, acl: AccessList) -> Self {
         Dispatch {
             engines: engines.into(),
+            acl: Arc::new(acl),
         }
     }
 
     fn for_message(&self, input: &Input) -> &mpsc::Sender<Input> {
         let n = self.engines.len();
         let i = match input {
+            Input::Message { from, .. } if n > 1 && !self.acl.permits(from.addr.ip()) => 0,
             Input::Message { bytes, .. } => shard::of_message(bytes, n),
             _ => 0,
         };
@@ -76,5 +82,62 @@ impl Dispatch {
     /// Whether every engine has stopped.
     pub fn is_closed(&self) -> bool {
         self.engines.iter().all(|e| e.is_closed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AclConfig, RefuseAction};
+    use crate::sip::{ConnId, Peer};
+    use bytes::Bytes;
+
+    fn dispatch(n: usize) -> (Dispatch, Vec<mpsc::Receiver<Input>>) {
+        let (tx, rx): (Vec<_>, Vec<_>) = (0..n).map(|_| mpsc::channel(8)).unzip();
+        let acl = AccessList::new(&AclConfig {
+            action: RefuseAction::Drop,
+            allow: vec!["127.0.0.1/32".parse().unwrap()],
+            deny: vec![],
+        });
+        (Dispatch::new(tx, acl), rx)
+    }
+
+    /// A Call-ID that engine `want` of `n` owns.
+    fn call_id_for(want: usize, n: usize) -> String {
+        (0..)
+            .map(|i| format!("c{i}@test"))
+            .find(|c| shard::of_call_id(c.as_bytes(), n) == want)
+            .unwrap()
+    }
+
+    fn message(call_id: &str, from: &str) -> Input {
+        let text = format!("OPTIONS sip:h SIP/2.0\r\nCall-ID: {call_id}\r\n\r\n");
+        Input::Message {
+            bytes: Bytes::from(text),
+            from: Peer::udp(from.parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn messages_go_to_their_call_id_s_engine_and_refused_sources_to_the_first() {
+        let (d, mut rx) = dispatch(3);
+        let id = call_id_for(2, 3);
+        d.try_send(message(&id, "127.0.0.1:5070")).unwrap();
+        assert!(rx[2].try_recv().is_ok(), "allowed source: by Call-ID");
+        d.try_send(message(&id, "127.0.0.2:5070")).unwrap();
+        assert!(rx[0].try_recv().is_ok(), "refused source: not even scanned");
+        assert!(rx[1].try_recv().is_err() && rx[2].try_recv().is_err());
+    }
+
+    #[test]
+    fn connection_events_reach_every_engine() {
+        let (d, mut rx) = dispatch(3);
+        d.try_send(Input::Closed { conn: ConnId(7) }).unwrap();
+        for r in &mut rx {
+            assert!(matches!(
+                r.try_recv(),
+                Ok(Input::Closed { conn: ConnId(7) })
+            ));
+        }
     }
 }

@@ -72,7 +72,7 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
         .clamp(1, cfg.media.port_pairs().max(1));
     let (senders, receivers): (Vec<_>, Vec<_>) =
         (0..engines).map(|_| mpsc::channel(ENGINE_QUEUE)).unzip();
-    let tx = Dispatch::new(senders);
+    let tx = Dispatch::new(senders, AccessList::new(&cfg.acl));
     let mut udp_sockets = Vec::new();
     for addr in &cfg.sip.udp {
         let sock = udp::bind(*addr)
