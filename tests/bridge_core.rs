@@ -1595,3 +1595,62 @@ fn an_engine_among_several_makes_outbound_call_ids_that_come_back_to_it() {
         assert_eq!(h.ep.calls(), 20);
     }
 }
+
+/// The Twilio SIP-domain INVITE of the shared corpus: its Contact is a Twilio-internal
+/// address, so holdless's requests in that dialog must go to the Record-Route hop.
+#[test]
+fn a_twilio_caller_is_reached_through_its_record_route_not_its_contact() {
+    let config = CONFIG.replace("+15550001000", "+15551230001");
+    let mut h = Harness::with(&config);
+    let edge = "127.0.0.54:5060";
+    let invite = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/corpus/twilio/example-dial-sip-uui-udp.sip"
+    ))
+    .unwrap();
+    let out = h.send(edge, &invite);
+    assert!(status(&out, 100).is_some(), "{out:?}");
+    let b_inv = request(&out, Method::Invite).expect("bridged").clone();
+    assert_eq!(
+        b_inv.get_other("User-to-User"),
+        Some("4142432d3132333435;encoding=hex"),
+        "the UUI crosses to the contact center"
+    );
+    let body = sdp("127.0.0.1", 41000, "0 101", "sendrecv");
+    let out = h.send(CALLEE, &answer(&b_inv, 200, "cc1", Some(&body), ""));
+    let ok = status(&out, 200).expect("200 to Twilio").clone();
+    assert_eq!(ok.get(Name::RecordRoute), Some("<sip:127.0.0.54;lr>"));
+    h.send(edge, &ack_for(&ok, 101, edge));
+
+    let from_cc = format!("{};tag=cc1", b_inv.get(Name::To).unwrap());
+    let bye = in_dialog(
+        "BYE",
+        2,
+        &from_cc,
+        b_inv.get(Name::From).unwrap(),
+        b_inv.call_id().unwrap(),
+        None,
+        CALLEE,
+    );
+    h.ep.handle_message(h.now, bye.as_bytes(), Peer::udp(CALLEE.parse().unwrap()));
+    let sent: Vec<Transmit> = std::iter::from_fn(|| h.ep.poll_transmit()).collect();
+    let to_twilio = sent
+        .iter()
+        .find(|t| t.msg.method() == Some(&Method::Bye))
+        .expect("BYE to the Twilio leg");
+    assert_eq!(
+        to_twilio.to.addr,
+        edge.parse().unwrap(),
+        "sent to the Record-Route hop"
+    );
+    let bye = reparse(to_twilio);
+    assert_eq!(
+        bye.request_uri(),
+        Some("sip:+15557654321@127.0.0.25:5060;transport=udp"),
+        "the Request-URI stays the remote target (Contact)"
+    );
+    assert_eq!(bye.get(Name::Route), Some("<sip:127.0.0.54;lr>"));
+    assert_eq!(bye.call_id(), ok.call_id());
+    h.send(edge, &answer(&bye, 200, "x", None, ""));
+    settle(&mut h);
+}

@@ -1,6 +1,7 @@
 //! Building a response from the request it answers (RFC 3261 §8.2.6).
 
 use crate::sip::message::{Message, Name};
+use crate::sip::Method;
 
 use super::key::tag;
 
@@ -8,7 +9,9 @@ use super::key::tag;
 /// From, To, Call-ID and CSeq (plus Timestamp in a `100 Trying`, §8.2.6.1).
 ///
 /// `to_tag` is added to To unless the request's To already has a tag (an in-dialog request).
-/// Content-Length is written by [`Message::to_bytes`].
+/// A response that establishes a dialog (101–299 to an out-of-dialog INVITE) also copies
+/// every Record-Route value in order (§12.1.1), so the caller learns the route set the
+/// proxies asked for. Content-Length is written by [`Message::to_bytes`].
 pub fn response_for(req: &Message, code: u16, reason: &str, to_tag: Option<&str>) -> Message {
     let mut resp = Message::response(code, reason);
     for v in req.get_all(Name::Via) {
@@ -23,6 +26,14 @@ pub fn response_for(req: &Message, code: u16, reason: &str, to_tag: Option<&str>
     for name in [Name::CallId, Name::CSeq] {
         if let Some(value) = req.get(name) {
             resp.push(name, value);
+        }
+    }
+    let establishes = (101..300).contains(&code)
+        && req.method() == Some(&Method::Invite)
+        && req.get(Name::To).and_then(tag).is_none();
+    if establishes {
+        for rr in req.get_all(Name::RecordRoute) {
+            resp.push(Name::RecordRoute, rr);
         }
     }
     if code == 100 {
@@ -88,6 +99,33 @@ mod tests {
         assert_eq!(r.get_other("Timestamp"), Some("54"));
         let r = response_for(&req, 200, "OK", None);
         assert_eq!(r.get_other("Timestamp"), None);
+    }
+
+    #[test]
+    fn dialog_establishing_responses_copy_record_route_in_order() {
+        let mut req = request();
+        req.push(Name::RecordRoute, "<sip:127.0.0.54;lr;r2=on>");
+        req.push_other("record-route", "<sip:127.0.0.55;transport=tcp;lr;r2=on>");
+        fn rr(r: &Message) -> Vec<String> {
+            r.get_all(Name::RecordRoute).map(str::to_owned).collect()
+        }
+        let both = vec![
+            "<sip:127.0.0.54;lr;r2=on>",
+            "<sip:127.0.0.55;transport=tcp;lr;r2=on>",
+        ];
+        assert_eq!(rr(&response_for(&req, 180, "Ringing", Some("t"))), both);
+        assert_eq!(rr(&response_for(&req, 200, "OK", Some("t"))), both);
+        assert!(rr(&response_for(&req, 100, "Trying", None)).is_empty());
+        assert!(rr(&response_for(&req, 486, "Busy Here", Some("t"))).is_empty());
+        let mut reinvite = req.clone();
+        reinvite.set(Name::To, "<sip:bob@127.0.0.1>;tag=old");
+        assert!(rr(&response_for(&reinvite, 200, "OK", None)).is_empty());
+        let mut options = req;
+        options.start = crate::sip::StartLine::Request {
+            method: Method::Options,
+            uri: "sip:bob@127.0.0.1".into(),
+        };
+        assert!(rr(&response_for(&options, 200, "OK", Some("t"))).is_empty());
     }
 
     #[test]
