@@ -1654,3 +1654,45 @@ fn a_twilio_caller_is_reached_through_its_record_route_not_its_contact() {
     h.send(edge, &answer(&bye, 200, "x", None, ""));
     settle(&mut h);
 }
+
+#[test]
+fn shutdown_ends_every_call_and_refuses_new_ones() {
+    let mut h = Harness::new();
+    let (_, b1, ok1) = answered_call(&mut h, "");
+    let (_, out) = h.invite("");
+    let b2 = request(&out, Method::Invite).expect("second call").clone();
+    h.send(CALLEE, &answer(&b2, 180, "cc2", None, ""));
+    assert_eq!(h.ep.calls(), 2);
+
+    h.ep.shut_down(h.now);
+    let out = h.drain();
+    let byes: Vec<&Message> = out
+        .iter()
+        .filter(|m| m.method() == Some(&Method::Bye))
+        .collect();
+    let bye_to = |call_id| byes.iter().find(|m| m.call_id() == call_id).copied();
+    let bye_a = bye_to(ok1.call_id()).expect("BYE to the answered caller");
+    let bye_b = bye_to(b1.call_id()).expect("BYE to the answered callee");
+    let ringing = status(&out, 503).expect("503 to the caller still ringing");
+    assert_eq!(ringing.call_id(), Some("in-2@caller"));
+    let cancel = request(&out, Method::Cancel).expect("CANCEL to the ringing callee");
+    assert_eq!(cancel.call_id(), b2.call_id());
+
+    let (_, out) = h.invite("");
+    let refused = status(&out, 503).expect("new INVITEs refused while closing");
+    assert_eq!(refused.get(Name::RetryAfter), Some("5"));
+    assert!(request(&out, Method::Invite).is_none(), "nothing bridged");
+
+    h.send(CALLER, &answer(bye_a, 200, "x", None, ""));
+    h.send(CALLEE, &answer(bye_b, 200, "x", None, ""));
+    h.send(CALLEE, &answer(cancel, 200, "cc2", None, ""));
+    let out = h.send(CALLEE, &answer(&b2, 487, "cc2", None, ""));
+    assert!(request(&out, Method::Ack).is_some(), "487 ACKed");
+    let ended = h.ended();
+    assert_eq!(
+        ended.iter().filter(|r| **r == EndReason::Shutdown).count(),
+        2,
+        "{ended:?}"
+    );
+    settle(&mut h);
+}

@@ -260,3 +260,64 @@ bridge_to = "sip:+15550009999@{callee_addr}"
     }
     let _ = stop.send(true);
 }
+
+/// SIGTERM with a call up: holdless ends it with BYE on both legs, waits for their 200s and
+/// stops; nothing is left for the peers to time out.
+#[tokio::test]
+async fn shutdown_hangs_up_calls_in_progress_on_both_legs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sip, http) = (free_port(), free_port());
+    let callee_sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let caller_sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (callee_addr, caller_addr) = (
+        callee_sip.local_addr().unwrap(),
+        caller_sip.local_addr().unwrap(),
+    );
+    let text = format!(
+        "[sip]\nudp = [\"127.0.0.1:{sip}\"]\n[http]\nlisten = \"127.0.0.1:{http}\"\n\
+         [store]\ndata_dir = \"{dir}\"\n[acl]\nallow = [\"127.0.0.0/8\"]\n\
+         [egress]\nallow = [\"127.0.0.0/8\"]\n[media]\nport_min = 44700\nport_max = 44799\n\
+         [[call_targets]]\nid = \"billing\"\nname = \"Billing\"\nnumbers = [\"+15550001000\"]\n\
+         bridge_to = \"sip:+15550009999@{callee_addr}\"\n",
+        dir = dir.path().display()
+    );
+    let cfg = Config::parse(&text).unwrap_or_else(|e| panic!("{e:?}"));
+    let (stop, rx) = watch::channel(false);
+    let running = tokio::spawn(holdless::runtime::serve(cfg, rx));
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", http)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let server: SocketAddr = ([127, 0, 0, 1], sip).into();
+    let offer = sdp("127.0.0.1:40010".parse().unwrap());
+    let invite = format!(
+        "INVITE sip:+15550001000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {caller_addr};branch=z9hG4bKinv9\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:+15557654321@127.0.0.1>;tag=a9\r\nTo: <sip:+15550001000@127.0.0.1>\r\n\
+         Call-ID: shutdown-1@test\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@{caller_addr}>\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{offer}",
+        offer.len()
+    );
+    caller_sip.send_to(invite.as_bytes(), server).await.unwrap();
+    let b_inv = recv_sip(&callee_sip, |m| m.method() == Some(&Method::Invite)).await;
+    let answer = sdp("127.0.0.1:40020".parse().unwrap());
+    let ok_b = ok_for(&b_inv, "cc9", callee_addr, &answer);
+    callee_sip.send_to(ok_b.as_bytes(), server).await.unwrap();
+    let ok = recv_sip(&caller_sip, |m| m.status() == Some(200)).await;
+    let ack = caller_request("ACK", 1, &ok, caller_addr);
+    caller_sip.send_to(ack.as_bytes(), server).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    stop.send(true).unwrap();
+    let bye_a = recv_sip(&caller_sip, |m| m.method() == Some(&Method::Bye)).await;
+    assert_eq!(bye_a.call_id(), Some("shutdown-1@test"));
+    let bye_b = recv_sip(&callee_sip, |m| m.method() == Some(&Method::Bye)).await;
+    assert_eq!(bye_b.call_id(), b_inv.call_id());
+    let ok_a = ok_for(&bye_a, "x", caller_addr, "");
+    caller_sip.send_to(ok_a.as_bytes(), server).await.unwrap();
+    let ok_b = ok_for(&bye_b, "x", callee_addr, "");
+    callee_sip.send_to(ok_b.as_bytes(), server).await.unwrap();
+    let done = timeout(WAIT, running).await.expect("holdless stopped");
+    assert!(matches!(done, Ok(Ok(()))), "{done:?}");
+}

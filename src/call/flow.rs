@@ -894,6 +894,7 @@ impl CallCore {
 
     /// Ends a call: answers what is pending, CANCELs or BYEs the legs still up.
     pub(super) fn teardown(&mut self, cx: &mut Ctx, key: CallKey, reason: EndReason) {
+        let shutting_down = reason == EndReason::Shutdown;
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -912,7 +913,12 @@ impl CallCore {
             return;
         };
         if let Some(tx) = call.initial_tx.take() {
-            let r = self.caller_response(&self.calls[&key], 500, "Server Internal Error");
+            let (code, text) = if shutting_down {
+                (503, "Service Unavailable")
+            } else {
+                (500, "Server Internal Error")
+            };
+            let r = self.caller_response(&self.calls[&key], code, text);
             Self::reply(cx, tx, r);
         }
         let Some(call) = self.calls.get_mut(&key) else {
@@ -966,6 +972,14 @@ impl CallCore {
             }
         }
         self.maybe_finish(cx, key);
+    }
+
+    /// Ends every call for a shutdown: BYE to answered legs, CANCEL and 503 before answer.
+    pub fn end_all(&mut self, cx: &mut Ctx) {
+        let keys: Vec<CallKey> = self.calls.keys().copied().collect();
+        for key in keys {
+            self.teardown(cx, key, EndReason::Shutdown);
+        }
     }
 
     /// Removes a call once nothing of it is in flight: media released, tables cleaned.

@@ -63,6 +63,8 @@ pub enum EndReason {
     MediaTimeout(Side),
     /// The offer could not be handled (no common codec, no ports...).
     Media(u16),
+    /// holdless was shutting down: both legs got BYE (or CANCEL and 503 before answer).
+    Shutdown,
 }
 
 impl EndReason {
@@ -80,6 +82,7 @@ impl EndReason {
             EndReason::SessionExpired(_) => "session_expired",
             EndReason::MediaTimeout(_) => "media_timeout",
             EndReason::Media(_) => "media_error",
+            EndReason::Shutdown => "shutdown",
         }
     }
 }

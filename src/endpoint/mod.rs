@@ -40,7 +40,12 @@ pub struct Endpoint {
     responder: Responder,
     out: VecDeque<Transmit>,
     counters: Counters,
+    /// Shutting down: no new calls.
+    closing: bool,
 }
+
+/// Retry-After (seconds) on the 503 to INVITEs during shutdown: a restart takes about that.
+pub const SHUTDOWN_RETRY_AFTER: u32 = 5;
 
 impl Endpoint {
     /// Builds the endpoint from a validated configuration; `seed` drives tags and branches;
@@ -101,6 +106,7 @@ impl Endpoint {
             responder: Responder::new(cfg.sip.user_agent.clone(), seed ^ 0x5eed),
             out: VecDeque::new(),
             counters,
+            closing: false,
         }
     }
 
@@ -281,6 +287,11 @@ impl Endpoint {
     /// A new INVITE: the bridge destination of the call target owning the dialled number,
     /// or the response to give.
     fn invite(&mut self, req: &Message, src: SocketAddr) -> Result<String, Message> {
+        if self.closing {
+            let mut r = self.responder.reply(req, 503, "Service Unavailable");
+            r.push(Name::RetryAfter, SHUTDOWN_RETRY_AFTER.to_string());
+            return Err(r);
+        }
         if let Some(r) = respond::invite_body_problem(req) {
             return Err(self.responder.rejection(req, &r));
         }
@@ -340,6 +351,19 @@ impl Endpoint {
             media: self.media.as_mut(),
         };
         self.calls.handle_timeout(&mut cx);
+        self.drain_tx(now);
+    }
+
+    /// Shutdown: new INVITEs get 503 from now on, and every call ends (BYE to answered
+    /// legs, CANCEL and 503 before answer). The driver then drains the transactions.
+    pub fn shut_down(&mut self, now: Instant) {
+        self.closing = true;
+        let mut cx = Ctx {
+            now,
+            tx: &mut self.tx,
+            media: self.media.as_mut(),
+        };
+        self.calls.end_all(&mut cx);
         self.drain_tx(now);
     }
 

@@ -130,8 +130,17 @@ impl Engine {
     /// Lets live transactions finish (retransmissions, ACK waits) up to the deadline.
     async fn drain(&mut self, mut rx: mpsc::Receiver<Input>) {
         let until = Instant::now() + super::DRAIN_DEADLINE;
-        tracing::info!(transactions = self.endpoint.transactions(), "draining");
-        while self.endpoint.transactions() > 0 && Instant::now() < until {
+        tracing::info!(
+            calls = self.endpoint.calls(),
+            transactions = self.endpoint.transactions(),
+            "draining: ending calls"
+        );
+        self.endpoint.shut_down(Instant::now().into_std());
+        self.flush().await;
+        self.gauges();
+        while (self.endpoint.transactions() > 0 || self.endpoint.calls() > 0)
+            && Instant::now() < until
+        {
             let deadline = self
                 .endpoint
                 .poll_timeout()
@@ -144,6 +153,7 @@ impl Engine {
                     self.flush().await;
                 }
             }
+            self.gauges();
         }
     }
 
