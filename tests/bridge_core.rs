@@ -1696,3 +1696,42 @@ fn shutdown_ends_every_call_and_refuses_new_ones() {
     );
     settle(&mut h);
 }
+
+/// CANCEL and the callee's 200 cross on the wire: the caller keeps its 487, and the callee's
+/// answered leg is ACKed and hung up at once (RFC 3261 §9.1: the 2xx wins at the callee).
+#[test]
+fn a_200_crossing_the_cancel_is_acked_and_hung_up() {
+    let mut h = Harness::new();
+    let (inv, out) = h.invite("");
+    let b_inv = request(&out, Method::Invite).unwrap().clone();
+    h.send(CALLEE, &answer(&b_inv, 180, "cc1", None, ""));
+    let cancel = inv
+        .lines()
+        .filter(|l| {
+            ["Via", "From", "To", "Call-ID"]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .map(|l| format!("{l}\r\n"))
+        .collect::<String>();
+    let cancel = format!("CANCEL sip:+15550001000@127.0.0.1:5060 SIP/2.0\r\n{cancel}Max-Forwards: 70\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n");
+    let out = h.send(CALLER, &cancel);
+    assert!(status(&out, 487).is_some(), "487 to the caller");
+    let b_cancel = request(&out, Method::Cancel)
+        .expect("CANCEL to the callee")
+        .clone();
+    let body = sdp("127.0.0.1", 41000, "8 101", "sendrecv");
+    let out = h.send(CALLEE, &answer(&b_inv, 200, "cc1", Some(&body), ""));
+    assert!(
+        request(&out, Method::Ack).is_some(),
+        "the callee's 2xx is ACKed"
+    );
+    let bye = request(&out, Method::Bye)
+        .expect("and the callee hung up")
+        .clone();
+    assert_eq!(bye.call_id(), b_inv.call_id());
+    assert!(status(&out, 200).is_none(), "nothing more to the caller");
+    h.send(CALLEE, &answer(&b_cancel, 200, "cc1", None, ""));
+    h.send(CALLEE, &answer(&bye, 200, "cc1", None, ""));
+    settle(&mut h);
+}
