@@ -32,7 +32,8 @@ pub struct MediaController {
     cfg: MediaConfig,
     egress: Arc<Egress>,
     pool: PortPool,
-    calls: HashMap<MediaId, Call>,
+    /// Boxed: a media session is a few KB; the table keeps its peak capacity.
+    calls: HashMap<MediaId, Box<Call>>,
     next_id: u64,
     rng: u64,
     events: VecDeque<MediaEvent>,
@@ -147,7 +148,10 @@ impl MediaController {
     }
 
     fn call_mut(&mut self, id: MediaId) -> Result<&mut Call, MediaError> {
-        self.calls.get_mut(&id).ok_or(MediaError::UnknownSession)
+        self.calls
+            .get_mut(&id)
+            .map(|c| &mut **c)
+            .ok_or(MediaError::UnknownSession)
     }
 }
 
@@ -173,7 +177,7 @@ impl MediaControl for MediaController {
             neg: Negotiation::new([caller, callee], sess_ids),
             relay: Relay::new(now, &self.cfg, self.egress.clone()),
         };
-        self.calls.insert(id, call);
+        self.calls.insert(id, Box::new(call));
         Ok(id)
     }
 

@@ -210,7 +210,7 @@ impl TransactionLayer {
         let id = ClientTxId(self.next_id());
         let tx = ClientTx::start(id, key.clone(), req, to, now, &mut self.sh);
         self.client_index.insert(key, id);
-        self.clients.insert(id, tx);
+        self.clients.insert(id, Box::new(tx));
         Ok(id)
     }
 

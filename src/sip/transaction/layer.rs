@@ -21,9 +21,12 @@ const DEFAULT_SEED: u64 = 0x686f_6c64_6c65_7373;
 pub struct TransactionLayer {
     pub(super) sh: Shared,
     next_id: u64,
-    pub(super) servers: HashMap<ServerTxId, ServerTx>,
+    /// Boxed: a table slot is then 16 bytes, not a whole transaction (tables keep their
+    /// peak capacity, and tens of thousands of transactions live 32 s under load).
+    pub(super) servers: HashMap<ServerTxId, Box<ServerTx>>,
     pub(super) server_index: HashMap<ServerKey, ServerTxId>,
-    pub(super) clients: HashMap<ClientTxId, ClientTx>,
+    /// Boxed, as `servers`.
+    pub(super) clients: HashMap<ClientTxId, Box<ClientTx>>,
     pub(super) client_index: HashMap<ClientKey, ClientTxId>,
 }
 

@@ -278,7 +278,7 @@ impl TransactionLayer {
                 .set_after(&mut tx.timers, t, Timer::Trying, now, delay);
         }
         self.server_index.insert(key, id);
-        self.servers.insert(id, tx);
+        self.servers.insert(id, Box::new(tx));
         id
     }
 

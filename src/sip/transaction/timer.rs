@@ -73,27 +73,50 @@ pub enum Timer {
     Trying,
 }
 
-impl Timer {
-    /// How many timers there are: the size of a transaction's timer table.
-    pub const COUNT: usize = 13;
-
-    fn slot(self) -> usize {
-        self as usize
-    }
-}
-
 /// Where one armed timer sits in the [`TimerQueue`]: its deadline and a tie-breaking sequence.
 type QueueKey = (Instant, u64);
 
-/// One transaction's armed timers, indexed by [`Timer`].
+/// Timers one transaction can have armed at once: two in every state of RFC 3261 §17
+/// (A+B, E+F, G+H, or Trying alone), so four leaves room. Kept inline: a table of all
+/// thirteen timers per transaction was ~40 % of a completed transaction's memory, and
+/// tens of thousands of them live for Timer J/L/M's 32 s under load.
+const ARMED_MAX: usize = 4;
+
+/// One transaction's armed timers.
 #[derive(Debug, Default)]
-pub(super) struct TimerSlots([Option<QueueKey>; Timer::COUNT]);
+pub(super) struct TimerSlots([Option<(Timer, QueueKey)>; ARMED_MAX]);
 
 impl TimerSlots {
     /// The deadline of a timer, if armed.
     #[cfg(test)]
     pub(super) fn deadline(&self, timer: Timer) -> Option<Instant> {
-        self.0[timer.slot()].map(|(at, _)| at)
+        self.0
+            .iter()
+            .flatten()
+            .find(|(t, _)| *t == timer)
+            .map(|(_, (at, _))| *at)
+    }
+
+    /// Removes `timer`, giving its queue key.
+    fn take(&mut self, timer: Timer) -> Option<QueueKey> {
+        let slot = self
+            .0
+            .iter_mut()
+            .find(|s| s.is_some_and(|(t, _)| t == timer))?;
+        slot.take().map(|(_, k)| k)
+    }
+
+    /// A free slot, or (never in RFC 3261's state machines) the first one, evicted: its
+    /// key is returned so the queue can drop it too.
+    fn free_slot(&mut self) -> (&mut Option<(Timer, QueueKey)>, Option<QueueKey>) {
+        match self.0.iter().position(Option::is_none) {
+            Some(i) => (&mut self.0[i], None),
+            None => {
+                let evicted = self.0[0].take().map(|(_, k)| k);
+                tracing::error!("a transaction armed more than {ARMED_MAX} timers");
+                (&mut self.0[0], evicted)
+            }
+        }
     }
 }
 
@@ -112,7 +135,11 @@ impl TimerQueue {
         let key = (at, self.next_seq);
         self.next_seq += 1;
         self.entries.insert(key, (tx, timer));
-        slots.0[timer.slot()] = Some(key);
+        let (slot, evicted) = slots.free_slot();
+        *slot = Some((timer, key));
+        if let Some(old) = evicted {
+            self.entries.remove(&old);
+        }
     }
 
     /// Arms `timer` to fire `after` from `now`; a deadline past the end of time is never armed.
@@ -132,7 +159,7 @@ impl TimerQueue {
 
     /// Disarms one timer, if armed.
     pub(super) fn cancel(&mut self, slots: &mut TimerSlots, timer: Timer) {
-        if let Some(key) = slots.0[timer.slot()].take() {
+        if let Some(key) = slots.take(timer) {
             self.entries.remove(&key);
         }
     }
@@ -140,7 +167,7 @@ impl TimerQueue {
     /// Disarms every timer of a transaction.
     pub(super) fn cancel_all(&mut self, slots: &mut TimerSlots) {
         for slot in &mut slots.0 {
-            if let Some(key) = slot.take() {
+            if let Some((_, key)) = slot.take() {
                 self.entries.remove(&key);
             }
         }
@@ -177,7 +204,7 @@ impl TimerQueue {
 impl TimerSlots {
     /// Forgets a timer the queue just popped.
     pub(super) fn fired(&mut self, timer: Timer) {
-        self.0[timer.slot()] = None;
+        self.take(timer);
     }
 }
 
@@ -212,6 +239,25 @@ mod tests {
         assert_eq!(q.pop_due(later, mark), Some((tb, Timer::J)));
         assert_eq!(q.pop_due(later, mark), Some((ta, Timer::G)));
         assert_eq!(q.pop_due(later, mark), None);
+    }
+
+    #[test]
+    fn slots_stay_small_and_consistent_with_the_queue_even_when_overfilled() {
+        assert!(std::mem::size_of::<TimerSlots>() <= 128);
+        let base = Instant::now();
+        let mut q = TimerQueue::default();
+        let mut s = TimerSlots::default();
+        let t = TxId::Client(crate::sip::transaction::ClientTxId(3));
+        let all = [Timer::A, Timer::B, Timer::D, Timer::E, Timer::F, Timer::K];
+        for (i, timer) in all.into_iter().enumerate() {
+            q.set_after(&mut s, t, timer, base, Duration::from_secs(i as u64 + 1));
+        }
+        assert_eq!(q.len(), ARMED_MAX, "evicted timers leave the queue too");
+        assert_eq!(s.deadline(Timer::K), Some(base + Duration::from_secs(6)));
+        q.cancel(&mut s, Timer::K);
+        q.cancel_all(&mut s);
+        assert_eq!(q.len(), 0);
+        assert!(all.iter().all(|t| s.deadline(*t).is_none()));
     }
 
     #[test]
