@@ -735,6 +735,18 @@ numbers = ["+15550001000"]
     }
 
     #[test]
+    fn engine_threads_default_to_the_cpus_and_are_bounded() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cfg = Config::parse(GOOD).unwrap();
+        assert_eq!(cfg.sip.engine_threads, cpus.min(MAX_ENGINE_THREADS));
+        let three = GOOD.replace("[sip]", "[sip]\nengine_threads = 3");
+        assert_eq!(Config::parse(&three).unwrap().sip.engine_threads, 3);
+        let many = GOOD.replace("[sip]", "[sip]\nengine_threads = 65");
+        let errs = Config::parse(&many).unwrap_err();
+        assert_eq!(errs[0].key, "sip.engine_threads", "{errs:?}");
+    }
+
+    #[test]
     fn a_type_error_names_its_key() {
         let bad = GOOD.replace("[acl]", "[acl]\naction = \"maybe\"");
         let errs = Config::parse(&bad).unwrap_err();
