@@ -237,3 +237,39 @@ fn a_400_says_what_was_wrong() {
     let insuf = status_line("insuf");
     assert!(insuf.starts_with("SIP/2.0 400 Missing "), "{insuf}");
 }
+
+/// The socket readers pick an engine by scanning for the Call-ID without parsing
+/// (`sip::shard`); for every torture message the parser accepts, the scan must find the
+/// same Call-ID, or the messages of one dialog could reach different engines.
+#[test]
+fn the_dispatch_scan_finds_the_call_id_the_parser_finds() {
+    use holdless::sip::parse::{parse, Framing};
+    use holdless::sip::shard;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/rfc4475");
+    let mut compared = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("sip") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let Ok(parsed) = parse(&bytes, Framing::Datagram) else {
+            continue;
+        };
+        let ids: Vec<&str> = parsed.msg.get_all(holdless::sip::Name::CallId).collect();
+        if ids.len() != 1 {
+            continue; // multi01: two Call-IDs, a 400 from any engine
+        }
+        let scanned = shard::call_id(&bytes).map(|b| String::from_utf8_lossy(&b).into_owned());
+        assert_eq!(scanned.as_deref(), Some(ids[0]), "{}", path.display());
+        compared += 1;
+    }
+    assert!(compared > 30, "only {compared} messages compared");
+    let folded =
+        b"OPTIONS sip:h@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2;branch=z9hG4bKf\r\n\
+        From: <sip:a@127.0.0.2>;tag=1\r\nTo: <sip:h@127.0.0.1>\r\nCall-ID:\r\n \t f1@x\r\n\
+        CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+    let parsed = parse(folded, Framing::Datagram).expect("a folded header parses");
+    let scanned = shard::call_id(folded).expect("found");
+    assert_eq!(parsed.msg.call_id().map(str::as_bytes), Some(&scanned[..]));
+}

@@ -82,8 +82,13 @@ pub fn parse(buf: &[u8], framing: Framing) -> Result<Parsed, NotSip> {
         if line.starts_with([' ', '\t']) {
             match headers.last_mut() {
                 Some(h) => {
-                    h.value.push(' ');
-                    h.value.push_str(line.trim());
+                    let more = line.trim();
+                    // One space between the parts, none before a value that only
+                    // starts on the continuation line (`Call-ID:` CRLF SP `abc`).
+                    if !h.value.is_empty() && !more.is_empty() {
+                        h.value.push(' ');
+                    }
+                    h.value.push_str(more);
                 }
                 None => {
                     defect = defect.or(Some(Defect::HeaderLine(

@@ -3,6 +3,8 @@
 //! responses) lands on the engine that holds its state. The Call-IDs holdless makes for its
 //! own legs are chosen to hash to the engine that makes them.
 
+use std::borrow::Cow;
+
 /// One engine's place among `count` engines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
@@ -42,23 +44,39 @@ pub fn of_message(bytes: &[u8], count: usize) -> usize {
     if count <= 1 {
         return 0;
     }
-    call_id(bytes).map_or(0, |id| of_call_id(id, count))
+    call_id(bytes).map_or(0, |id| of_call_id(&id, count))
 }
 
-/// The Call-ID header's value (`Call-ID:` or compact `i:`, any case), trimmed; scans the
-/// header lines only, without parsing the message.
-pub fn call_id(bytes: &[u8]) -> Option<&[u8]> {
+/// The Call-ID header's value (`Call-ID:` or compact `i:`, any case), trimmed, with folded
+/// continuation lines joined by one space as the parser joins them; scans the header lines
+/// only, without parsing the message (and borrows unless the value was folded).
+pub fn call_id(bytes: &[u8]) -> Option<Cow<'_, [u8]>> {
     let head_end = memchr::memmem::find(bytes, b"\r\n\r\n").unwrap_or(bytes.len());
     let head = &bytes[..head_end];
-    for line in head.split(|b| *b == b'\n').skip(1) {
+    let mut lines = head.split(|b| *b == b'\n').skip(1).peekable();
+    while let Some(line) = lines.next() {
         let Some(colon) = line.iter().position(|b| *b == b':') else {
             continue;
         };
         let name = trim(&line[..colon]);
-        if name.eq_ignore_ascii_case(b"call-id") || name.eq_ignore_ascii_case(b"i") {
-            let value = trim(&line[colon + 1..]);
-            return (!value.is_empty()).then_some(value);
+        if !(name.eq_ignore_ascii_case(b"call-id") || name.eq_ignore_ascii_case(b"i")) {
+            continue;
         }
+        let mut value = Cow::Borrowed(trim(&line[colon + 1..]));
+        while let Some(next) =
+            lines.next_if(|l| l.first().is_some_and(|c| *c == b' ' || *c == b'\t'))
+        {
+            let more = trim(next);
+            if more.is_empty() {
+                continue;
+            }
+            let v = value.to_mut();
+            if !v.is_empty() {
+                v.push(b' ');
+            }
+            v.extend_from_slice(more);
+        }
+        return (!value.is_empty()).then_some(value);
     }
     None
 }
@@ -86,13 +104,16 @@ mod tests {
 
     #[test]
     fn finds_the_call_id_in_any_case_and_compact_form() {
-        assert_eq!(call_id(INVITE), Some(&b"abc@127.0.0.2"[..]));
+        let id = |b: &'static [u8]| call_id(b).map(|c| c.into_owned());
+        assert_eq!(id(INVITE), Some(b"abc@127.0.0.2".to_vec()));
         let compact = b"BYE sip:a@b SIP/2.0\r\ni: xyz\r\n\r\n";
-        assert_eq!(call_id(compact), Some(&b"xyz"[..]));
+        assert_eq!(id(compact), Some(b"xyz".to_vec()));
         let in_body_only = b"BYE sip:a@b SIP/2.0\r\nVia: x\r\n\r\nCall-ID: body\r\n";
-        assert_eq!(call_id(in_body_only), None);
-        assert_eq!(call_id(b"SIP/2.0 200 OK\r\nCall-ID:\r\n\r\n"), None);
-        assert_eq!(call_id(b"\x00\xff garbage"), None);
+        assert_eq!(id(in_body_only), None);
+        assert_eq!(id(b"SIP/2.0 200 OK\r\nCall-ID:\r\n\r\n"), None);
+        assert_eq!(id(b"\x00\xff garbage"), None);
+        let folded = b"BYE sip:a@b SIP/2.0\r\nCall-ID:\r\n   folded@host\r\nCSeq: 1 BYE\r\n\r\n";
+        assert_eq!(id(folded), Some(b"folded@host".to_vec()));
     }
 
     #[test]
