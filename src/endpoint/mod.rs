@@ -449,6 +449,11 @@ impl Endpoint {
     pub fn transactions(&self) -> usize {
         self.tx.len()
     }
+
+    /// Transactions that still wait for or owe a message (what a shutdown waits for).
+    pub fn transactions_awaiting(&self) -> usize {
+        self.tx.awaiting()
+    }
 }
 
 /// Whether the bytes start like a SIP response (`SIP/2.0 `, after any keep-alive CRLFs): a

@@ -138,7 +138,7 @@ impl Engine {
         self.endpoint.shut_down(Instant::now().into_std());
         self.flush().await;
         self.gauges();
-        while (self.endpoint.transactions() > 0 || self.endpoint.calls() > 0)
+        while (self.endpoint.transactions_awaiting() > 0 || self.endpoint.calls() > 0)
             && Instant::now() < until
         {
             let deadline = self

@@ -48,6 +48,14 @@ pub(super) struct ClientTx {
 }
 
 impl ClientTx {
+    /// Whether the transaction still waits for a final response.
+    pub(super) fn awaiting(&self) -> bool {
+        matches!(
+            self.state,
+            ClientState::Calling | ClientState::Trying | ClientState::Proceeding
+        )
+    }
+
     /// Builds the transaction, sends the request and arms its first timers.
     fn start(
         id: ClientTxId,

@@ -132,6 +132,13 @@ impl TransactionLayer {
         self.servers.len() + self.clients.len()
     }
 
+    /// Transactions still waiting for a response (client) or owing one or its ACK (server);
+    /// the others only absorb retransmissions until their Timer J/K/D/I/L/M.
+    pub fn awaiting(&self) -> usize {
+        self.servers.values().filter(|t| t.awaiting()).count()
+            + self.clients.values().filter(|t| t.awaiting()).count()
+    }
+
     /// Whether no transaction is live.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -241,6 +248,34 @@ mod tests {
         let late = h.layer.respond(h.now, open, reply(&inv, 200, None));
         assert!(matches!(late, Err(TransactionError::UnknownTransaction(_))));
         h.respond(other, reply(&invite("c"), 486, None));
+        h.run_all();
+        h.assert_empty();
+    }
+
+    #[test]
+    fn awaiting_counts_transactions_that_still_owe_or_wait_for_a_message() {
+        let mut h = Harness::new();
+        let inv = invite("a");
+        let RequestOutcome::New(id) = h.request(inv.clone(), udp()) else {
+            panic!()
+        };
+        assert_eq!(h.layer.awaiting(), 1, "no final response yet");
+        h.respond(id, reply(&inv, 486, Some("t")));
+        assert_eq!(h.layer.awaiting(), 1, "the 486 waits for its ACK");
+        let ack = h.request(ack_for_non_2xx(&inv, &reply(&inv, 486, Some("t"))), udp());
+        assert_eq!(ack, RequestOutcome::AckAbsorbed);
+        assert_eq!(h.layer.awaiting(), 0, "Confirmed only absorbs ACKs");
+        let opts = request(Method::Options, Some("z9hG4bKo1"), 1);
+        let RequestOutcome::New(o) = h.request(opts.clone(), udp()) else {
+            panic!()
+        };
+        h.respond(o, reply(&opts, 200, Some("t")));
+        let bye = request(Method::Bye, Some("z9hG4bKb1"), 2);
+        let b = h.send(bye.clone(), udp());
+        assert_eq!(h.layer.awaiting(), 1, "the BYE waits for its answer");
+        h.response(reply(&bye, 200, Some("t")));
+        assert_eq!(h.layer.awaiting(), 0, "Timer J and K only absorb");
+        assert_eq!(h.layer.len(), 3, "but they are still there: {b:?}");
         h.run_all();
         h.assert_empty();
     }

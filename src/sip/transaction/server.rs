@@ -47,6 +47,13 @@ pub(super) struct ServerTx {
 }
 
 impl ServerTx {
+    /// Whether the transaction still owes a response, or an ACK to stop retransmitting a
+    /// final one; afterwards it only absorbs retransmissions.
+    pub(super) fn awaiting(&self) -> bool {
+        matches!(self.state, ServerState::Trying | ServerState::Proceeding)
+            || (self.invite && self.state == ServerState::Completed)
+    }
+
     fn new(id: ServerTxId, key: ServerKey, request: Message, reply_to: Peer) -> ServerTx {
         let invite = request.method() == Some(&Method::Invite);
         ServerTx {
