@@ -42,6 +42,16 @@ impl Kind {
             Kind::RtpLost => "holdless_rtp_lost_packets_total",
         }
     }
+
+    /// The name of the label a counter of this kind is split by.
+    fn label_key(self) -> &'static str {
+        match self {
+            Kind::Received | Kind::Sent | Kind::Absorbed => "what",
+            Kind::Dropped | Kind::Rejected => "reason",
+            Kind::Calls => "outcome",
+            Kind::RtpRelayed | Kind::RtpBytes | Kind::RtpLost => "from",
+        }
+    }
 }
 
 /// Upper bounds (seconds) of the RTP jitter histogram: 20 ms is one G.711 packet time,
@@ -205,13 +215,8 @@ impl Counters {
         let mut out = String::new();
         for (kind, labels) in map.iter() {
             out.push_str(&format!("# TYPE {} counter\n", kind.name()));
+            let key = kind.label_key();
             for (label, v) in labels {
-                let key = match kind {
-                    Kind::Received | Kind::Sent | Kind::Absorbed => "what",
-                    Kind::Dropped | Kind::Rejected => "reason",
-                    Kind::Calls => "outcome",
-                    Kind::RtpRelayed | Kind::RtpBytes | Kind::RtpLost => "from",
-                };
                 out.push_str(&format!(
                     "{}{{{key}=\"{}\"}} {v}\n",
                     kind.name(),

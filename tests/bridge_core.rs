@@ -533,17 +533,7 @@ fn cancel_before_answer_cancels_the_callee() {
     let (inv, out) = h.invite("");
     let b_inv = request(&out, Method::Invite).unwrap().clone();
     h.send(CALLEE, &answer(&b_inv, 180, "cc1", None, ""));
-    let cancel = inv
-        .lines()
-        .filter(|l| {
-            l.starts_with("Via")
-                || l.starts_with("From")
-                || l.starts_with("To")
-                || l.starts_with("Call-ID")
-        })
-        .map(|l| format!("{l}\r\n"))
-        .collect::<String>();
-    let cancel = format!("CANCEL sip:+15550001000@127.0.0.1:5060 SIP/2.0\r\n{cancel}Max-Forwards: 70\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n");
+    let cancel = cancel_for(&inv);
     let out = h.send(CALLER, &cancel);
     assert!(status(&out, 200).is_some(), "200 to the CANCEL");
     assert!(status(&out, 487).is_some(), "487 to the INVITE");
@@ -1705,16 +1695,7 @@ fn a_200_crossing_the_cancel_is_acked_and_hung_up() {
     let (inv, out) = h.invite("");
     let b_inv = request(&out, Method::Invite).unwrap().clone();
     h.send(CALLEE, &answer(&b_inv, 180, "cc1", None, ""));
-    let cancel = inv
-        .lines()
-        .filter(|l| {
-            ["Via", "From", "To", "Call-ID"]
-                .iter()
-                .any(|p| l.starts_with(p))
-        })
-        .map(|l| format!("{l}\r\n"))
-        .collect::<String>();
-    let cancel = format!("CANCEL sip:+15550001000@127.0.0.1:5060 SIP/2.0\r\n{cancel}Max-Forwards: 70\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n");
+    let cancel = cancel_for(&inv);
     let out = h.send(CALLER, &cancel);
     assert!(status(&out, 487).is_some(), "487 to the caller");
     let b_cancel = request(&out, Method::Cancel)

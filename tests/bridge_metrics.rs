@@ -124,28 +124,19 @@ fn caller_request(method: &str, cseq: u32, ok: &Message, caller: SocketAddr) -> 
     )
 }
 
-/// The value of one sample line of the metrics text.
-fn sample(metrics: &str, line: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(line)?.strip_prefix(' ')?.parse().ok())
+/// holdless running through `serve` on free loopback ports, bridging `billing`
+/// (+15550001000) to `callee`, media ports `port_min..port_min+99`.
+struct Server {
+    sip: SocketAddr,
+    http: u16,
+    stop: watch::Sender<bool>,
+    running: tokio::task::JoinHandle<Result<(), holdless::runtime::RuntimeError>>,
+    _dir: tempfile::TempDir,
 }
 
-/// Ten caller packets with two sequence numbers missing and five callee packets, sent back
-/// to back while their timestamps step 20 ms: after the BYE /metrics shows what each side
-/// sent (packets relayed, bytes, lost) and one jitter observation per side.
-#[tokio::test]
-async fn a_bridged_call_reports_rtp_bytes_loss_and_jitter_per_side() {
+async fn start(callee: SocketAddr, port_min: u16) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let (sip, http) = (free_port(), free_port());
-    let callee_sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let caller_sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let caller_rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let callee_rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let (callee_addr, caller_addr) = (
-        callee_sip.local_addr().unwrap(),
-        caller_sip.local_addr().unwrap(),
-    );
     let text = format!(
         r#"
 [sip]
@@ -162,35 +153,71 @@ allow = ["127.0.0.0/8"]
 allow = ["127.0.0.0/8"]
 [media]
 address = "127.0.0.1"
-port_min = 44600
-port_max = 44699
+port_min = {port_min}
+port_max = {port_max}
 [[call_targets]]
 id = "billing"
 name = "Billing"
 numbers = ["+15550001000"]
-bridge_to = "sip:+15550009999@{callee_addr}"
+bridge_to = "sip:+15550009999@{callee}"
 "#,
-        dir = dir.path().display()
+        dir = dir.path().display(),
+        port_max = port_min + 99,
     );
     let cfg = Config::parse(&text).unwrap_or_else(|e| panic!("{e:?}"));
     let (stop, rx) = watch::channel(false);
-    tokio::spawn(holdless::runtime::serve(cfg, rx));
+    let running = tokio::spawn(holdless::runtime::serve(cfg, rx));
     for _ in 0..100 {
         if TcpStream::connect(("127.0.0.1", http)).await.is_ok() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let server: SocketAddr = ([127, 0, 0, 1], sip).into();
+    Server {
+        sip: ([127, 0, 0, 1], sip).into(),
+        http,
+        stop,
+        running,
+        _dir: dir,
+    }
+}
 
-    let offer = sdp(caller_rtp.local_addr().unwrap());
-    let invite = format!(
-        "INVITE sip:+15550001000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {caller_addr};branch=z9hG4bKinv1\r\n\
-         Max-Forwards: 70\r\nFrom: <sip:+15557654321@127.0.0.1>;tag=a1\r\nTo: <sip:+15550001000@127.0.0.1>\r\n\
-         Call-ID: metrics-1@test\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@{caller_addr}>\r\n\
+/// The caller's INVITE for +15550001000 with this Call-ID, From tag and SDP offer.
+fn invite(call_id: &str, tag: &str, caller: SocketAddr, offer: &str) -> String {
+    format!(
+        "INVITE sip:+15550001000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {caller};branch=z9hG4bK{tag}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:+15557654321@127.0.0.1>;tag={tag}\r\nTo: <sip:+15550001000@127.0.0.1>\r\n\
+         Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@{caller}>\r\n\
          Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{offer}",
         offer.len()
+    )
+}
+
+/// The value of one sample line of the metrics text.
+fn sample(metrics: &str, line: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(line)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Ten caller packets with two sequence numbers missing and five callee packets, sent back
+/// to back while their timestamps step 20 ms: after the BYE /metrics shows what each side
+/// sent (packets relayed, bytes, lost) and one jitter observation per side.
+#[tokio::test]
+async fn a_bridged_call_reports_rtp_bytes_loss_and_jitter_per_side() {
+    let callee_sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let caller_sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let caller_rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let callee_rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (callee_addr, caller_addr) = (
+        callee_sip.local_addr().unwrap(),
+        caller_sip.local_addr().unwrap(),
     );
+    let hl = start(callee_addr, 44600).await;
+    let (server, http) = (hl.sip, hl.http);
+
+    let offer = sdp(caller_rtp.local_addr().unwrap());
+    let invite = invite("metrics-1@test", "a1", caller_addr, &offer);
     caller_sip.send_to(invite.as_bytes(), server).await.unwrap();
     let b_inv = recv_sip(&callee_sip, |m| m.method() == Some(&Method::Invite)).await;
     let to_callee_side = media_addr(&b_inv);
@@ -258,47 +285,23 @@ bridge_to = "sip:+15550009999@{callee_addr}"
         ));
         assert!(sum > 0.001, "{from} jitter {sum}");
     }
-    let _ = stop.send(true);
+    let _ = hl.stop.send(true);
 }
 
 /// SIGTERM with a call up: holdless ends it with BYE on both legs, waits for their 200s and
 /// stops; nothing is left for the peers to time out.
 #[tokio::test]
 async fn shutdown_hangs_up_calls_in_progress_on_both_legs() {
-    let dir = tempfile::tempdir().unwrap();
-    let (sip, http) = (free_port(), free_port());
     let callee_sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let caller_sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let (callee_addr, caller_addr) = (
         callee_sip.local_addr().unwrap(),
         caller_sip.local_addr().unwrap(),
     );
-    let text = format!(
-        "[sip]\nudp = [\"127.0.0.1:{sip}\"]\n[http]\nlisten = \"127.0.0.1:{http}\"\n\
-         [store]\ndata_dir = \"{dir}\"\n[acl]\nallow = [\"127.0.0.0/8\"]\n\
-         [egress]\nallow = [\"127.0.0.0/8\"]\n[media]\nport_min = 44700\nport_max = 44799\n\
-         [[call_targets]]\nid = \"billing\"\nname = \"Billing\"\nnumbers = [\"+15550001000\"]\n\
-         bridge_to = \"sip:+15550009999@{callee_addr}\"\n",
-        dir = dir.path().display()
-    );
-    let cfg = Config::parse(&text).unwrap_or_else(|e| panic!("{e:?}"));
-    let (stop, rx) = watch::channel(false);
-    let running = tokio::spawn(holdless::runtime::serve(cfg, rx));
-    for _ in 0..100 {
-        if TcpStream::connect(("127.0.0.1", http)).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let server: SocketAddr = ([127, 0, 0, 1], sip).into();
+    let hl = start(callee_addr, 44700).await;
+    let server = hl.sip;
     let offer = sdp("127.0.0.1:40010".parse().unwrap());
-    let invite = format!(
-        "INVITE sip:+15550001000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {caller_addr};branch=z9hG4bKinv9\r\n\
-         Max-Forwards: 70\r\nFrom: <sip:+15557654321@127.0.0.1>;tag=a9\r\nTo: <sip:+15550001000@127.0.0.1>\r\n\
-         Call-ID: shutdown-1@test\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@{caller_addr}>\r\n\
-         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{offer}",
-        offer.len()
-    );
+    let invite = invite("shutdown-1@test", "a9", caller_addr, &offer);
     caller_sip.send_to(invite.as_bytes(), server).await.unwrap();
     let b_inv = recv_sip(&callee_sip, |m| m.method() == Some(&Method::Invite)).await;
     let answer = sdp("127.0.0.1:40020".parse().unwrap());
@@ -309,7 +312,7 @@ async fn shutdown_hangs_up_calls_in_progress_on_both_legs() {
     caller_sip.send_to(ack.as_bytes(), server).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    stop.send(true).unwrap();
+    hl.stop.send(true).unwrap();
     let bye_a = recv_sip(&caller_sip, |m| m.method() == Some(&Method::Bye)).await;
     assert_eq!(bye_a.call_id(), Some("shutdown-1@test"));
     let bye_b = recv_sip(&callee_sip, |m| m.method() == Some(&Method::Bye)).await;
@@ -318,6 +321,6 @@ async fn shutdown_hangs_up_calls_in_progress_on_both_legs() {
     caller_sip.send_to(ok_a.as_bytes(), server).await.unwrap();
     let ok_b = ok_for(&bye_b, "x", callee_addr, "");
     callee_sip.send_to(ok_b.as_bytes(), server).await.unwrap();
-    let done = timeout(WAIT, running).await.expect("holdless stopped");
+    let done = timeout(WAIT, hl.running).await.expect("holdless stopped");
     assert!(matches!(done, Ok(Ok(()))), "{done:?}");
 }

@@ -86,8 +86,12 @@ pub struct MediaConfig {
 impl MediaConfig {
     /// RTP/RTCP port pairs in the range (even RTP port, RTCP the next).
     pub fn port_pairs(&self) -> usize {
-        let base = u32::from(self.port_min) + u32::from(self.port_min % 2);
-        (u32::from(self.port_max) + 1).saturating_sub(base) as usize / 2
+        (u32::from(self.port_max) + 1).saturating_sub(self.first_rtp_port()) as usize / 2
+    }
+
+    /// The lowest even port of the range: where the first RTP/RTCP pair starts.
+    fn first_rtp_port(&self) -> u32 {
+        u32::from(self.port_min) + u32::from(self.port_min % 2)
     }
 
     /// Engine `index` of `count`'s own slice of the port range: the pairs split evenly,
@@ -95,9 +99,8 @@ impl MediaConfig {
     /// locking; `count` must not exceed [`MediaConfig::port_pairs`].
     pub fn ports_for_engine(&self, index: usize, count: usize) -> MediaConfig {
         let count = count.clamp(1, self.port_pairs().max(1));
-        let base = u32::from(self.port_min) + u32::from(self.port_min % 2);
         let per = (self.port_pairs() / count) as u32;
-        let min = base + 2 * per * index as u32;
+        let min = self.first_rtp_port() + 2 * per * index as u32;
         let max = if index + 1 >= count {
             u32::from(self.port_max)
         } else {

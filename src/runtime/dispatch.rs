@@ -9,6 +9,7 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 use super::engine::Input;
 use crate::acl::AccessList;
 use crate::sip::shard;
+use crate::sip::Peer;
 
 /// Why an input was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,12 +38,14 @@ impl Dispatch {
         }
     }
 
-    fn for_message(&self, input: &Input) -> &mpsc::Sender<Input> {
+    /// The engine owning a message: by Call-ID, or the first for a refused source (not
+    /// scanned) and with a single engine.
+    fn engine_for(&self, bytes: &[u8], from: &Peer) -> &mpsc::Sender<Input> {
         let n = self.engines.len();
-        let i = match input {
-            Input::Message { from, .. } if n > 1 && !self.acl.permits(from.addr.ip()) => 0,
-            Input::Message { bytes, .. } => shard::of_message(bytes, n),
-            _ => 0,
+        let i = if n > 1 && self.acl.permits(from.addr.ip()) {
+            shard::of_message(bytes, n)
+        } else {
+            0
         };
         &self.engines[i.min(n - 1)]
     }
@@ -54,11 +57,14 @@ impl Dispatch {
             TrySendError::Full(_) => Refused::Full,
             TrySendError::Closed(_) => Refused::Closed,
         };
-        match input {
-            Input::Message { .. } => self.for_message(&input).try_send(input).map_err(refused),
-            other => {
+        match &input {
+            Input::Message { bytes, from } => self
+                .engine_for(bytes, from)
+                .try_send(input)
+                .map_err(refused),
+            _ => {
                 for e in self.engines.iter() {
-                    e.try_send(other.clone()).map_err(refused)?;
+                    e.try_send(input.clone()).map_err(refused)?;
                 }
                 Ok(())
             }
@@ -68,11 +74,14 @@ impl Dispatch {
     /// Queues an input, waiting for room (TCP: back-pressure on the connection). `Err` once
     /// the engines are gone.
     pub async fn send(&self, input: Input) -> Result<(), ()> {
-        match input {
-            Input::Message { .. } => self.for_message(&input).send(input).await.map_err(|_| ()),
-            other => {
+        match &input {
+            Input::Message { bytes, from } => {
+                let engine = self.engine_for(bytes, from);
+                engine.send(input).await.map_err(|_| ())
+            }
+            _ => {
                 for e in self.engines.iter() {
-                    e.send(other.clone()).await.map_err(|_| ())?;
+                    e.send(input.clone()).await.map_err(|_| ())?;
                 }
                 Ok(())
             }

@@ -24,7 +24,7 @@ pub(super) async fn serve(
     l: TcpListener,
     counters: Counters,
     api: ApiState,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let http = HttpMetrics::default();
     let state = MetricsState {
@@ -42,13 +42,7 @@ pub(super) async fn serve(
             crate::api::metrics::count,
         ))
         .into_make_service_with_connect_info::<SocketAddr>();
-    let stop = async move {
-        while !*shutdown.borrow() {
-            if shutdown.changed().await.is_err() {
-                break;
-            }
-        }
-    };
+    let stop = super::stopped(shutdown);
     if let Err(e) = axum::serve(l, app).with_graceful_shutdown(stop).await {
         tracing::error!(error = %e, "HTTP server failed");
     }

@@ -156,17 +156,8 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
             tx.clone(),
             media_events,
         );
-        let mut stop = shutdown.clone();
-        running.push(tokio::spawn(async move {
-            let stop = async move {
-                while !*stop.borrow() {
-                    if stop.changed().await.is_err() {
-                        break;
-                    }
-                }
-            };
-            engine.run(rx, stop).await;
-        }));
+        let stop = stopped(shutdown.clone());
+        running.push(tokio::spawn(engine.run(rx, stop)));
     }
     tracing::info!(engines, "SIP engines running");
     drop(tx);
@@ -177,6 +168,15 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
     }
     callbacks.stop().await;
     Ok(())
+}
+
+/// Resolves once `shutdown` turns true (or its sender is gone).
+async fn stopped(mut shutdown: watch::Receiver<bool>) {
+    while !*shutdown.borrow() {
+        if shutdown.changed().await.is_err() {
+            break;
+        }
+    }
 }
 
 /// Opens the callback store under the data directory and starts the callback service

@@ -8,8 +8,8 @@
 //! media (rtpengine's media threads work the same way).
 //!
 //! The hot path stays inside that task: a readable socket is drained with non-blocking
-//! batched receives (`recvmmsg`, see [`super::recv_batch`]), each datagram goes through the relay's decision and is sent straight from the
-//! socket facing the other side. No allocation, channel hop or shared lock per packet; the
+//! batched receives (`recvmmsg`, see [`super::recv_batch`]), each datagram goes through the
+//! relay's decision and is sent straight from the socket facing the other side. No allocation, channel hop or shared lock per packet; the
 //! relay parameters change only on a completed offer/answer, through the call's command
 //! channel. Media timeouts and the final statistics go to the engine as [`MediaEvent`]s.
 
