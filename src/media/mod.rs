@@ -4,9 +4,11 @@
 
 pub mod config;
 pub mod controller;
+pub mod dtmf;
 pub mod g711;
 pub mod negotiate;
 pub mod pool;
+pub mod prompt;
 pub mod relay;
 pub mod rtp;
 pub mod sdp;
