@@ -204,7 +204,7 @@ impl CallCore {
                 retried_422: false,
                 ack_waits_for_caller: false,
                 media,
-                relay: None,
+                reoffer: None,
                 pending_2xx: HashMap::new(),
                 bye_after_ack: None,
                 outstanding: 0,
@@ -282,7 +282,7 @@ impl CallCore {
                 match purpose {
                     ClientPurpose::Invite => self.on_outbound_response(cx, key, resp),
                     ClientPurpose::Cancel => {}
-                    ClientPurpose::Relay => self.on_relay_response(cx, key, side, resp),
+                    ClientPurpose::Reoffer => self.on_reoffer_response(cx, key, side, resp),
                     ClientPurpose::Refresh => self.on_refresh_response(cx, key, side, resp),
                     ClientPurpose::Bye => {
                         if resp.status().unwrap_or(0) >= 200 {
@@ -339,11 +339,11 @@ impl CallCore {
             }
             ClientPurpose::Bye => self.bye_done(cx, key),
             ClientPurpose::Cancel => {}
-            ClientPurpose::Relay | ClientPurpose::Refresh => {
+            ClientPurpose::Reoffer | ClientPurpose::Refresh => {
                 let relay = self.calls.get_mut(&key).and_then(|call| {
                     call.leg_mut(side).request_out = None;
-                    (purpose == ClientPurpose::Relay)
-                        .then(|| call.relay.take())
+                    (purpose == ClientPurpose::Reoffer)
+                        .then(|| call.reoffer.take())
                         .flatten()
                 });
                 if let Some(r) = relay {
@@ -875,7 +875,7 @@ impl CallCore {
             }
             CallTimer::Refresh(side) => self.send_refresh(cx, key, side),
             CallTimer::Expire(side) => self.teardown(cx, key, EndReason::SessionExpired(side)),
-            CallTimer::GlareRetry(side) => self.retry_relay(cx, key, side),
+            CallTimer::GlareRetry(side) => self.retry_reoffer(cx, key, side),
         }
     }
 
@@ -924,7 +924,7 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        if let Some(relay) = call.relay.take() {
+        if let Some(relay) = call.reoffer.take() {
             let (code, text) = if relay.is_invite {
                 (487, "Request Terminated")
             } else {
@@ -991,7 +991,7 @@ impl CallCore {
             || call.outstanding > 0
             || call.out_tx.is_some()
             || call.bye_after_ack.is_some()
-            || call.relay.is_some();
+            || call.reoffer.is_some();
         if busy {
             return;
         }

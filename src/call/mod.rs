@@ -131,7 +131,7 @@ enum ClientPurpose {
     /// CANCEL of the outbound INVITE.
     Cancel,
     /// A re-INVITE or UPDATE relayed from the other side.
-    Relay,
+    Reoffer,
     /// Our own session refresh.
     Refresh,
     /// BYE.
@@ -144,7 +144,7 @@ enum ServerPurpose {
     /// The inbound INVITE that created the call.
     Initial,
     /// A re-INVITE or UPDATE being relayed.
-    Relay,
+    Reoffer,
 }
 
 /// A 2xx we retransmit until its ACK comes.
@@ -158,7 +158,7 @@ struct Pending2xx {
 
 /// A re-INVITE or UPDATE from one side being relayed to the other.
 #[derive(Debug, Clone)]
-struct Relay {
+struct Reoffer {
     from: Side,
     server_tx: ServerTxId,
     request: Message,
@@ -193,7 +193,7 @@ struct Call {
     /// Delayed offer: the callee's ACK waits for the caller's ACK carrying the answer.
     ack_waits_for_caller: bool,
     media: MediaId,
-    relay: Option<Relay>,
+    reoffer: Option<Reoffer>,
     pending_2xx: HashMap<Side, Pending2xx>,
     bye_after_ack: Option<Side>,
     outstanding: usize,

@@ -39,7 +39,7 @@ impl CallCore {
         if call.phase != Phase::Answered {
             return Self::reply(cx, tx, response_for(req, 491, "Request Pending", None));
         }
-        if let Some(relay) = &call.relay {
+        if let Some(relay) = &call.reoffer {
             if relay.from == side {
                 let mut r = response_for(req, 500, "Server Internal Error", None);
                 r.push(Name::RetryAfter, self.rng.clone().u32(1..5).to_string());
@@ -96,7 +96,7 @@ impl CallCore {
         }
         super::headers::copy_pass_through(&self.cfg, req, &mut out);
         set_body(&mut out, &offer);
-        let Some(id) = self.send_in_dialog(cx, key, other, out, ClientPurpose::Relay) else {
+        let Some(id) = self.send_in_dialog(cx, key, other, out, ClientPurpose::Reoffer) else {
             return Self::reply(
                 cx,
                 tx,
@@ -108,14 +108,14 @@ impl CallCore {
         };
         call.leg_mut(other).request_out = Some(id);
         call.leg_mut(other).sdp_sent = Some(offer);
-        call.relay = Some(Relay {
+        call.reoffer = Some(Reoffer {
             from: side,
             server_tx: tx,
             request: req.clone(),
             is_invite,
             glare_retries: 0,
         });
-        self.server_txs.insert(tx, (key, ServerPurpose::Relay));
+        self.server_txs.insert(tx, (key, ServerPurpose::Reoffer));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -164,7 +164,7 @@ impl CallCore {
     }
 
     /// The other side answered a relayed re-INVITE/UPDATE.
-    pub(super) fn on_relay_response(
+    pub(super) fn on_reoffer_response(
         &mut self,
         cx: &mut Ctx,
         key: CallKey,
@@ -190,7 +190,7 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let Some(relay) = call.relay.take() else {
+        let Some(relay) = call.reoffer.take() else {
             return;
         };
         if let Some(d) = call.leg_mut(side).dialog.as_mut() {
@@ -204,7 +204,7 @@ impl CallCore {
                 Side::Callee => self.rng.u64(2100..=4000),
                 Side::Caller => self.rng.u64(0..=2000),
             };
-            call.relay = Some(Relay {
+            call.reoffer = Some(Reoffer {
                 glare_retries: relay.glare_retries + 1,
                 ..relay
             });
@@ -267,7 +267,7 @@ impl CallCore {
     }
 
     /// Sends a relayed re-offer again after the §14.1 wait that followed a 491.
-    pub(super) fn retry_relay(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
+    pub(super) fn retry_reoffer(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
         let session = self
             .calls
             .get(&key)
@@ -275,7 +275,7 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let (Some(relay), Some(offer)) = (call.relay.clone(), call.leg(side).sdp_sent.clone())
+        let (Some(relay), Some(offer)) = (call.reoffer.clone(), call.leg(side).sdp_sent.clone())
         else {
             return;
         };
@@ -300,14 +300,14 @@ impl CallCore {
         }
         super::headers::copy_pass_through(&self.cfg, &relay.request, &mut out);
         set_body(&mut out, &offer);
-        match self.send_in_dialog(cx, key, side, out, ClientPurpose::Relay) {
+        match self.send_in_dialog(cx, key, side, out, ClientPurpose::Reoffer) {
             Some(id) => {
                 if let Some(c) = self.calls.get_mut(&key) {
                     c.leg_mut(side).request_out = Some(id);
                 }
             }
             None => {
-                if let Some(r) = self.calls.get_mut(&key).and_then(|c| c.relay.take()) {
+                if let Some(r) = self.calls.get_mut(&key).and_then(|c| c.reoffer.take()) {
                     Self::reply(
                         cx,
                         r.server_tx,
@@ -341,7 +341,7 @@ impl CallCore {
         if call.phase != Phase::Answered {
             return;
         }
-        if call.relay.is_some() || call.leg(side).request_out.is_some() {
+        if call.reoffer.is_some() || call.leg(side).request_out.is_some() {
             let retry = cx.now + Duration::from_secs(2);
             return self.set_timer(key, CallTimer::Refresh(side), retry);
         }

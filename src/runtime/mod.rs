@@ -1,11 +1,12 @@
 //! The tokio shell: binds sockets, feeds the [`Endpoint`] core with messages and time,
 //! sends what it asks, serves HTTP, and drains on shutdown.
 
-mod dispatch;
-mod engine;
 mod http;
+mod inboxes;
+mod input;
 mod recv_batch;
 pub mod rtp;
+mod sip_engine;
 mod tcp;
 mod udp;
 
@@ -19,9 +20,9 @@ use crate::config::{Config, RefuseAction};
 use crate::endpoint::Endpoint;
 use crate::metrics::Counters;
 use crate::sip::shard::Shard;
-use dispatch::Dispatch;
+use inboxes::Inboxes;
 
-pub use engine::Input;
+pub use input::Input;
 
 /// Depth of the queue from the socket readers to the engine. At ~20k messages/s this is
 /// ~200 ms of backlog; beyond it datagrams are dropped (and counted) rather than queued
@@ -72,7 +73,7 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
         .clamp(1, cfg.media.port_pairs().max(1));
     let (senders, receivers): (Vec<_>, Vec<_>) =
         (0..engines).map(|_| mpsc::channel(ENGINE_QUEUE)).unzip();
-    let tx = Dispatch::new(senders, AccessList::new(&cfg.acl));
+    let tx = Inboxes::new(senders, AccessList::new(&cfg.acl));
     let mut udp_sockets = Vec::new();
     for addr in &cfg.sip.udp {
         let sock = udp::bind(*addr)
@@ -147,7 +148,7 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
             shard,
             flood.clone(),
         );
-        let engine = engine::Engine::new(
+        let engine = sip_engine::SipEngine::new(
             &cfg,
             counters.clone(),
             endpoint,

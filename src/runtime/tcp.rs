@@ -10,8 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use super::dispatch::Dispatch;
-use super::engine::Input;
+use super::inboxes::Inboxes;
+use super::input::Input;
 use crate::acl::AccessList;
 use crate::metrics::{Counters, Kind};
 use crate::sip::framer::{Frame, StreamFramer};
@@ -53,7 +53,7 @@ pub(super) struct Options {
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
 /// Accepts connections until the engine goes away.
-pub(super) async fn accept_loop(l: TcpListener, tx: Dispatch, opts: Options, counters: Counters) {
+pub(super) async fn accept_loop(l: TcpListener, tx: Inboxes, opts: Options, counters: Counters) {
     let open = Arc::new(AtomicUsize::new(0));
     loop {
         let (stream, addr) = match l.accept().await {
@@ -95,7 +95,7 @@ pub(super) async fn accept_loop(l: TcpListener, tx: Dispatch, opts: Options, cou
 /// queue at once, so messages queue while it connects. A failed connect reports `Closed`.
 pub(super) fn connect(
     addr: std::net::SocketAddr,
-    tx: Dispatch,
+    tx: Inboxes,
     idle: Duration,
     counters: Counters,
 ) -> (ConnId, mpsc::Sender<Bytes>) {
@@ -139,7 +139,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 async fn connection(
     stream: TcpStream,
     peer: Peer,
-    tx: Dispatch,
+    tx: Inboxes,
     idle: Duration,
     counters: Counters,
 ) {
@@ -155,7 +155,7 @@ async fn connection(
 async fn run(
     stream: TcpStream,
     peer: Peer,
-    tx: Dispatch,
+    tx: Inboxes,
     idle: Duration,
     counters: Counters,
     mut wrx: mpsc::Receiver<Bytes>,

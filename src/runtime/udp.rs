@@ -6,8 +6,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::net::UdpSocket;
 
-use super::dispatch::{Dispatch, Refused};
-use super::engine::Input;
+use super::inboxes::{Inboxes, NotQueued};
+use super::input::Input;
 use crate::metrics::{Counters, Kind};
 use crate::sip::parse::MAX_MESSAGE_BYTES;
 use crate::sip::Peer;
@@ -33,7 +33,7 @@ pub(super) async fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 }
 
 /// Reads datagrams until the engine goes away.
-pub(super) async fn read_loop(sock: Arc<UdpSocket>, tx: Dispatch, counters: Counters) {
+pub(super) async fn read_loop(sock: Arc<UdpSocket>, tx: Inboxes, counters: Counters) {
     let mut buf = vec![0u8; MAX_MESSAGE_BYTES + 1];
     let local = sock.local_addr().ok();
     loop {
@@ -58,8 +58,8 @@ pub(super) async fn read_loop(sock: Arc<UdpSocket>, tx: Dispatch, counters: Coun
         };
         match tx.try_send(input) {
             Ok(()) => {}
-            Err(Refused::Full) => counters.inc(Kind::Dropped, "overload"),
-            Err(Refused::Closed) => return,
+            Err(NotQueued::Full) => counters.inc(Kind::Dropped, "overload"),
+            Err(NotQueued::Closed) => return,
         }
     }
 }

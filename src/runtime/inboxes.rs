@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc::{self, error::TrySendError};
 
-use super::engine::Input;
+use super::input::Input;
 use crate::acl::AccessList;
 use crate::sip::shard;
 use crate::sip::Peer;
 
 /// Why an input was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
+pub enum NotQueued {
     /// The engine's queue is full (overload): the input is dropped.
     Full,
     /// The engine has stopped.
@@ -22,17 +22,17 @@ pub enum Refused {
 
 /// The engines' input queues.
 #[derive(Debug, Clone)]
-pub struct Dispatch {
+pub struct Inboxes {
     engines: Arc<[mpsc::Sender<Input>]>,
     /// Checked before the Call-ID is looked for: a refused source costs no more than
     /// reading its address, and engine 0 drops or answers it (403 is stateless).
     acl: Arc<AccessList>,
 }
 
-impl Dispatch {
+impl Inboxes {
     /// Routes to these engines (at least one); sources outside `acl` go to the first.
     pub fn new(engines: Vec<mpsc::Sender<Input>>, acl: AccessList) -> Self {
-        Dispatch {
+        Inboxes {
             engines: engines.into(),
             acl: Arc::new(acl),
         }
@@ -52,10 +52,10 @@ impl Dispatch {
 
     /// Queues a message without waiting (UDP: a full queue drops the datagram, counted by
     /// the caller). Connection events go to every engine.
-    pub fn try_send(&self, input: Input) -> Result<(), Refused> {
+    pub fn try_send(&self, input: Input) -> Result<(), NotQueued> {
         let refused = |e: TrySendError<Input>| match e {
-            TrySendError::Full(_) => Refused::Full,
-            TrySendError::Closed(_) => Refused::Closed,
+            TrySendError::Full(_) => NotQueued::Full,
+            TrySendError::Closed(_) => NotQueued::Closed,
         };
         match &input {
             Input::Message { bytes, from } => self
@@ -101,14 +101,14 @@ mod tests {
     use crate::sip::{ConnId, Peer};
     use bytes::Bytes;
 
-    fn dispatch(n: usize) -> (Dispatch, Vec<mpsc::Receiver<Input>>) {
+    fn inboxes(n: usize) -> (Inboxes, Vec<mpsc::Receiver<Input>>) {
         let (tx, rx): (Vec<_>, Vec<_>) = (0..n).map(|_| mpsc::channel(8)).unzip();
         let acl = AccessList::new(&AclConfig {
             action: RefuseAction::Drop,
             allow: vec!["127.0.0.1/32".parse().unwrap()],
             deny: vec![],
         });
-        (Dispatch::new(tx, acl), rx)
+        (Inboxes::new(tx, acl), rx)
     }
 
     /// A Call-ID that engine `want` of `n` owns.
@@ -129,7 +129,7 @@ mod tests {
 
     #[test]
     fn messages_go_to_their_call_id_s_engine_and_refused_sources_to_the_first() {
-        let (d, mut rx) = dispatch(3);
+        let (d, mut rx) = inboxes(3);
         let id = call_id_for(2, 3);
         d.try_send(message(&id, "127.0.0.1:5070")).unwrap();
         assert!(rx[2].try_recv().is_ok(), "allowed source: by Call-ID");
@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn connection_events_reach_every_engine() {
-        let (d, mut rx) = dispatch(3);
+        let (d, mut rx) = inboxes(3);
         d.try_send(Input::Closed { conn: ConnId(7) }).unwrap();
         for r in &mut rx {
             assert!(matches!(

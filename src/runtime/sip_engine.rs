@@ -10,42 +10,19 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::dispatch::Dispatch;
+use super::inboxes::Inboxes;
+use super::input::Input;
 use crate::config::Config;
 use crate::endpoint::Endpoint;
 use crate::media::relay::MediaEvent;
 use crate::metrics::{Counters, Kind};
 use crate::sip::{ConnId, Peer, Transport};
 
-/// What the socket tasks hand the engine.
-#[derive(Debug, Clone)]
-pub enum Input {
-    /// A datagram or a framed TCP message.
-    Message {
-        /// The bytes.
-        bytes: Bytes,
-        /// Who sent them.
-        from: Peer,
-    },
-    /// A TCP connection is up; its writer takes bytes to send.
-    Opened {
-        /// The connection.
-        conn: ConnId,
-        /// Its write queue.
-        writer: mpsc::Sender<Bytes>,
-    },
-    /// A TCP connection is gone.
-    Closed {
-        /// The connection.
-        conn: ConnId,
-    },
-}
-
 /// Most inputs handled before the engine looks at its timers again, so a burst cannot
 /// starve retransmissions.
 const BATCH: usize = 256;
 
-pub(super) struct Engine {
+pub(super) struct SipEngine {
     endpoint: Endpoint,
     /// The SIP UDP sockets with their local addresses (read once: `getsockname` per send
     /// showed in profiles).
@@ -53,7 +30,7 @@ pub(super) struct Engine {
     conns: HashMap<ConnId, mpsc::Sender<Bytes>>,
     /// Outbound connections by destination, reused for every message to it.
     outbound: HashMap<std::net::SocketAddr, ConnId>,
-    inputs: Dispatch,
+    inputs: Inboxes,
     tcp_idle: std::time::Duration,
     media_events: mpsc::Receiver<MediaEvent>,
     counters: Counters,
@@ -61,7 +38,7 @@ pub(super) struct Engine {
     part: usize,
 }
 
-impl Engine {
+impl SipEngine {
     /// Engine `part` (its share of the gauges) driving `endpoint`.
     pub(super) fn new(
         cfg: &Config,
@@ -69,10 +46,10 @@ impl Engine {
         endpoint: Endpoint,
         part: usize,
         udp: Vec<Arc<UdpSocket>>,
-        inputs: Dispatch,
+        inputs: Inboxes,
         media_events: mpsc::Receiver<MediaEvent>,
     ) -> Self {
-        Engine {
+        SipEngine {
             endpoint,
             part,
             udp: udp
