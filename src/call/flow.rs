@@ -5,6 +5,7 @@
 use bytes::Bytes;
 
 use super::headers::{caller_failure, contact, copy_pass_through, via};
+use super::leg::Outgoing;
 use super::session_timer::{self as st, UasNegotiation};
 use super::*;
 use crate::media::MediaError;
@@ -162,21 +163,21 @@ impl CallCore {
         Self::reply(cx, tx, response_for(invite, 100, "Trying", None));
         let key = CallKey(self.next_call);
         self.next_call += 1;
-        let mut caller = Leg::new(reply_to);
+        let mut caller = Leg::uas(invite.clone(), tx, reply_to);
         caller.session = caller_timer;
         caller.allows_update = st::allows(invite, "UPDATE");
         let caller_dialog_key = (dialog_a.call_id.clone(), a_tag);
         self.dialogs
             .insert(caller_dialog_key.clone(), (key, Side::Caller));
         caller.dialog = Some(dialog_a);
-        let mut callee = Leg::new(dest);
-        callee.sdp_sent = offer;
         let out_call_id = out.call_id().unwrap_or_default().to_owned();
         let out_tag = out
             .get(Name::From)
             .and_then(name_addr::tag)
             .unwrap_or_default()
             .to_owned();
+        let mut callee = Leg::uac(out, out_tx, dest);
+        callee.sdp_sent = offer;
         let callee_dialog_key = (out_call_id, out_tag);
         self.dialogs
             .insert(callee_dialog_key.clone(), (key, Side::Callee));
@@ -195,18 +196,9 @@ impl CallCore {
                 phase: Phase::Proceeding,
                 caller,
                 callee,
-                initial: invite.clone(),
-                initial_tx: Some(tx),
-                out_invite: out,
-                out_tx: Some(out_tx),
-                out_provisional: false,
-                cancel_wanted: false,
-                retried_422: false,
                 ack_waits_for_caller: false,
                 media,
                 reoffer: None,
-                pending_2xx: HashMap::new(),
-                bye_after_ack: None,
                 outstanding: 0,
                 reason: None,
                 answered: None,
@@ -261,7 +253,7 @@ impl CallCore {
     /// A response to the caller's INVITE, with our tag and Contact.
     fn caller_response(&self, call: &Call, code: u16, reason: &str) -> Message {
         let tag = call.caller.dialog.as_ref().map(|d| d.local_tag.clone());
-        let mut r = response_for(&call.initial, code, reason, tag.as_deref());
+        let mut r = response_for(&call.caller.invite, code, reason, tag.as_deref());
         if (101..300).contains(&code) {
             let p = call.caller.peer;
             r.push(
@@ -329,8 +321,10 @@ impl CallCore {
         match purpose {
             ClientPurpose::Invite => {
                 if let Some(call) = self.calls.get_mut(&key) {
-                    call.out_tx = None;
-                    if let Some(tx) = call.initial_tx.take() {
+                    if let Some(o) = call.callee.outgoing_mut() {
+                        o.tx = None;
+                    }
+                    if let Some(tx) = call.caller.take_invite_tx() {
                         let r = self.caller_response(&self.calls[&key], 408, "Request Timeout");
                         Self::reply(cx, tx, r);
                     }
@@ -370,29 +364,32 @@ impl CallCore {
             if code == 100 {
                 return;
             }
-            call.out_provisional = true;
-            if call.callee.dialog.is_none() && resp.get(Name::To).and_then(name_addr::tag).is_some()
-            {
-                call.callee.dialog = Dialog::as_uac(&call.out_invite, &resp).ok();
+            let callee = &mut call.callee;
+            let cancel_wanted = callee.outgoing_mut().is_some_and(|o| {
+                o.provisional = true;
+                o.cancel_wanted
+            });
+            if callee.dialog.is_none() && resp.get(Name::To).and_then(name_addr::tag).is_some() {
+                callee.dialog = Dialog::as_uac(&callee.invite, &resp).ok();
             }
-            if call.cancel_wanted {
+            if cancel_wanted {
                 return self.send_cancel(cx, key);
             }
             return self.relay_provisional(cx, key, resp);
         }
-        call.out_tx = None;
+        let out = call.callee.outgoing_mut().map(|o| {
+            o.tx = None;
+            o.clone()
+        });
         if (200..300).contains(&code) {
             return self.on_outbound_answer(cx, key, resp);
         }
-        if code == 422
-            && !call.retried_422
-            && !call.cancel_wanted
-            && call.phase == Phase::Proceeding
-        {
+        let may_retry = out.is_some_and(|o| !o.retried_422 && !o.cancel_wanted);
+        if code == 422 && may_retry && call.phase == Phase::Proceeding {
             return self.retry_422(cx, key, &resp);
         }
         if call.phase == Phase::Proceeding {
-            if let Some(tx) = call.initial_tx.take() {
+            if let Some(tx) = call.caller.take_invite_tx() {
                 let reason = match &resp.start {
                     crate::sip::StartLine::Response { reason, .. } => reason.clone(),
                     _ => String::new(),
@@ -411,7 +408,7 @@ impl CallCore {
         let Some(call) = self.calls.get(&key) else {
             return;
         };
-        let (Some(tx), Phase::Proceeding) = (call.initial_tx, call.phase) else {
+        let (Some(tx), Phase::Proceeding) = (call.caller.invite_tx(), call.phase) else {
             return;
         };
         let reason = if code == 183 {
@@ -445,7 +442,7 @@ impl CallCore {
         let min = st::min_se(resp)
             .unwrap_or(self.cfg.session_expires)
             .max(self.cfg.min_se);
-        let mut inv = call.out_invite.clone();
+        let mut inv = call.callee.invite.clone();
         let dest = call.callee.peer;
         let local = self.local_for(dest.transport, None);
         inv.set(Name::Via, via(local, dest.transport, &self.branch()));
@@ -462,9 +459,11 @@ impl CallCore {
                 self.client_txs
                     .insert(id, (key, Side::Callee, ClientPurpose::Invite));
                 if let Some(c) = self.calls.get_mut(&key) {
-                    c.retried_422 = true;
-                    c.out_invite = inv;
-                    c.out_tx = Some(id);
+                    c.callee.invite = inv;
+                    if let Some(o) = c.callee.outgoing_mut() {
+                        o.retried_422 = true;
+                        o.tx = Some(id);
+                    }
                 }
             }
             Err(_) => self.teardown(cx, key, EndReason::Rejected(422)),
@@ -493,9 +492,9 @@ impl CallCore {
                 .is_some_and(|d| d.state == DialogState::Confirmed);
         match call.callee.dialog.as_mut() {
             Some(d) if same => d.confirm(&resp),
-            _ => call.callee.dialog = Dialog::as_uac(&call.out_invite, &resp).ok(),
+            _ => call.callee.dialog = Dialog::as_uac(&call.callee.invite, &resp).ok(),
         }
-        let invite_cseq = cseq(&call.out_invite).map(|(n, _)| n).unwrap_or(1);
+        let invite_cseq = cseq(&call.callee.invite).map(|(n, _)| n).unwrap_or(1);
         let delayed_offer = call.callee.sdp_sent.is_none();
         if !delayed_offer || already {
             self.send_ack(cx, key, Side::Callee, invite_cseq, None);
@@ -506,7 +505,8 @@ impl CallCore {
         if already {
             return;
         }
-        if call.cancel_wanted || call.phase != Phase::Proceeding {
+        let cancel_wanted = call.callee.outgoing().is_some_and(|o| o.cancel_wanted);
+        if cancel_wanted || call.phase != Phase::Proceeding {
             if delayed_offer {
                 self.send_ack(cx, key, Side::Callee, invite_cseq, None);
             }
@@ -519,7 +519,7 @@ impl CallCore {
         call.callee.allows_update = st::allows(&resp, "UPDATE");
         // What our INVITE last asked for: raised by a 422 retry above the configured value.
         let asked =
-            st::session_expires(&call.out_invite).map_or(self.cfg.session_expires, |(se, _)| se);
+            st::session_expires(&call.callee.invite).map_or(self.cfg.session_expires, |(se, _)| se);
         call.callee.session = Some(st::from_uac_answer(&resp, asked));
         let media = call.media;
         let body = sdp_body(&resp).unwrap_or_default().to_vec();
@@ -532,7 +532,11 @@ impl CallCore {
             Ok(b) => b,
             Err(e) => {
                 let (code, reason) = e.status();
-                if let Some(tx) = self.calls.get_mut(&key).and_then(|c| c.initial_tx.take()) {
+                if let Some(tx) = self
+                    .calls
+                    .get_mut(&key)
+                    .and_then(|c| c.caller.take_invite_tx())
+                {
                     let r = self.caller_response(&self.calls[&key], code, reason);
                     Self::reply(cx, tx, r);
                 }
@@ -559,16 +563,18 @@ impl CallCore {
         let mut ok = self.caller_response(call, 200, "OK");
         ok.push(Name::Allow, ALLOWED_METHODS);
         ok.push(Name::Supported, "timer");
-        if let UasNegotiation::Use(_, headers) =
-            st::negotiate_uas(&call.initial, self.cfg.min_se, self.cfg.session_expires)
-        {
+        if let UasNegotiation::Use(_, headers) = st::negotiate_uas(
+            &call.caller.invite,
+            self.cfg.min_se,
+            self.cfg.session_expires,
+        ) {
             for (n, v) in headers {
                 ok.push_other(n, v);
             }
         }
         copy_pass_through(&self.cfg, resp, &mut ok);
         set_body(&mut ok, &sdp);
-        let initial_cseq = cseq(&call.initial).map(|(n, _)| n).unwrap_or(0);
+        let initial_cseq = cseq(&call.caller.invite).map(|(n, _)| n).unwrap_or(0);
         let to = call.caller.peer;
         let Some(call) = self.calls.get_mut(&key) else {
             return;
@@ -576,16 +582,13 @@ impl CallCore {
         call.caller.sdp_sent = Some(sdp);
         call.phase = Phase::Answered;
         call.answered = Some(cx.now);
-        let tx = call.initial_tx.take();
-        call.pending_2xx.insert(
-            Side::Caller,
-            Pending2xx {
-                msg: ok.clone(),
-                to,
-                interval: self.timers.t1,
-                cseq: initial_cseq,
-            },
-        );
+        let tx = call.caller.take_invite_tx();
+        call.caller.pending_2xx = Some(Pending2xx {
+            msg: ok.clone(),
+            to,
+            interval: self.timers.t1,
+            cseq: initial_cseq,
+        });
         if let Some(tx) = tx {
             Self::reply(cx, tx, ok);
         }
@@ -709,10 +712,15 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let Some(out) = call.out_tx else { return };
-        if !call.out_provisional {
+        let Some(Outgoing {
+            tx: Some(out),
+            provisional: true,
+            ..
+        }) = call.callee.outgoing()
+        else {
             return;
-        }
+        };
+        let out = *out;
         let to = call.callee.peer;
         if let Some(cancel) = cx.tx.cancel_request(out) {
             if let Ok(id) = cx.tx.send_request(cx.now, cancel, to) {
@@ -730,7 +738,7 @@ impl CallCore {
             return;
         }
         if let Some(call) = self.calls.get_mut(&key) {
-            call.initial_tx = None;
+            call.caller.take_invite_tx();
             call.caller.dialog = None;
         }
         tracing::info!(call = key.0, "caller cancelled");
@@ -786,8 +794,9 @@ impl CallCore {
         Self::reply(cx, tx, response_for(req, 200, "OK", None));
         tracing::debug!(call = key.0, ?side, "BYE");
         if let Some(call) = self.calls.get_mut(&key) {
-            call.leg_mut(side).dialog = None;
-            call.pending_2xx.remove(&side);
+            let leg = call.leg_mut(side);
+            leg.dialog = None;
+            leg.pending_2xx = None;
         }
         self.clear_timer(key, CallTimer::Retransmit2xx(side));
         self.clear_timer(key, CallTimer::AckWait(side));
@@ -803,8 +812,13 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return false;
         };
-        if call.pending_2xx.get(&side).is_some_and(|p| p.cseq == n) {
-            call.pending_2xx.remove(&side);
+        if call
+            .leg(side)
+            .pending_2xx
+            .as_ref()
+            .is_some_and(|p| p.cseq == n)
+        {
+            call.leg_mut(side).pending_2xx = None;
             self.clear_timer(key, CallTimer::Retransmit2xx(side));
             self.clear_timer(key, CallTimer::AckWait(side));
         }
@@ -814,7 +828,7 @@ impl CallCore {
         if side == Side::Caller && call.ack_waits_for_caller {
             call.ack_waits_for_caller = false;
             let media = call.media;
-            let invite_cseq = cseq(&call.out_invite).map(|(n, _)| n).unwrap_or(1);
+            let invite_cseq = cseq(&call.callee.invite).map(|(n, _)| n).unwrap_or(1);
             let answer = sdp_body(ack).map(|b| cx.media.answer(cx.now, media, Side::Caller, b));
             let body = match answer {
                 Some(Ok(b)) => Some(b),
@@ -825,8 +839,7 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return true;
         };
-        if call.bye_after_ack == Some(side) {
-            call.bye_after_ack = None;
+        if std::mem::take(&mut call.leg_mut(side).bye_after_ack) {
             self.send_bye(cx, key, side);
         }
         true
@@ -842,7 +855,7 @@ impl CallCore {
                 if call.phase != Phase::Proceeding {
                     return;
                 }
-                if let Some(tx) = call.initial_tx.take() {
+                if let Some(tx) = call.caller.take_invite_tx() {
                     let r = self.caller_response(&self.calls[&key], 480, "Temporarily Unavailable");
                     Self::reply(cx, tx, r);
                 }
@@ -853,7 +866,7 @@ impl CallCore {
                 let Some(call) = self.calls.get_mut(&key) else {
                     return;
                 };
-                let Some(p) = call.pending_2xx.get_mut(&side) else {
+                let Some(p) = call.leg_mut(side).pending_2xx.as_mut() else {
                     return;
                 };
                 cx.tx.send_stateless(p.msg.clone(), p.to);
@@ -866,9 +879,9 @@ impl CallCore {
                 let Some(call) = self.calls.get_mut(&key) else {
                     return;
                 };
-                call.pending_2xx.remove(&side);
-                if call.bye_after_ack == Some(side) {
-                    call.bye_after_ack = None;
+                let leg = call.leg_mut(side);
+                leg.pending_2xx = None;
+                if std::mem::take(&mut leg.bye_after_ack) {
                     self.send_bye(cx, key, side);
                 }
                 self.teardown(cx, key, EndReason::NoAck(side));
@@ -912,7 +925,7 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        if let Some(tx) = call.initial_tx.take() {
+        if let Some(tx) = call.caller.take_invite_tx() {
             let (code, text) = if shutting_down {
                 (503, "Service Unavailable")
             } else {
@@ -939,14 +952,10 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        if call.out_tx.is_some() {
-            call.cancel_wanted = true;
+        if let Some(o) = call.callee.outgoing_mut().filter(|o| o.tx.is_some()) {
+            o.cancel_wanted = true;
             self.send_cancel(cx, key);
         }
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
-        let awaiting_ack = call.pending_2xx.keys().copied().collect::<Vec<_>>();
         for side in [Side::Caller, Side::Callee] {
             let Some(call) = self.calls.get(&key) else {
                 return;
@@ -958,13 +967,13 @@ impl CallCore {
                 .is_some_and(|d| d.state == DialogState::Confirmed);
             let answered_leg = match side {
                 Side::Caller => call.answered.is_some(),
-                Side::Callee => call.out_tx.is_none(),
+                Side::Callee => call.callee.invite_out_tx().is_none(),
             };
             if up && answered_leg {
-                if awaiting_ack.contains(&side) {
+                if call.leg(side).pending_2xx.is_some() {
                     // §15: no BYE before the ACK; the AckWait timer bounds the wait.
                     if let Some(c) = self.calls.get_mut(&key) {
-                        c.bye_after_ack = Some(side);
+                        c.leg_mut(side).bye_after_ack = true;
                     }
                     continue;
                 }
@@ -989,8 +998,9 @@ impl CallCore {
         };
         let busy = call.phase != Phase::Ending
             || call.outstanding > 0
-            || call.out_tx.is_some()
-            || call.bye_after_ack.is_some()
+            || call.callee.invite_out_tx().is_some()
+            || call.caller.bye_after_ack
+            || call.callee.bye_after_ack
             || call.reoffer.is_some();
         if busy {
             return;

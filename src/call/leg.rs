@@ -1,20 +1,66 @@
-//! One leg of a bridged call: its dialog, where its requests go, its session timer and the
-//! last SDP holdless sent on it.
+//! One leg of a call: a half-dialogue holdless either answered (UAS: an INVITE that came in)
+//! or placed (UAC: an INVITE it sent). The leg holds what SIP needs whatever flow owns it:
+//! the INVITE and its transaction, the dialog, where requests go, the session timer, the
+//! last SDP sent, and our 2xx waiting for its ACK.
+
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::route;
 use super::session_timer::SessionTimer;
 use crate::sip::dialog::Dialog;
-use crate::sip::transaction::ClientTxId;
-use crate::sip::{Peer, Transport};
+use crate::sip::transaction::{ClientTxId, ServerTxId};
+use crate::sip::{Message, Peer, Transport};
+
+/// Which way the leg's INVITE went, and that INVITE's transaction state.
+#[derive(Debug, Clone)]
+pub(super) enum Role {
+    /// holdless answers this leg: the server transaction of its INVITE while it lives.
+    Uas {
+        /// The INVITE's server transaction, until the final response is sent.
+        tx: Option<ServerTxId>,
+    },
+    /// holdless placed this leg.
+    Uac(Outgoing),
+}
+
+/// The state of an INVITE holdless sent.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Outgoing {
+    /// The INVITE's client transaction, until its final response.
+    pub tx: Option<ClientTxId>,
+    /// A provisional response came (a CANCEL may be sent).
+    pub provisional: bool,
+    /// The flow wants the INVITE cancelled (sent once a provisional came).
+    pub cancel_wanted: bool,
+    /// The INVITE was already resent after a 422.
+    pub retried_422: bool,
+}
+
+/// A 2xx we retransmit until its ACK comes (RFC 3261 §13.3.1.4).
+#[derive(Debug, Clone)]
+pub(super) struct Pending2xx {
+    /// The response.
+    pub msg: Message,
+    /// Where it goes.
+    pub to: Peer,
+    /// The current retransmission interval.
+    pub interval: Duration,
+    /// The CSeq of the INVITE it answers (the ACK carries the same).
+    pub cseq: u32,
+}
 
 /// One half of a call.
 #[derive(Debug, Clone)]
 pub(super) struct Leg {
+    /// UAS or UAC, with the INVITE transaction's state.
+    pub role: Role,
+    /// The INVITE that made the leg (UAS: as received, Via stamped; UAC: as last sent).
+    pub invite: Message,
     /// The dialog, once there is one.
     pub dialog: Option<Dialog>,
-    /// Caller: where its INVITE came from. Callee: where its INVITE went.
+    /// UAS: where its INVITE came from. UAC: where its INVITE went.
     pub peer: Peer,
     /// The negotiated session timer, if any.
     pub session: Option<SessionTimer>,
@@ -24,19 +70,77 @@ pub(super) struct Leg {
     pub allows_update: bool,
     /// An INVITE or UPDATE of ours in progress on this leg (relay or refresh).
     pub request_out: Option<ClientTxId>,
+    /// Our 2xx on this leg waiting for its ACK.
+    pub pending_2xx: Option<Pending2xx>,
+    /// A BYE to send once the ACK of our 2xx arrives (§15: never before it).
+    pub bye_after_ack: bool,
 }
 
 impl Leg {
-    /// A leg with no dialog yet.
-    pub fn new(peer: Peer) -> Self {
+    /// A leg for an INVITE holdless received (server transaction `tx`) from `peer`.
+    pub fn uas(invite: Message, tx: ServerTxId, peer: Peer) -> Self {
+        Self::new(Role::Uas { tx: Some(tx) }, invite, peer)
+    }
+
+    /// A leg for an INVITE holdless sent to `peer` (client transaction `tx`).
+    pub fn uac(invite: Message, tx: ClientTxId, peer: Peer) -> Self {
+        let out = Outgoing {
+            tx: Some(tx),
+            ..Outgoing::default()
+        };
+        Self::new(Role::Uac(out), invite, peer)
+    }
+
+    fn new(role: Role, invite: Message, peer: Peer) -> Self {
         Leg {
+            role,
+            invite,
             dialog: None,
             peer,
             session: None,
             sdp_sent: None,
             allows_update: false,
             request_out: None,
+            pending_2xx: None,
+            bye_after_ack: false,
         }
+    }
+
+    /// UAS: the INVITE's server transaction while no final response went out.
+    pub fn invite_tx(&self) -> Option<ServerTxId> {
+        match self.role {
+            Role::Uas { tx } => tx,
+            Role::Uac(_) => None,
+        }
+    }
+
+    /// UAS: takes the INVITE's server transaction to send the final response on it.
+    pub fn take_invite_tx(&mut self) -> Option<ServerTxId> {
+        match &mut self.role {
+            Role::Uas { tx } => tx.take(),
+            Role::Uac(_) => None,
+        }
+    }
+
+    /// UAC: the state of our INVITE.
+    pub fn outgoing(&self) -> Option<&Outgoing> {
+        match &self.role {
+            Role::Uac(o) => Some(o),
+            Role::Uas { .. } => None,
+        }
+    }
+
+    /// UAC: the state of our INVITE, to change.
+    pub fn outgoing_mut(&mut self) -> Option<&mut Outgoing> {
+        match &mut self.role {
+            Role::Uac(o) => Some(o),
+            Role::Uas { .. } => None,
+        }
+    }
+
+    /// UAC: our INVITE's client transaction while it waits for a final response.
+    pub fn invite_out_tx(&self) -> Option<ClientTxId> {
+        self.outgoing().and_then(|o| o.tx)
     }
 
     /// Where an in-dialog request goes: back down the TCP connection the leg uses, else

@@ -23,7 +23,7 @@ use crate::sip::transaction::{ClientTxId, ServerTxId, TimerConfig, TransactionLa
 use crate::sip::Message;
 
 use config::CallSettings;
-use leg::Leg;
+use leg::{Leg, Pending2xx};
 
 /// Everything an input needs to act: the time, the transaction layer and media.
 pub struct Ctx<'a> {
@@ -147,15 +147,6 @@ enum ServerPurpose {
     Reoffer,
 }
 
-/// A 2xx we retransmit until its ACK comes.
-#[derive(Debug, Clone)]
-struct Pending2xx {
-    msg: Message,
-    to: crate::sip::Peer,
-    interval: Duration,
-    cseq: u32,
-}
-
 /// A re-INVITE or UPDATE from one side being relayed to the other.
 #[derive(Debug, Clone)]
 struct Reoffer {
@@ -177,25 +168,16 @@ enum Phase {
     Ending,
 }
 
+/// A call: its legs (the caller's and the callee's), the media joining them and the
+/// bookkeeping of its teardown.
 struct Call {
     phase: Phase,
     caller: Leg,
     callee: Leg,
-    /// The inbound INVITE (Via stamped) while its server transaction lives.
-    initial: Message,
-    initial_tx: Option<ServerTxId>,
-    /// Our outbound INVITE.
-    out_invite: Message,
-    out_tx: Option<ClientTxId>,
-    out_provisional: bool,
-    cancel_wanted: bool,
-    retried_422: bool,
     /// Delayed offer: the callee's ACK waits for the caller's ACK carrying the answer.
     ack_waits_for_caller: bool,
     media: MediaId,
     reoffer: Option<Reoffer>,
-    pending_2xx: HashMap<Side, Pending2xx>,
-    bye_after_ack: Option<Side>,
     outstanding: usize,
     reason: Option<EndReason>,
     answered: Option<Instant>,

@@ -151,7 +151,7 @@ impl CallCore {
                 cseq: n,
             };
             if let Some(c) = self.calls.get_mut(&key) {
-                c.pending_2xx.insert(side, pending);
+                c.leg_mut(side).pending_2xx = Some(pending);
             }
             self.arm_2xx(cx, key, side, reply_to);
         }
@@ -257,7 +257,7 @@ impl CallCore {
                 cseq: n,
             };
             if let Some(c) = self.calls.get_mut(&key) {
-                c.pending_2xx.insert(from, pending);
+                c.leg_mut(from).pending_2xx = Some(pending);
             }
             self.arm_2xx(cx, key, from, p);
         }
