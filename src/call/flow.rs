@@ -61,56 +61,22 @@ impl CallCore {
         reply_to: Peer,
         to_uri: &str,
     ) {
-        if self.calls.len() >= self.cfg.max_calls {
-            let mut r = response_for(invite, 503, "Service Unavailable", Some(&self.token()));
-            r.push(Name::RetryAfter, "5");
+        if let Err(r) = self.admit(invite) {
             return Self::reply(cx, tx, r);
         }
-        let hop = self
-            .cfg
-            .outbound_trunk
-            .clone()
-            .unwrap_or_else(|| to_uri.to_owned());
-        let dest = match route::destination(&hop) {
+        let dest = match self.destination_for(to_uri) {
             Ok(d) => d,
-            Err(e) => {
-                tracing::warn!(to = to_uri, error = %e, "bridge destination unusable");
+            Err(()) => {
                 return Self::reply(
                     cx,
                     tx,
                     response_for(invite, 500, "Bad Bridge Destination", None),
-                );
-            }
-        };
-        let caller_timer =
-            match st::negotiate_uas(invite, self.cfg.min_se, self.cfg.session_expires) {
-                UasNegotiation::TooSmall(min) => {
-                    let mut r = response_for(
-                        invite,
-                        422,
-                        "Session Interval Too Small",
-                        Some(&self.token()),
-                    );
-                    r.push_other(st::MIN_SE, min.to_string());
-                    return Self::reply(cx, tx, r);
-                }
-                UasNegotiation::Use(t, _) => Some(t),
-                UasNegotiation::None => None,
-            };
-        let a_tag = self.token();
-        let a_contact = contact(
-            self.local_for(reply_to.transport, reply_to.local),
-            reply_to.transport,
-        );
-        let dialog_a = match Dialog::as_uas(invite, &a_tag, &a_contact) {
-            Ok(d) => d,
-            Err(e) => {
-                return Self::reply(
-                    cx,
-                    tx,
-                    response_for(invite, 400, &format!("Bad Request: {e}"), None),
                 )
             }
+        };
+        let mut caller = match self.uas_leg(tx, invite, reply_to) {
+            Ok(leg) => leg,
+            Err(r) => return Self::reply(cx, tx, r),
         };
         let media = match cx.media.create(cx.now) {
             Ok(m) => m,
@@ -126,8 +92,94 @@ impl CallCore {
             },
             None => None,
         };
+        let Some(callee) = self.originate(cx, invite, to_uri, dest, offer) else {
+            cx.media.release(media);
+            return Self::reply(
+                cx,
+                tx,
+                response_for(invite, 500, "Server Internal Error", None),
+            );
+        };
+        Self::reply(cx, tx, response_for(invite, 100, "Trying", None));
+        caller.allows_update = st::allows(invite, "UPDATE");
+        let key = self.insert_call(caller, callee, media);
+        tracing::info!(
+            call = key.0,
+            call_id = invite.call_id(),
+            to = to_uri,
+            "bridging call"
+        );
+        self.set_timer(key, CallTimer::Ring, cx.now + self.cfg.ring_timeout);
+    }
+
+    /// Admission: a new call past `max_calls` gets 503 with Retry-After.
+    fn admit(&mut self, invite: &Message) -> Result<(), Message> {
+        if self.calls.len() < self.cfg.max_calls {
+            return Ok(());
+        }
+        let mut r = response_for(invite, 503, "Service Unavailable", Some(&self.token()));
+        r.push(Name::RetryAfter, "5");
+        Err(r)
+    }
+
+    /// Where an outbound INVITE to `to_uri` goes: the outbound trunk when one is set, else
+    /// the URI itself.
+    fn destination_for(&self, to_uri: &str) -> Result<Peer, ()> {
+        let hop = self.cfg.outbound_trunk.as_deref().unwrap_or(to_uri);
+        route::destination(hop).map_err(|e| {
+            tracing::warn!(to = to_uri, error = %e, "outbound destination unusable");
+        })
+    }
+
+    /// The UAS leg for an INVITE holdless will answer: its session timer negotiated (422
+    /// when the caller's interval is too small) and its dialog made with our tag. `Err`
+    /// is the response to send instead.
+    fn uas_leg(
+        &mut self,
+        tx: ServerTxId,
+        invite: &Message,
+        reply_to: Peer,
+    ) -> Result<Leg, Message> {
+        let session = match st::negotiate_uas(invite, self.cfg.min_se, self.cfg.session_expires) {
+            UasNegotiation::TooSmall(min) => {
+                let mut r = response_for(
+                    invite,
+                    422,
+                    "Session Interval Too Small",
+                    Some(&self.token()),
+                );
+                r.push_other(st::MIN_SE, min.to_string());
+                return Err(r);
+            }
+            UasNegotiation::Use(t, _) => Some(t),
+            UasNegotiation::None => None,
+        };
+        let tag = self.token();
+        let local = contact(
+            self.local_for(reply_to.transport, reply_to.local),
+            reply_to.transport,
+        );
+        let dialog = Dialog::as_uas(invite, &tag, &local)
+            .map_err(|e| response_for(invite, 400, &format!("Bad Request: {e}"), None))?;
+        let mut leg = Leg::uas(invite.clone(), tx, reply_to);
+        leg.session = session;
+        leg.dialog = Some(dialog);
+        Ok(leg)
+    }
+
+    /// Places a UAC leg: an INVITE to `to_uri` through `dest` carrying `inbound`'s identity
+    /// and pass-through headers and our `offer` (none: a delayed offer). `None` when it
+    /// could not be sent.
+    fn originate(
+        &mut self,
+        cx: &mut Ctx,
+        inbound: &Message,
+        to_uri: &str,
+        dest: Peer,
+        offer: Option<Bytes>,
+    ) -> Option<Leg> {
         let mut out = self.outbound_invite(
-            invite,
+            inbound,
             to_uri,
             dest,
             offer.as_ref(),
@@ -148,48 +200,34 @@ impl CallCore {
                 },
             );
         }
-        let out_tx = match cx.tx.send_request(cx.now, out.clone(), dest) {
+        let tx = match cx.tx.send_request(cx.now, out.clone(), dest) {
             Ok(id) => id,
             Err(e) => {
                 tracing::warn!(error = %e, "outbound INVITE not sent");
-                cx.media.release(media);
-                return Self::reply(
-                    cx,
-                    tx,
-                    response_for(invite, 500, "Server Internal Error", None),
-                );
+                return None;
             }
         };
-        Self::reply(cx, tx, response_for(invite, 100, "Trying", None));
+        let mut leg = Leg::uac(out, tx, dest);
+        leg.sdp_sent = offer;
+        Some(leg)
+    }
+
+    /// Files a new call under a fresh key: its dialogs and INVITE transactions indexed.
+    fn insert_call(&mut self, caller: Leg, callee: Leg, media: MediaId) -> CallKey {
         let key = CallKey(self.next_call);
         self.next_call += 1;
-        let mut caller = Leg::uas(invite.clone(), tx, reply_to);
-        caller.session = caller_timer;
-        caller.allows_update = st::allows(invite, "UPDATE");
-        let caller_dialog_key = (dialog_a.call_id.clone(), a_tag);
+        let dialog_keys = [dialog_key(&caller), dialog_key(&callee)];
         self.dialogs
-            .insert(caller_dialog_key.clone(), (key, Side::Caller));
-        caller.dialog = Some(dialog_a);
-        let out_call_id = out.call_id().unwrap_or_default().to_owned();
-        let out_tag = out
-            .get(Name::From)
-            .and_then(name_addr::tag)
-            .unwrap_or_default()
-            .to_owned();
-        let mut callee = Leg::uac(out, out_tx, dest);
-        callee.sdp_sent = offer;
-        let callee_dialog_key = (out_call_id, out_tag);
+            .insert(dialog_keys[0].clone(), (key, Side::Caller));
         self.dialogs
-            .insert(callee_dialog_key.clone(), (key, Side::Callee));
-        self.server_txs.insert(tx, (key, ServerPurpose::Initial));
-        self.client_txs
-            .insert(out_tx, (key, Side::Callee, ClientPurpose::Invite));
-        tracing::info!(
-            call = key.0,
-            call_id = invite.call_id(),
-            to = to_uri,
-            "bridging call"
-        );
+            .insert(dialog_keys[1].clone(), (key, Side::Callee));
+        if let Some(tx) = caller.invite_tx() {
+            self.server_txs.insert(tx, (key, ServerPurpose::Initial));
+        }
+        if let Some(tx) = callee.invite_out_tx() {
+            self.client_txs
+                .insert(tx, (key, Side::Callee, ClientPurpose::Invite));
+        }
         self.calls.insert(
             key,
             Call {
@@ -203,10 +241,10 @@ impl CallCore {
                 reason: None,
                 answered: None,
                 timer_keys: HashMap::new(),
-                dialog_keys: [caller_dialog_key, callee_dialog_key],
+                dialog_keys,
             },
         );
-        self.set_timer(key, CallTimer::Ring, cx.now + self.cfg.ring_timeout);
+        key
     }
 
     /// Builds the outbound leg's INVITE: new Call-ID, tags, Via and Contact; the caller's
@@ -1023,4 +1061,20 @@ impl CallCore {
             answered: call.answered,
         });
     }
+}
+
+/// The `(Call-ID, our tag)` a leg's in-dialog requests are found by: the local tag of a
+/// UAS leg's dialog, the From tag of a UAC leg's INVITE.
+fn dialog_key(leg: &Leg) -> (String, String) {
+    let m = &leg.invite;
+    let call_id = m.call_id().unwrap_or_default().to_owned();
+    let tag = match (&leg.role, &leg.dialog) {
+        (leg::Role::Uas { .. }, Some(d)) => d.local_tag.clone(),
+        _ => m
+            .get(Name::From)
+            .and_then(name_addr::tag)
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    (call_id, tag)
 }
