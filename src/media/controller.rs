@@ -11,7 +11,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::config::MediaConfig;
-use super::negotiate::Negotiation;
+use super::negotiate::{LocalParams, Negotiation};
 use super::pool::{splitmix64, PortPool};
 use super::relay::{MediaEvent, Relay, RelayParams};
 use super::stats::CallStats;
@@ -24,6 +24,15 @@ struct Call {
     ports: [u16; 2],
     neg: Negotiation,
     relay: Relay,
+    /// Per side (caller, callee): holdless's own media when the side is answered locally.
+    local: [Option<LocalParams>; 2],
+}
+
+fn ix(side: Side) -> usize {
+    match side {
+        Side::Caller => 0,
+        Side::Callee => 1,
+    }
 }
 
 /// Media for bridged calls, sans-IO.
@@ -105,6 +114,11 @@ impl MediaController {
         self.calls.get_mut(&id).map(|c| &mut c.relay)
     }
 
+    /// holdless's own media toward `side`, while that side is answered locally.
+    pub fn local_params(&self, id: MediaId, side: Side) -> Option<LocalParams> {
+        self.calls.get(&id).and_then(|c| c.local[ix(side)])
+    }
+
     /// What each side of the call has sent so far.
     pub fn stats(&self, id: MediaId) -> Option<CallStats> {
         self.calls.get(&id).map(|c| c.relay.stats())
@@ -176,6 +190,7 @@ impl MediaControl for MediaController {
             ports: [caller, callee],
             neg: Negotiation::new([caller, callee], sess_ids),
             relay: Relay::new(now, &self.cfg, self.egress.clone()),
+            local: [None, None],
         };
         self.calls.insert(id, Box::new(call));
         Ok(id)
@@ -203,7 +218,33 @@ impl MediaControl for MediaController {
         let call = self.call_mut(id)?;
         let out = call.neg.answer(from, sdp, address)?;
         call.relay.update(now, call.neg.params().clone());
+        // An answer to an onward offer joins the local side to this one.
+        call.local = [None, None];
         Ok(out)
+    }
+
+    fn answer_locally(
+        &mut self,
+        _now: Instant,
+        id: MediaId,
+        side: Side,
+        sdp: &[u8],
+    ) -> Result<Bytes, MediaError> {
+        let address = self.cfg.advertised;
+        let call = self.call_mut(id)?;
+        let (out, local) = call.neg.answer_locally(side, sdp, address)?;
+        call.local[ix(side)] = Some(local);
+        Ok(out)
+    }
+
+    fn offer_onward(
+        &mut self,
+        _now: Instant,
+        id: MediaId,
+        from: Side,
+    ) -> Result<Bytes, MediaError> {
+        let address = self.cfg.advertised;
+        self.call_mut(id)?.neg.offer_onward(from, address)
     }
 
     fn release(&mut self, id: MediaId) {

@@ -67,6 +67,9 @@ pub enum MediaError {
     /// The media id is not known (already released).
     #[error("unknown media session")]
     UnknownSession,
+    /// This media relays only; it cannot answer a call itself.
+    #[error("media cannot terminate calls")]
+    CannotTerminate,
 }
 
 impl MediaError {
@@ -76,9 +79,9 @@ impl MediaError {
             MediaError::PortsExhausted => (503, "Service Unavailable"),
             MediaError::MalformedSdp(_) => (400, "Malformed SDP"),
             MediaError::NoCommonCodec(_) => (488, "Not Acceptable Here"),
-            MediaError::NoPendingOffer | MediaError::UnknownSession => {
-                (500, "Server Internal Error")
-            }
+            MediaError::NoPendingOffer
+            | MediaError::UnknownSession
+            | MediaError::CannotTerminate => (500, "Server Internal Error"),
         }
     }
 }
@@ -106,6 +109,29 @@ pub trait MediaControl {
     ) -> Result<Bytes, MediaError>;
     /// Ends the call's media; every port goes back to the pool.
     fn release(&mut self, id: MediaId);
+    /// Answers `side`'s offer with holdless itself as the far end (the offerer's first G.711
+    /// codec, telephone-event when offered): the side's media turns local (prompts out, DTMF
+    /// in) until another leg is joined to it. Media that cannot terminate calls refuses.
+    fn answer_locally(
+        &mut self,
+        _now: Instant,
+        _id: MediaId,
+        _side: Side,
+        _sdp: &[u8],
+    ) -> Result<Bytes, MediaError> {
+        Err(MediaError::CannotTerminate)
+    }
+    /// An offer for the leg on the other side of `from`, whose media is local: the codec
+    /// `from` speaks. That leg's answer, through [`MediaControl::answer`], joins the two:
+    /// `from` stops being local and the relay carries both ways.
+    fn offer_onward(
+        &mut self,
+        _now: Instant,
+        _id: MediaId,
+        _from: Side,
+    ) -> Result<Bytes, MediaError> {
+        Err(MediaError::CannotTerminate)
+    }
 }
 
 /// Media for a server without a relay: every bridged call is refused (503).

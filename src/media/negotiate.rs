@@ -60,6 +60,21 @@ pub struct Negotiation {
     /// The last answered offer, so a repeated answer (183 then 200) updates it.
     last: Option<Offer>,
     params: RelayParams,
+    /// Per side, the offer holdless answered itself ([`Negotiation::answer_locally`]): the
+    /// offerer's SDP and its audio stream cut down to what was agreed, for the onward offer.
+    local: [Option<Box<(Session, AudioStream)>>; 2],
+}
+
+/// holdless's own media toward one side (prompts out, DTMF in): the codec it speaks and
+/// the payload types as that side numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalParams {
+    /// The G.711 law.
+    pub codec: Codec,
+    /// Its payload type on this side.
+    pub audio_pt: u8,
+    /// telephone-event's payload type on this side, when both have it.
+    pub events_pt: Option<u8>,
 }
 
 fn ix(side: Side) -> usize {
@@ -86,6 +101,7 @@ impl Negotiation {
             pending: None,
             last: None,
             params: RelayParams::default(),
+            local: [None, None],
         }
     }
 
@@ -99,6 +115,104 @@ impl Negotiation {
     pub fn offer(&mut self, from: Side, body: &[u8], address: IpAddr) -> Result<Bytes, MediaError> {
         let session = sdp::parse(body)?;
         let stream = sdp::offered_audio(&session)?;
+        let to = from.other();
+        let forwarded = self.forward_formats(&stream, to);
+        let plan = Plan {
+            sess_id: self.sides[ix(to)].sess_id,
+            version: 0,
+            address,
+            audio_index: stream.index,
+            audio: Some(AudioPlan {
+                port: self.sides[ix(to)].port,
+                formats: &forwarded,
+                events_fmtp: stream.events_fmtp.as_deref(),
+                direction: stream.direction,
+            }),
+        };
+        let out = self.emit(to, &session, &plan);
+        self.pending = Some(Offer {
+            from,
+            stream,
+            forwarded,
+            m_lines: session.medias.len(),
+        });
+        Ok(out)
+    }
+
+    /// Answers `from`'s offer with holdless itself as the far end: the offerer's first G.711
+    /// codec and telephone-event when offered. Returns the answer for the offerer and what
+    /// holdless's own media on that side speaks. The offer and the agreed codec are kept for
+    /// [`Negotiation::offer_onward`].
+    pub fn answer_locally(
+        &mut self,
+        from: Side,
+        body: &[u8],
+        address: IpAddr,
+    ) -> Result<(Bytes, LocalParams), MediaError> {
+        let session = sdp::parse(body)?;
+        let stream = sdp::offered_audio(&session)?;
+        let codec = stream
+            .audio_codecs()
+            .next()
+            .ok_or_else(|| MediaError::NoCommonCodec("no G.711 codec offered".into()))?;
+        self.offer(from, body, address)?;
+        let to = from.other();
+        let forwarded = self
+            .pending
+            .as_ref()
+            .map(|o| o.forwarded.clone())
+            .unwrap_or_default();
+        // What a far end speaking only `codec` (and events) would answer, on holdless's own
+        // port facing `to`; the relay never forwards there while the side is local.
+        let far: Vec<Format> = forwarded
+            .iter()
+            .filter(|f| f.codec == codec || f.codec == Codec::TelephoneEvent)
+            .copied()
+            .collect();
+        let plan = Plan {
+            sess_id: self.sides[ix(to)].sess_id,
+            version: 0,
+            address,
+            audio_index: stream.index,
+            audio: Some(AudioPlan {
+                port: self.sides[ix(to)].port,
+                formats: &far,
+                events_fmtp: stream.events_fmtp.as_deref(),
+                direction: stream.direction.answer_to(Direction::SendRecv),
+            }),
+        };
+        let far_answer = write::to_bytes(&write::rewrite(&session, &plan));
+        let answer = self.answer(to, &far_answer, address)?;
+        let audio_pt = stream.pt_of(codec).unwrap_or(0);
+        let events_pt = far
+            .iter()
+            .any(|f| f.codec == Codec::TelephoneEvent)
+            .then(|| stream.pt_of(Codec::TelephoneEvent))
+            .flatten();
+        let mut agreed = stream;
+        agreed
+            .formats
+            .retain(|f| f.codec == codec || f.codec == Codec::TelephoneEvent);
+        self.local[ix(from)] = Some(Box::new((session, agreed)));
+        Ok((
+            answer,
+            LocalParams {
+                codec,
+                audio_pt,
+                events_pt,
+            },
+        ))
+    }
+
+    /// An offer for the other side of `from`, whose offer holdless answered itself: the
+    /// codec agreed with `from` (plus the other law, which the relay transcodes) and
+    /// telephone-event. The other side's answer, through [`Negotiation::answer`], makes the
+    /// relay parameters that join the two.
+    pub fn offer_onward(&mut self, from: Side, address: IpAddr) -> Result<Bytes, MediaError> {
+        let (session, stream) = self.local[ix(from)]
+            .as_deref()
+            .cloned()
+            .ok_or(MediaError::NoPendingOffer)?;
         let to = from.other();
         let forwarded = self.forward_formats(&stream, to);
         let plan = Plan {

@@ -557,3 +557,100 @@ fn mutated_sdp_and_random_packets_never_panic() {
     // Some mutations land in harmless places, so a good share still negotiates.
     assert!(ok > 100, "only {ok} of 3000 mutated pairs negotiated");
 }
+
+/// The caller answered by holdless itself, then joined to a callee: what each side is told
+/// and how packets flow afterwards.
+mod local_then_joined {
+    use super::*;
+    use crate::media::sdp::Codec;
+
+    fn local(offer: &[u8]) -> (MediaController, MediaId, Instant, String) {
+        let egress = Egress::new(vec!["127.0.0.0/8".parse().unwrap()]);
+        let mut mc = MediaController::with_seed(MediaConfig::default(), egress, 3);
+        let t0 = Instant::now();
+        let id = mc.create(t0).unwrap();
+        let answer = mc.answer_locally(t0, id, Side::Caller, offer).unwrap();
+        (mc, id, t0, String::from_utf8(answer.to_vec()).unwrap())
+    }
+
+    #[test]
+    fn local_answer_takes_the_callers_first_law_and_its_event_numbering() {
+        let (mc, id, _, answer) = local(&sdp(CALLER, 4000, "8 0 96", ""));
+        let port = mc.port(id, Side::Caller).unwrap();
+        assert!(
+            answer.contains(&format!("m=audio {port} RTP/AVP 8 96\r\n")),
+            "{answer}"
+        );
+        assert!(
+            answer.contains("a=rtpmap:96 telephone-event/8000"),
+            "{answer}"
+        );
+        assert!(!answer.contains("PCMU"), "{answer}");
+        let local = mc.local_params(id, Side::Caller).unwrap();
+        assert_eq!(local.codec, Codec::Pcma);
+        assert_eq!((local.audio_pt, local.events_pt), (8, Some(96)));
+        assert_eq!(mc.local_params(id, Side::Callee), None);
+    }
+
+    #[test]
+    fn local_answer_without_events_offers_none() {
+        let (mc, id, _, answer) = local(&sdp(CALLER, 4000, "0", ""));
+        assert!(!answer.contains("telephone-event"), "{answer}");
+        let local = mc.local_params(id, Side::Caller).unwrap();
+        assert_eq!((local.codec, local.events_pt), (Codec::Pcmu, None));
+    }
+
+    #[test]
+    fn local_answer_refuses_an_offer_without_g711() {
+        let egress = Egress::new(vec!["127.0.0.0/8".parse().unwrap()]);
+        let mut mc = MediaController::with_seed(MediaConfig::default(), egress, 3);
+        let t0 = Instant::now();
+        let id = mc.create(t0).unwrap();
+        let offer = b"v=0\r\no=x 1 1 IN IP4 127.0.0.10\r\ns=-\r\nc=IN IP4 127.0.0.10\r\nt=0 0\r\nm=audio 4000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n";
+        let e = mc.answer_locally(t0, id, Side::Caller, offer).unwrap_err();
+        assert_eq!(e.status().0, 488);
+        assert_eq!(mc.local_params(id, Side::Caller), None);
+    }
+
+    #[test]
+    fn onward_offer_carries_the_agreed_law_then_the_answer_joins_both_ways() {
+        let (mut mc, id, t0, _) = local(&sdp(CALLER, 4000, "0 8 101", ""));
+        let offer = mc.offer_onward(t0, id, Side::Caller).unwrap();
+        let offer = String::from_utf8(offer.to_vec()).unwrap();
+        let callee_port = mc.port(id, Side::Callee).unwrap();
+        // PCMU agreed with the caller; PCMA added because the relay transcodes to it.
+        assert!(
+            offer.contains(&format!("m=audio {callee_port} RTP/AVP 0 8 101\r\n")),
+            "{offer}"
+        );
+        mc.answer(t0, id, Side::Callee, &sdp(CALLEE, 5000, "8 101", ""))
+            .unwrap();
+        assert_eq!(
+            mc.local_params(id, Side::Caller),
+            None,
+            "joined: no longer local"
+        );
+        let relay = mc.relay_mut(id).unwrap();
+        // The caller still sends PCMU (what it was told): transcoded to the callee's PCMA.
+        let mut p = build_rtp(0, 1, 160, 7, &[0xFF; 160]);
+        let v = relay.rtp_in(t0, Side::Caller, addr(CALLER, 4000), &mut p);
+        assert_eq!(v, Verdict::Forward(addr(CALLEE, 5000)));
+        assert_eq!(parse_rtp(&p).unwrap().pt, 8);
+        let mut back = build_rtp(8, 1, 160, 9, &[0xD5; 160]);
+        let v = relay.rtp_in(t0, Side::Callee, addr(CALLEE, 5000), &mut back);
+        assert_eq!(v, Verdict::Forward(addr(CALLER, 4000)));
+        assert_eq!(parse_rtp(&back).unwrap().pt, 0);
+    }
+
+    #[test]
+    fn onward_offer_needs_a_local_answer_first() {
+        let egress = Egress::new(vec!["127.0.0.0/8".parse().unwrap()]);
+        let mut mc = MediaController::with_seed(MediaConfig::default(), egress, 3);
+        let t0 = Instant::now();
+        let id = mc.create(t0).unwrap();
+        assert_eq!(
+            mc.offer_onward(t0, id, Side::Caller).unwrap_err(),
+            MediaError::NoPendingOffer
+        );
+    }
+}
