@@ -164,6 +164,25 @@ fn twist_within_limits_is_accepted_beyond_is_rejected() {
 }
 
 #[test]
+fn frequencies_off_by_one_and_a_half_percent_are_accepted() {
+    // Q.24: a deviation of up to 1.5 % must be accepted.
+    for deviation in [-0.015f32, 0.015] {
+        let mut signal = Vec::new();
+        for key in "1379*0#D".chars() {
+            let (fr, fc) = freqs(key);
+            let (fr, fc) = (fr * (1.0 + deviation), fc * (1.0 - deviation));
+            let a = amplitude(-20.0);
+            signal.extend((0..samples(60)).map(|n| {
+                let t = n as f32 / RATE;
+                a * ((2.0 * PI * fr * t).sin() + (2.0 * PI * fc * t).sin())
+            }));
+            signal.extend(vec![0.0; samples(50)]);
+        }
+        assert_eq!(keys(&ulaw(&signal)), "1379*0#D", "{deviation}");
+    }
+}
+
+#[test]
 fn too_weak_tones_are_ignored() {
     assert_eq!(keys(&ulaw(&sequence(ALL, -48.0, 100, 50))), "");
     assert_eq!(keys(&ulaw(&sequence(ALL, -55.0, 100, 50))), "");
