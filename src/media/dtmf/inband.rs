@@ -14,8 +14,9 @@
 //!   a row's harmonic is checked only when it is 150 Hz clear of the column tone.
 //!
 //! A key is reported once, when [`PRESENT_BLOCKS`] consecutive blocks (38 ms) agree on it —
-//! tones of 45 ms or more are always caught, 30 ms never (Q.24 lets administrations reject
-//! tones under 40 ms). The same key is reported again only after [`ABSENT_BLOCKS`] blocks
+//! tones of 48 ms or more are caught whatever their alignment to the blocks, 40–47 ms ones
+//! only when well aligned, 38 ms and shorter never (Q.24 lets administrations reject tones
+//! under 40 ms; a block half-covered by a tone fails the energy-share test). The same key is reported again only after [`ABSENT_BLOCKS`] blocks
 //! without it (a 38 ms pause; short drop-outs inside one press are bridged), a different
 //! key as soon as it is present.
 //!
