@@ -1,6 +1,41 @@
 //! DTMF: the digit type shared by the three detectors (RFC 4733 telephone-events, SIP INFO
 //! bodies, in-band G.711 tones) and by the IVR that takes their digits.
 
+pub mod inband;
+pub mod info;
+pub mod telephone_event;
+
+pub use inband::InbandDetector;
+pub use info::{parse_info, InfoDigit, InfoError};
+pub use telephone_event::TelephoneEventDetector;
+
+use std::time::Instant;
+
+/// Which of the three detectors saw a digit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DtmfSource {
+    /// An RFC 4733 telephone-event RTP packet.
+    Rfc4733,
+    /// A SIP INFO request body.
+    Info,
+    /// Tones in the G.711 audio.
+    Inband,
+}
+
+/// One key press, reported once by the detector that saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DtmfEvent {
+    /// The key.
+    pub digit: Digit,
+    /// When the detector reported it (the `now` of the input that completed it).
+    pub at: Instant,
+    /// How long the key had been held when reported, in ms; 0 when not known yet (an
+    /// RFC 4733 event is reported at its first packet, an INFO body may carry no duration).
+    pub duration_ms: u32,
+    /// The detector that saw it.
+    pub source: DtmfSource,
+}
+
 /// One DTMF key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Digit {
