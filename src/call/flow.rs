@@ -233,7 +233,7 @@ impl CallCore {
             Call {
                 phase: Phase::Proceeding,
                 caller,
-                callee,
+                callee: Some(callee),
                 ack_waits_for_caller: false,
                 media,
                 reoffer: None,
@@ -359,7 +359,7 @@ impl CallCore {
         match purpose {
             ClientPurpose::Invite => {
                 if let Some(call) = self.calls.get_mut(&key) {
-                    if let Some(o) = call.callee.outgoing_mut() {
+                    if let Some(o) = call.callee.as_mut().and_then(Leg::outgoing_mut) {
                         o.tx = None;
                     }
                     if let Some(tx) = call.caller.take_invite_tx() {
@@ -373,7 +373,9 @@ impl CallCore {
             ClientPurpose::Cancel => {}
             ClientPurpose::Reoffer | ClientPurpose::Refresh => {
                 let relay = self.calls.get_mut(&key).and_then(|call| {
-                    call.leg_mut(side).request_out = None;
+                    if let Some(l) = call.leg_mut(side) {
+                        l.request_out = None;
+                    }
                     (purpose == ClientPurpose::Reoffer)
                         .then(|| call.reoffer.take())
                         .flatten()
@@ -398,11 +400,13 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
+        let Some(callee) = call.callee.as_mut() else {
+            return;
+        };
         if code < 200 {
             if code == 100 {
                 return;
             }
-            let callee = &mut call.callee;
             let cancel_wanted = callee.outgoing_mut().is_some_and(|o| {
                 o.provisional = true;
                 o.cancel_wanted
@@ -415,7 +419,7 @@ impl CallCore {
             }
             return self.relay_provisional(cx, key, resp);
         }
-        let out = call.callee.outgoing_mut().map(|o| {
+        let out = callee.outgoing_mut().map(|o| {
             o.tx = None;
             o.clone()
         });
@@ -458,7 +462,7 @@ impl CallCore {
         copy_pass_through(&self.cfg, &resp, &mut out);
         let media = call.media;
         if let Some(sdp) = sdp_body(&resp) {
-            if call.callee.sdp_sent.is_some() {
+            if call.callee.as_ref().is_some_and(|l| l.sdp_sent.is_some()) {
                 match cx.media.answer(cx.now, media, Side::Callee, sdp) {
                     Ok(answer) => {
                         set_body(&mut out, &answer);
@@ -480,8 +484,11 @@ impl CallCore {
         let min = st::min_se(resp)
             .unwrap_or(self.cfg.session_expires)
             .max(self.cfg.min_se);
-        let mut inv = call.callee.invite.clone();
-        let dest = call.callee.peer;
+        let Some(callee) = &call.callee else {
+            return;
+        };
+        let mut inv = callee.invite.clone();
+        let dest = callee.peer;
         let local = self.local_for(dest.transport, None);
         inv.set(Name::Via, via(local, dest.transport, &self.branch()));
         let n = cseq(&inv).map(|(n, _)| n).unwrap_or(1);
@@ -496,9 +503,9 @@ impl CallCore {
             Ok(id) => {
                 self.client_txs
                     .insert(id, (key, Side::Callee, ClientPurpose::Invite));
-                if let Some(c) = self.calls.get_mut(&key) {
-                    c.callee.invite = inv;
-                    if let Some(o) = c.callee.outgoing_mut() {
+                if let Some(c) = self.calls.get_mut(&key).and_then(|c| c.callee.as_mut()) {
+                    c.invite = inv;
+                    if let Some(o) = c.outgoing_mut() {
                         o.retried_422 = true;
                         o.tx = Some(id);
                     }
@@ -509,7 +516,7 @@ impl CallCore {
     }
 
     fn on_outbound_answer(&mut self, cx: &mut Ctx, key: CallKey, resp: Message) {
-        let Some(call) = self.calls.get_mut(&key) else {
+        let Some(callee) = self.calls.get_mut(&key).and_then(|c| c.callee.as_mut()) else {
             return;
         };
         let tag = resp
@@ -517,23 +524,19 @@ impl CallCore {
             .and_then(name_addr::tag)
             .unwrap_or_default()
             .to_owned();
-        let same = call
-            .callee
-            .dialog
-            .as_ref()
-            .is_some_and(|d| d.remote_tag == tag);
+        let same = callee.dialog.as_ref().is_some_and(|d| d.remote_tag == tag);
         let already = same
-            && call
-                .callee
+            && callee
                 .dialog
                 .as_ref()
                 .is_some_and(|d| d.state == DialogState::Confirmed);
-        match call.callee.dialog.as_mut() {
+        match callee.dialog.as_mut() {
             Some(d) if same => d.confirm(&resp),
-            _ => call.callee.dialog = Dialog::as_uac(&call.callee.invite, &resp).ok(),
+            _ => callee.dialog = Dialog::as_uac(&callee.invite, &resp).ok(),
         }
-        let invite_cseq = cseq(&call.callee.invite).map(|(n, _)| n).unwrap_or(1);
-        let delayed_offer = call.callee.sdp_sent.is_none();
+        let invite_cseq = cseq(&callee.invite).map(|(n, _)| n).unwrap_or(1);
+        let delayed_offer = callee.sdp_sent.is_none();
+        let cancel_wanted = callee.outgoing().is_some_and(|o| o.cancel_wanted);
         if !delayed_offer || already {
             self.send_ack(cx, key, Side::Callee, invite_cseq, None);
         }
@@ -543,7 +546,6 @@ impl CallCore {
         if already {
             return;
         }
-        let cancel_wanted = call.callee.outgoing().is_some_and(|o| o.cancel_wanted);
         if cancel_wanted || call.phase != Phase::Proceeding {
             if delayed_offer {
                 self.send_ack(cx, key, Side::Callee, invite_cseq, None);
@@ -554,11 +556,14 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        call.callee.allows_update = st::allows(&resp, "UPDATE");
+        let Some(callee) = call.callee.as_mut() else {
+            return;
+        };
+        callee.allows_update = st::allows(&resp, "UPDATE");
         // What our INVITE last asked for: raised by a 422 retry above the configured value.
         let asked =
-            st::session_expires(&call.callee.invite).map_or(self.cfg.session_expires, |(se, _)| se);
-        call.callee.session = Some(st::from_uac_answer(&resp, asked));
+            st::session_expires(&callee.invite).map_or(self.cfg.session_expires, |(se, _)| se);
+        callee.session = Some(st::from_uac_answer(&resp, asked));
         let media = call.media;
         let body = sdp_body(&resp).unwrap_or_default().to_vec();
         let to_caller = if delayed_offer {
@@ -660,7 +665,9 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let leg = call.leg_mut(side);
+        let Some(leg) = call.leg_mut(side) else {
+            return;
+        };
         let Some(d) = leg.dialog.as_mut() else { return };
         let mut ack = d.request(Method::Ack, Some(invite_cseq));
         let to = leg.next_hop();
@@ -692,7 +699,7 @@ impl CallCore {
     ) -> Option<ClientTxId> {
         let branch = self.branch();
         let call = self.calls.get_mut(&key)?;
-        let to = call.leg(side).next_hop();
+        let to = call.leg(side)?.next_hop();
         let v = via(
             self.local_for(to.transport, to.local),
             to.transport,
@@ -722,12 +729,13 @@ impl CallCore {
             return;
         };
         call.phase = Phase::Ending;
-        let leg = call.leg_mut(side);
-        let Some(d) = leg.dialog.as_mut() else {
+        let Some(d) = call.leg_mut(side).and_then(|l| l.dialog.as_mut()) else {
             return self.maybe_finish(cx, key);
         };
         let bye = d.request(Method::Bye, None);
-        leg.dialog = None;
+        if let Some(leg) = call.leg_mut(side) {
+            leg.dialog = None;
+        }
         if self
             .send_in_dialog(cx, key, side, bye, ClientPurpose::Bye)
             .is_some()
@@ -750,16 +758,18 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
+        let Some(callee) = &call.callee else {
+            return;
+        };
         let Some(Outgoing {
             tx: Some(out),
             provisional: true,
             ..
-        }) = call.callee.outgoing()
+        }) = callee.outgoing()
         else {
             return;
         };
-        let out = *out;
-        let to = call.callee.peer;
+        let (out, to) = (*out, callee.peer);
         if let Some(cancel) = cx.tx.cancel_request(out) {
             if let Ok(id) = cx.tx.send_request(cx.now, cancel, to) {
                 self.client_txs
@@ -798,7 +808,7 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return false;
         };
-        let Some(d) = call.leg_mut(side).dialog.as_mut() else {
+        let Some(d) = call.leg_mut(side).and_then(|l| l.dialog.as_mut()) else {
             return false;
         };
         if let Err(e) = d.accept_remote_cseq(req) {
@@ -831,8 +841,7 @@ impl CallCore {
     fn on_bye(&mut self, cx: &mut Ctx, key: CallKey, side: Side, tx: ServerTxId, req: &Message) {
         Self::reply(cx, tx, response_for(req, 200, "OK", None));
         tracing::debug!(call = key.0, ?side, "BYE");
-        if let Some(call) = self.calls.get_mut(&key) {
-            let leg = call.leg_mut(side);
+        if let Some(leg) = self.calls.get_mut(&key).and_then(|c| c.leg_mut(side)) {
             leg.dialog = None;
             leg.pending_2xx = None;
         }
@@ -850,13 +859,14 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return false;
         };
-        if call
+        let acked = call
             .leg(side)
-            .pending_2xx
-            .as_ref()
-            .is_some_and(|p| p.cseq == n)
-        {
-            call.leg_mut(side).pending_2xx = None;
+            .and_then(|l| l.pending_2xx.as_ref())
+            .is_some_and(|p| p.cseq == n);
+        if acked {
+            if let Some(l) = call.leg_mut(side) {
+                l.pending_2xx = None;
+            }
             self.clear_timer(key, CallTimer::Retransmit2xx(side));
             self.clear_timer(key, CallTimer::AckWait(side));
         }
@@ -866,7 +876,11 @@ impl CallCore {
         if side == Side::Caller && call.ack_waits_for_caller {
             call.ack_waits_for_caller = false;
             let media = call.media;
-            let invite_cseq = cseq(&call.callee.invite).map(|(n, _)| n).unwrap_or(1);
+            let invite_cseq = call
+                .callee
+                .as_ref()
+                .and_then(|l| cseq(&l.invite).ok().map(|(n, _)| n))
+                .unwrap_or(1);
             let answer = sdp_body(ack).map(|b| cx.media.answer(cx.now, media, Side::Caller, b));
             let body = match answer {
                 Some(Ok(b)) => Some(b),
@@ -877,7 +891,10 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return true;
         };
-        if std::mem::take(&mut call.leg_mut(side).bye_after_ack) {
+        if call
+            .leg_mut(side)
+            .is_some_and(|l| std::mem::take(&mut l.bye_after_ack))
+        {
             self.send_bye(cx, key, side);
         }
         true
@@ -904,7 +921,7 @@ impl CallCore {
                 let Some(call) = self.calls.get_mut(&key) else {
                     return;
                 };
-                let Some(p) = call.leg_mut(side).pending_2xx.as_mut() else {
+                let Some(p) = call.leg_mut(side).and_then(|l| l.pending_2xx.as_mut()) else {
                     return;
                 };
                 cx.tx.send_stateless(p.msg.clone(), p.to);
@@ -917,9 +934,11 @@ impl CallCore {
                 let Some(call) = self.calls.get_mut(&key) else {
                     return;
                 };
-                let leg = call.leg_mut(side);
-                leg.pending_2xx = None;
-                if std::mem::take(&mut leg.bye_after_ack) {
+                let bye = call.leg_mut(side).is_some_and(|leg| {
+                    leg.pending_2xx = None;
+                    std::mem::take(&mut leg.bye_after_ack)
+                });
+                if bye {
                     self.send_bye(cx, key, side);
                 }
                 self.teardown(cx, key, EndReason::NoAck(side));
@@ -990,7 +1009,12 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        if let Some(o) = call.callee.outgoing_mut().filter(|o| o.tx.is_some()) {
+        if let Some(o) = call
+            .callee
+            .as_mut()
+            .and_then(Leg::outgoing_mut)
+            .filter(|o| o.tx.is_some())
+        {
             o.cancel_wanted = true;
             self.send_cancel(cx, key);
         }
@@ -1000,18 +1024,22 @@ impl CallCore {
             };
             let up = call
                 .leg(side)
-                .dialog
-                .as_ref()
+                .and_then(|l| l.dialog.as_ref())
                 .is_some_and(|d| d.state == DialogState::Confirmed);
             let answered_leg = match side {
                 Side::Caller => call.answered.is_some(),
-                Side::Callee => call.callee.invite_out_tx().is_none(),
+                Side::Callee => call
+                    .callee
+                    .as_ref()
+                    .is_some_and(|l| l.invite_out_tx().is_none()),
             };
             if up && answered_leg {
-                if call.leg(side).pending_2xx.is_some() {
+                if call.leg(side).is_some_and(|l| l.pending_2xx.is_some()) {
                     // §15: no BYE before the ACK; the AckWait timer bounds the wait.
                     if let Some(c) = self.calls.get_mut(&key) {
-                        c.leg_mut(side).bye_after_ack = true;
+                        if let Some(l) = c.leg_mut(side) {
+                            l.bye_after_ack = true;
+                        }
                     }
                     continue;
                 }
@@ -1036,9 +1064,12 @@ impl CallCore {
         };
         let busy = call.phase != Phase::Ending
             || call.outstanding > 0
-            || call.callee.invite_out_tx().is_some()
+            || call
+                .callee
+                .as_ref()
+                .is_some_and(|l| l.invite_out_tx().is_some())
             || call.caller.bye_after_ack
-            || call.callee.bye_after_ack
+            || call.callee.as_ref().is_some_and(|l| l.bye_after_ack)
             || call.reoffer.is_some();
         if busy {
             return;

@@ -172,8 +172,10 @@ enum Phase {
 /// bookkeeping of its teardown.
 struct Call {
     phase: Phase,
+    /// The call's first leg: the inbound caller (or, for the dialler, the first party dialled).
     caller: Leg,
-    callee: Leg,
+    /// The second leg, once a flow places it.
+    callee: Option<Leg>,
     /// Delayed offer: the callee's ACK waits for the caller's ACK carrying the answer.
     ack_waits_for_caller: bool,
     media: MediaId,
@@ -187,17 +189,17 @@ struct Call {
 }
 
 impl Call {
-    fn leg(&self, side: Side) -> &Leg {
+    fn leg(&self, side: Side) -> Option<&Leg> {
         match side {
-            Side::Caller => &self.caller,
-            Side::Callee => &self.callee,
+            Side::Caller => Some(&self.caller),
+            Side::Callee => self.callee.as_ref(),
         }
     }
 
-    fn leg_mut(&mut self, side: Side) -> &mut Leg {
+    fn leg_mut(&mut self, side: Side) -> Option<&mut Leg> {
         match side {
-            Side::Caller => &mut self.caller,
-            Side::Callee => &mut self.callee,
+            Side::Caller => Some(&mut self.caller),
+            Side::Callee => self.callee.as_mut(),
         }
     }
 }

@@ -16,7 +16,7 @@ const MAX_GLARE_RETRIES: u8 = 2;
 impl CallCore {
     /// Session-Expires for a 2xx to a refresh or re-offer arriving on `side`.
     fn session_echo(&self, call: &Call, side: Side) -> Option<String> {
-        let t = call.leg(side).session?;
+        let t = call.leg(side)?.session?;
         let refresher = if t.we_refresh { "uas" } else { "uac" };
         Some(format!("{};refresher={refresher}", t.interval))
     }
@@ -47,13 +47,17 @@ impl CallCore {
             }
             return Self::reply(cx, tx, response_for(req, 491, "Request Pending", None));
         }
-        if call.leg(side).request_out.is_some() || call.leg(side.other()).request_out.is_some() {
+        if call.leg(side).is_some_and(|l| l.request_out.is_some())
+            || call
+                .leg(side.other())
+                .is_some_and(|l| l.request_out.is_some())
+        {
             return Self::reply(cx, tx, response_for(req, 491, "Request Pending", None));
         }
         if let Some(d) = self
             .calls
             .get_mut(&key)
-            .and_then(|c| c.leg_mut(side).dialog.as_mut())
+            .and_then(|c| c.leg_mut(side).and_then(|l| l.dialog.as_mut()))
         {
             d.refresh_target(req);
         }
@@ -76,7 +80,7 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let Some(d) = call.leg_mut(other).dialog.as_mut() else {
+        let Some(d) = call.leg_mut(other).and_then(|l| l.dialog.as_mut()) else {
             return Self::reply(
                 cx,
                 tx,
@@ -106,8 +110,12 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        call.leg_mut(other).request_out = Some(id);
-        call.leg_mut(other).sdp_sent = Some(offer);
+        if let Some(l) = call.leg_mut(other) {
+            l.request_out = Some(id);
+        }
+        if let Some(l) = call.leg_mut(other) {
+            l.sdp_sent = Some(offer);
+        }
         call.reoffer = Some(Reoffer {
             from: side,
             server_tx: tx,
@@ -133,14 +141,16 @@ impl CallCore {
             return;
         };
         let mut ok = response_for(req, 200, "OK", None);
-        let p = call.leg(side).peer;
+        let Some(p) = call.leg(side).map(|l| l.peer) else {
+            return;
+        };
         ok.push(Name::Contact, contact(self.local_for_peer(p), p.transport));
         ok.push(Name::Supported, "timer");
         if let Some(se) = self.session_echo(call, side) {
             ok.push_other(st::SESSION_EXPIRES, se);
         }
         if is_invite {
-            if let Some(sdp) = call.leg(side).sdp_sent.clone() {
+            if let Some(sdp) = call.leg(side).and_then(|l| l.sdp_sent.clone()) {
                 set_body(&mut ok, &sdp);
             }
             let n = cseq(req).map(|(n, _)| n).unwrap_or(0);
@@ -151,7 +161,9 @@ impl CallCore {
                 cseq: n,
             };
             if let Some(c) = self.calls.get_mut(&key) {
-                c.leg_mut(side).pending_2xx = Some(pending);
+                if let Some(l) = c.leg_mut(side) {
+                    l.pending_2xx = Some(pending);
+                }
             }
             self.arm_2xx(cx, key, side, reply_to);
         }
@@ -178,7 +190,7 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let was_out = call.leg_mut(side).request_out.take();
+        let was_out = call.leg_mut(side).and_then(|l| l.request_out.take());
         let is_invite = cseq(&resp).map(|(_, m)| m == "INVITE").unwrap_or(false);
         if (200..300).contains(&code) && is_invite {
             let n = cseq(&resp).map(|(n, _)| n).unwrap_or(0);
@@ -193,7 +205,7 @@ impl CallCore {
         let Some(relay) = call.reoffer.take() else {
             return;
         };
-        if let Some(d) = call.leg_mut(side).dialog.as_mut() {
+        if let Some(d) = call.leg_mut(side).and_then(|l| l.dialog.as_mut()) {
             d.refresh_target(&resp);
         }
         let from = relay.from;
@@ -236,7 +248,9 @@ impl CallCore {
             return;
         };
         let mut ok = response_for(&relay.request, 200, "OK", None);
-        let p = call.leg(from).peer;
+        let Some(p) = call.leg(from).map(|l| l.peer) else {
+            return;
+        };
         ok.push(Name::Contact, contact(self.local_for_peer(p), p.transport));
         ok.push(Name::Allow, ALLOWED_METHODS);
         ok.push(Name::Supported, "timer");
@@ -246,7 +260,9 @@ impl CallCore {
         super::headers::copy_pass_through(&self.cfg, &resp, &mut ok);
         set_body(&mut ok, &answer);
         if let Some(c) = self.calls.get_mut(&key) {
-            c.leg_mut(from).sdp_sent = Some(answer);
+            if let Some(l) = c.leg_mut(from) {
+                l.sdp_sent = Some(answer);
+            }
         }
         if relay.is_invite {
             let n = cseq(&relay.request).map(|(n, _)| n).unwrap_or(0);
@@ -257,7 +273,9 @@ impl CallCore {
                 cseq: n,
             };
             if let Some(c) = self.calls.get_mut(&key) {
-                c.leg_mut(from).pending_2xx = Some(pending);
+                if let Some(l) = c.leg_mut(from) {
+                    l.pending_2xx = Some(pending);
+                }
             }
             self.arm_2xx(cx, key, from, p);
         }
@@ -275,14 +293,17 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let (Some(relay), Some(offer)) = (call.reoffer.clone(), call.leg(side).sdp_sent.clone())
-        else {
+        let (Some(relay), Some(offer)) = (
+            call.reoffer.clone(),
+            call.leg(side).and_then(|l| l.sdp_sent.clone()),
+        ) else {
             return;
         };
-        if call.phase != Phase::Answered || call.leg(side).request_out.is_some() {
+        if call.phase != Phase::Answered || call.leg(side).is_some_and(|l| l.request_out.is_some())
+        {
             return;
         }
-        let Some(d) = call.leg_mut(side).dialog.as_mut() else {
+        let Some(d) = call.leg_mut(side).and_then(|l| l.dialog.as_mut()) else {
             return;
         };
         let mut out = d.request(
@@ -303,7 +324,9 @@ impl CallCore {
         match self.send_in_dialog(cx, key, side, out, ClientPurpose::Reoffer) {
             Some(id) => {
                 if let Some(c) = self.calls.get_mut(&key) {
-                    c.leg_mut(side).request_out = Some(id);
+                    if let Some(l) = c.leg_mut(side) {
+                        l.request_out = Some(id);
+                    }
                 }
             }
             None => {
@@ -320,7 +343,11 @@ impl CallCore {
 
     /// Restarts the session timer of a leg after a successful refresh.
     pub(super) fn restart_session(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
-        let Some(t) = self.calls.get(&key).and_then(|c| c.leg(side).session) else {
+        let Some(t) = self
+            .calls
+            .get(&key)
+            .and_then(|c| c.leg(side).and_then(|l| l.session))
+        else {
             return;
         };
         if t.we_refresh {
@@ -341,16 +368,16 @@ impl CallCore {
         if call.phase != Phase::Answered {
             return;
         }
-        if call.reoffer.is_some() || call.leg(side).request_out.is_some() {
+        if call.reoffer.is_some() || call.leg(side).is_some_and(|l| l.request_out.is_some()) {
             let retry = cx.now + Duration::from_secs(2);
             return self.set_timer(key, CallTimer::Refresh(side), retry);
         }
-        let Some(t) = call.leg(side).session else {
+        let Some(t) = call.leg(side).and_then(|l| l.session) else {
             return;
         };
-        let use_update = call.leg(side).allows_update;
-        let sdp = call.leg(side).sdp_sent.clone();
-        let Some(d) = call.leg_mut(side).dialog.as_mut() else {
+        let use_update = call.leg(side).is_some_and(|l| l.allows_update);
+        let sdp = call.leg(side).and_then(|l| l.sdp_sent.clone());
+        let Some(d) = call.leg_mut(side).and_then(|l| l.dialog.as_mut()) else {
             return;
         };
         let mut req = d.request(
@@ -370,7 +397,9 @@ impl CallCore {
         }
         if let Some(id) = self.send_in_dialog(cx, key, side, req, ClientPurpose::Refresh) {
             if let Some(c) = self.calls.get_mut(&key) {
-                c.leg_mut(side).request_out = Some(id);
+                if let Some(l) = c.leg_mut(side) {
+                    l.request_out = Some(id);
+                }
             }
         }
     }
@@ -395,13 +424,17 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        if call.leg_mut(side).request_out.take().is_none() {
+        if call
+            .leg_mut(side)
+            .and_then(|l| l.request_out.take())
+            .is_none()
+        {
             return;
         }
         match code {
             200..=299 => {
                 if let Some((interval, _)) = st::session_expires(&resp) {
-                    if let Some(t) = call.leg_mut(side).session.as_mut() {
+                    if let Some(t) = call.leg_mut(side).and_then(|l| l.session.as_mut()) {
                         t.interval = interval;
                     }
                 }
@@ -421,7 +454,7 @@ impl CallCore {
 
 /// Session-Expires for a request holdless sends on `side`.
 fn session_header_out(call: &Call, side: Side) -> Option<String> {
-    let t = call.leg(side).session?;
+    let t = call.leg(side)?.session?;
     let refresher = if t.we_refresh { "uac" } else { "uas" };
     Some(format!("{};refresher={refresher}", t.interval))
 }
