@@ -8,8 +8,10 @@
 //!   only for a prompt that played to its end (not one stopped by `StopPlayback`).
 //! - A digit during a prompt with `barge_in` stops it (`StopPlayback`) and is taken; during a
 //!   prompt without barge-in (confirmation, goodbye) it is ignored.
-//! - The input timeout runs from the end of a prompt; an invalid key or no input plays the
-//!   stage's prompt again, `menu_retries` times, then a polite goodbye and `HangUp`.
+//! - The input timeout runs from the end of a prompt, and from each key that starts no
+//!   prompt (the digits of a number: a number left without `#` is taken at the timeout); an
+//!   invalid key or no input plays the stage's prompt again, `menu_retries` times, then a
+//!   polite goodbye and `HangUp`.
 //! - Early hangup: the caller's last key press sends `Register`; a hangup before that is an
 //!   early hangup and registers nothing. A hangup after it (registration in flight, or the
 //!   confirmation playing) leaves the callback standing: the caller gave everything needed,
@@ -383,7 +385,6 @@ impl Menu {
 
     /// A DTMF digit from the caller.
     pub fn handle_digit(&mut self, now: Instant, digit: Digit) {
-        let _ = now;
         if self.hung_up || !self.listening() {
             return;
         }
@@ -456,6 +457,10 @@ impl Menu {
                 }
             }
             other => self.stage = other,
+        }
+        // A key that started no prompt (a digit of a number) waits for the next one.
+        if self.playing.is_none() && self.listening() {
+            self.deadline = Some(now + self.timeout);
         }
     }
 

@@ -228,6 +228,10 @@ pub fn quote_wait(secs: u64, cap_minutes: u32) -> Vec<Say> {
     vec![
         Say::Prompt(names::WAIT_IS_ABOUT),
         Say::Number(n),
-        Say::Prompt(if n == 1 { names::MINUTE } else { names::MINUTES }),
+        Say::Prompt(if n == 1 {
+            names::MINUTE
+        } else {
+            names::MINUTES
+        }),
     ]
 }
