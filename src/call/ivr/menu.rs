@@ -6,6 +6,10 @@
 //! Rules the flow relies on:
 //! - A `Play` replaces whatever was playing; the player reports [`Menu::prompt_finished`]
 //!   only for a prompt that played to its end (not one stopped by `StopPlayback`).
+//! - Keys: main menu 1 own number, 2 another number, 3 a slot, 0 / `*` keep holding (each
+//!   only where offered); a number is digits then `#` (`*` or a letter there is invalid and
+//!   starts the number over); read-back 1 confirms, 2 keys it again; slots 1..=3; after a
+//!   refusal 0 / `*` keep holding.
 //! - A digit during a prompt with `barge_in` stops it (`StopPlayback`) and is taken; during a
 //!   prompt without barge-in (confirmation, goodbye) it is ignored.
 //! - The input timeout runs from the end of a prompt, and from each key that starts no
@@ -25,7 +29,7 @@ use chrono::{DateTime, Utc};
 
 use super::config::IvrSettings;
 use super::plan::{quote_wait, Entry, NotOffering, Offer};
-use crate::callback::engine::Registered;
+use crate::callback::engine::{Refused, Registered};
 use crate::callback::model::{CallbackId, Kind, Refusal, WidgetState};
 use crate::media::dtmf::Digit;
 use crate::media::prompt::{names, Say};
@@ -95,6 +99,12 @@ pub enum RefusalKind {
     Refused(Refusal),
     /// The callback service could not answer (store down, overloaded, stopped).
     Unavailable,
+}
+
+impl From<&Refused> for RefusalKind {
+    fn from(r: &Refused) -> Self {
+        RefusalKind::Refused(r.outcome)
+    }
 }
 
 impl RefusalKind {
@@ -432,20 +442,21 @@ impl Menu {
             },
             Stage::PickSlot => {
                 self.stage = Stage::PickSlot;
-                let slot = match digit {
-                    Digit::Num(n) if n >= 1 => self.offer.slots.get(usize::from(n) - 1),
+                let picked = match digit {
+                    Digit::Num(n) if n >= 1 => self
+                        .offer
+                        .slots
+                        .get(usize::from(n) - 1)
+                        .map(|s| (n, s.start)),
                     _ => None,
                 };
-                if let Some(slot) = slot {
-                    let start = slot.start;
-                    if let Digit::Num(n) = digit {
+                match picked {
+                    Some((n, start)) => {
                         self.step(Step::Slot(n));
+                        self.register(None, RegisterKind::Scheduled(start));
                     }
-                    self.register(None, RegisterKind::Scheduled(start));
-                } else if hold {
-                    self.hold();
-                } else {
-                    self.invalid();
+                    None if hold => self.hold(),
+                    None => self.invalid(),
                 }
             }
             Stage::Refused => {
