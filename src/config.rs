@@ -242,6 +242,21 @@ pub(crate) struct RawCallTarget {
     pub(crate) ecbt: Option<cbc::RawEcbt>,
     #[serde(default)]
     bridge_to: Option<String>,
+    // IVR settings, validated by crate::call::ivr::config (defaults there).
+    #[serde(default)]
+    pub(crate) ivr: Option<String>,
+    #[serde(default)]
+    pub(crate) not_offering: Option<String>,
+    #[serde(default)]
+    pub(crate) reject_status: Option<u16>,
+    #[serde(default)]
+    pub(crate) input_timeout_secs: Option<u64>,
+    #[serde(default)]
+    pub(crate) max_quoted_minutes: Option<u32>,
+    #[serde(default)]
+    pub(crate) prompts: Option<String>,
+    #[serde(default)]
+    pub(crate) menu_retries: Option<u32>,
 }
 
 /// SIP listeners and protocol settings.
@@ -310,6 +325,8 @@ pub struct CallTarget {
     /// When set, every inbound call is bridged straight to this SIP URI (the contact
     /// center), the "keep holding" path.
     pub bridge_to: Option<String>,
+    /// The inbound caller's conversation: menu, not-offering handling, prompts.
+    pub ivr: crate::call::ivr::IvrSettings,
 }
 
 /// A validated configuration.
@@ -675,13 +692,15 @@ fn call_targets(c: &mut Check, raw: &[RawCallTarget]) -> Vec<CallTarget> {
         }
     }
     raw.iter()
-        .map(|t| CallTarget {
+        .enumerate()
+        .map(|(i, t)| CallTarget {
             id: t.id.clone(),
             name: t.name.clone(),
             numbers: t.numbers.clone(),
             organization: None,
             callback: CallbackSettings::default(),
             bridge_to: t.bridge_to.clone(),
+            ivr: crate::call::ivr::config::validate(c.0, &format!("call_targets[{i}]"), t),
         })
         .collect()
 }

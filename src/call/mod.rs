@@ -6,6 +6,7 @@
 pub mod config;
 mod flow;
 mod headers;
+pub mod ivr;
 mod leg;
 mod reoffer;
 pub mod route;
