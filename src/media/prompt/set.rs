@@ -158,7 +158,7 @@ impl Clip {
 
     /// Its length as time (8000 samples a second).
     pub fn duration(&self) -> Duration {
-        Duration::from_micros(self.samples as u64 * 125)
+        Duration::from_micros((self.samples as u64).saturating_mul(125))
     }
 
     /// The frames of `frame_samples` it takes, the last one padded with silence.
@@ -288,7 +288,7 @@ impl PromptSet {
     /// The length of all its clips together.
     pub fn total_duration(&self) -> Duration {
         let samples: usize = self.clips.values().map(|e| e.pcmu.len()).sum();
-        Duration::from_micros(samples as u64 * 125)
+        Duration::from_micros((samples as u64).saturating_mul(125))
     }
 
     /// Renders a sentence in one law: each clip shared, each pause as silence. A

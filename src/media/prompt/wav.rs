@@ -20,8 +20,8 @@ const FORMAT_EXTENSIBLE: u16 = 0xFFFE;
 #[non_exhaustive]
 pub enum WavError {
     /// The file does not start with `RIFF` … `WAVE`.
-    #[error("not a RIFF/WAVE file (starts with {0:02x?})")]
-    NotWave(Vec<u8>),
+    #[error("not a RIFF/WAVE file (starts with \"{0}\")")]
+    NotWave(String),
     /// A chunk header or body runs past the end of the file.
     #[error("truncated `{chunk}` chunk: declares {declared} bytes, {available} left in the file")]
     Truncated {
@@ -71,7 +71,13 @@ pub enum WavError {
 /// Decodes a whole WAV file to linear 16-bit samples at 8000 Hz.
 pub fn decode(bytes: &[u8]) -> Result<Vec<i16>, WavError> {
     if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
-        return Err(WavError::NotWave(bytes.iter().take(12).copied().collect()));
+        let start = bytes
+            .iter()
+            .take(12)
+            .flat_map(|b| std::ascii::escape_default(*b))
+            .map(char::from)
+            .collect();
+        return Err(WavError::NotWave(start));
     }
     // The RIFF size is not trusted: writers that stream often leave it wrong, and the chunk
     // sizes are checked one by one against the bytes actually there.
@@ -297,9 +303,12 @@ mod tests {
             ),
             (
                 b"RIFX\0\0\0\0WAVE".to_vec(),
-                "not a RIFF/WAVE file (starts with [52, 49, 46, 58, 00, 00, 00, 00, 57, 41, 56, 45])",
+                r#"not a RIFF/WAVE file (starts with "RIFX\x00\x00\x00\x00WAVE")"#,
             ),
-            (b"RIFF\0\0\0\0WAVE".to_vec(), "no `fmt ` chunk before the audio"),
+            (
+                b"RIFF\0\0\0\0WAVE".to_vec(),
+                "no `fmt ` chunk before the audio",
+            ),
             (
                 b"RIFF\0\0\0\0WAVEdata\0\0\0\0".to_vec(),
                 "no `fmt ` chunk before the audio",

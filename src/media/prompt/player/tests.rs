@@ -39,7 +39,7 @@ fn drain_on_time(p: &mut Player, max: usize) -> Vec<RtpFrame> {
         }
         let f = p.poll_transmit(t).expect("a frame at its due time");
         assert_eq!(f.due, t);
-        assert!(p.poll_transmit(t).is_none() || out.len() + 1 == max);
+        assert!(p.poll_transmit(t).is_none(), "one frame a slot");
         out.push(f);
     }
     out
@@ -385,6 +385,15 @@ fn plays_a_sentence_from_the_real_prompt_set() {
     p.play(base, clip);
     let frames = drain_on_time(&mut p, usize::MAX);
     assert_eq!(frames.len(), frames_expected);
+    for w in frames.windows(2) {
+        assert_eq!(w[1].seq, w[0].seq.wrapping_add(1));
+        assert_eq!(
+            w[1].timestamp,
+            w[0].timestamp.wrapping_add(160),
+            "also across the pause"
+        );
+        assert_eq!(w[1].due - w[0].due, PTIME);
+    }
     let sent: Vec<u8> = frames.iter().flat_map(|f| f.payload).collect();
     assert!(sent == want, "payloads differ from the prompt bytes");
     assert_eq!(p.poll_event(), Some(PlayerEvent::Finished));
