@@ -1,6 +1,20 @@
 //! Prompts: what the IVR says, as a list of [`Say`] items the prompt set turns into audio.
 //! The IVR speaks in [`Say`]; the prompt set (loaded from a folder of WAV files, one file per
 //! [`names`] entry) renders it; the player sends it as RTP.
+//!
+//! - [`wav`] reads one WAV file (8 kHz mono 16-bit PCM, µ-law or A-law) into linear samples.
+//! - [`set`] loads the whole folder once and keeps every clip encoded in both G.711 laws.
+//! - [`speak`] turns numbers, digits, times and days into clip names.
+//! - [`player`] sends a rendered [`Clip`] as paced 20 ms RTP frames (sans-IO).
+
+pub mod player;
+pub mod set;
+pub mod speak;
+pub mod wav;
+
+pub use player::{Player, PlayerEvent, RtpFrame, StreamState};
+pub use set::{Clip, Law, PromptError, PromptSet};
+pub use wav::WavError;
 
 /// One thing to say. The IVR builds a sentence from these; the prompt set maps each to one or
 /// more recorded clips (numbers and times are spoken from word clips).
@@ -81,6 +95,8 @@ pub mod names {
     pub const PM: &str = "pm";
     /// "o'clock"
     pub const OCLOCK: &str = "oclock";
+    /// "oh", the zero of "nine oh five".
+    pub const OH: &str = "oh";
     /// "Thank you. Your call back is registered. We will call you back shortly. Goodbye."
     pub const REGISTERED: &str = "registered";
     /// "Thank you. We will call you back at the time you chose. Goodbye."
@@ -131,4 +147,86 @@ pub mod names {
     pub const HUNDRED: &str = "hundred";
     /// "thousand"
     pub const THOUSAND: &str = "thousand";
+
+    /// Every file stem above, the list a prompt folder must hold.
+    pub const ALL: [&str; 78] = [
+        WELCOME,
+        WAIT_IS_ABOUT,
+        MORE_THAN,
+        MINUTE,
+        MINUTES,
+        MENU_SAME_NUMBER,
+        MENU_OTHER_NUMBER,
+        MENU_SCHEDULED,
+        MENU_HOLD,
+        MENU_NEXT_DAY,
+        ENTER_NUMBER,
+        YOU_ENTERED,
+        CONFIRM_NUMBER,
+        SLOTS_INTRO,
+        FOR,
+        PRESS,
+        AT,
+        TODAY,
+        TOMORROW,
+        DAYS[0],
+        DAYS[1],
+        DAYS[2],
+        DAYS[3],
+        DAYS[4],
+        DAYS[5],
+        DAYS[6],
+        AM,
+        PM,
+        OCLOCK,
+        OH,
+        REGISTERED,
+        REGISTERED_SCHEDULED,
+        REGISTERED_NEXT_DAY,
+        DUPLICATE,
+        NUMBER_REFUSED,
+        REGISTRATION_FAILED,
+        INVALID,
+        NO_INPUT_GOODBYE,
+        CONNECTING,
+        CLOSED,
+        WAIT_TOO_LONG,
+        UNAVAILABLE,
+        GOODBYE,
+        CALLBACK_FROM,
+        CALLBACK_MENU,
+        HOLDING,
+        VOICEMAIL,
+        AGENT_UNAVAILABLE,
+        SMALL[0],
+        SMALL[1],
+        SMALL[2],
+        SMALL[3],
+        SMALL[4],
+        SMALL[5],
+        SMALL[6],
+        SMALL[7],
+        SMALL[8],
+        SMALL[9],
+        SMALL[10],
+        SMALL[11],
+        SMALL[12],
+        SMALL[13],
+        SMALL[14],
+        SMALL[15],
+        SMALL[16],
+        SMALL[17],
+        SMALL[18],
+        SMALL[19],
+        TENS[0],
+        TENS[1],
+        TENS[2],
+        TENS[3],
+        TENS[4],
+        TENS[5],
+        TENS[6],
+        TENS[7],
+        HUNDRED,
+        THOUSAND,
+    ];
 }
