@@ -9,6 +9,7 @@ pub mod parse;
 pub mod peer;
 pub mod shard;
 pub mod transaction;
+pub mod uui;
 pub mod uri;
 pub mod validate;
 pub mod via;
