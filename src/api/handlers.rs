@@ -270,6 +270,7 @@ pub async fn request_callback(
         channel,
         user_data,
         sip_headers: vec![],
+        inbound: None,
     };
     let reg = match s.service.register(req).await? {
         Ok(r) => r,

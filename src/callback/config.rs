@@ -1228,7 +1228,10 @@ numbers = ["+15550001000"]
         // The cut one is not sent back on the agent leg.
         assert_eq!(
             resend_headers(&got),
-            [("X-User-To-User".to_string(), "4142;encoding=hex".to_string())]
+            [(
+                "X-User-To-User".to_string(),
+                "4142;encoding=hex".to_string()
+            )]
         );
         let json = serde_json::Value::Object(metadata_of(&got));
         assert_eq!(

@@ -9,8 +9,8 @@ pub mod parse;
 pub mod peer;
 pub mod shard;
 pub mod transaction;
-pub mod uui;
 pub mod uri;
+pub mod uui;
 pub mod validate;
 pub mod via;
 

@@ -72,7 +72,9 @@ pub mod names {
     /// "tomorrow"
     pub const TOMORROW: &str = "tomorrow";
     /// "Monday" … "Sunday": `day_0` … `day_6`.
-    pub const DAYS: [&str; 7] = ["day_0", "day_1", "day_2", "day_3", "day_4", "day_5", "day_6"];
+    pub const DAYS: [&str; 7] = [
+        "day_0", "day_1", "day_2", "day_3", "day_4", "day_5", "day_6",
+    ];
     /// "a m"
     pub const AM: &str = "am";
     /// "p m"
@@ -122,7 +124,9 @@ pub mod names {
         "n_12", "n_13", "n_14", "n_15", "n_16", "n_17", "n_18", "n_19",
     ];
     /// "twenty" … "ninety": `n_20` … `n_90`.
-    pub const TENS: [&str; 8] = ["n_20", "n_30", "n_40", "n_50", "n_60", "n_70", "n_80", "n_90"];
+    pub const TENS: [&str; 8] = [
+        "n_20", "n_30", "n_40", "n_50", "n_60", "n_70", "n_80", "n_90",
+    ];
     /// "hundred"
     pub const HUNDRED: &str = "hundred";
     /// "thousand"
