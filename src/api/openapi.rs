@@ -261,6 +261,8 @@ pub fn document() -> Value {
             "user_data": {"type": "object"},
             "sip_headers": {"type": "array", "items": {"type": "object", "required": ["name", "value"],
                 "properties": {"name": {"type": "string"}, "value": {"type": "string"}}}},
+            "sip_metadata": {"type": "object", "nullable": true, "additionalProperties": true,
+                "description": "Captured SIP headers, decoded (registered over SIP): `<Header>`, `<Header>.raw`, `.encoding`, `.purpose`, `.content`, `.truncated`, `.badHex`, `.binary`."},
             "requested_at": {"type": "integer"},
             "ecbt": {"type": "integer", "minimum": 0},
             "estimatedFor": {"type": "integer"},

@@ -535,6 +535,7 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
     use crate::callback::engine::{Engine, RegisterRequest, TargetConfig};
+    use crate::callback::record::{CallRecord, InboundCall, Outcome};
     use crate::callback::{CallbackSettings, Refusal};
 
     fn t0() -> DateTime<Utc> {
@@ -575,6 +576,16 @@ mod tests {
                 user_data,
                 sip_headers: vec![("User-to-User".into(), format!("{n:04x};encoding=hex"))],
                 channel: Some("ivr".into()),
+                inbound: (n % 2 == 0).then(|| InboundCall {
+                    ani: Some("+15557654321".into()),
+                    dialled: "+15550001000".into(),
+                    created_at: t0() - chrono::Duration::seconds(40),
+                    registration_duration_secs: Some(35),
+                    metadata: serde_json::json!({"User-to-User": "é", "User-to-User.raw": "c3a9;encoding=hex"})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                }),
                 ..RegisterRequest::default()
             },
         )
@@ -611,6 +622,7 @@ mod tests {
         assert_eq!(got_a.attempts, 1);
         assert!(got_a.punctuality.is_some());
         assert_eq!(snap.callbacks[1], b, "every field survives");
+        assert!(b.inbound.is_some() && got_a.inbound.is_none());
         assert_eq!(s.get(&a.id).unwrap().unwrap().user_data, a.user_data);
         assert_eq!(s.get("nope").unwrap(), None);
         let refusals: Vec<String> = s
@@ -753,5 +765,100 @@ mod tests {
                 .unwrap(),
             3
         );
+    }
+
+    fn entry(org: &str, id: &str, ended: &str) -> Write {
+        let ended = DateTime::parse_from_rfc3339(ended)
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut record = CallRecord::blank(id.into(), ended, ended, Outcome::Held);
+        record.call_target_id = Some("billing".into());
+        Write::Record(Box::new(RecordEntry {
+            organization: org.into(),
+            record,
+        }))
+    }
+
+    fn all_pages(
+        s: &mut SqliteStore,
+        org: &str,
+        from: &str,
+        to: &str,
+        limit: usize,
+    ) -> (Vec<String>, usize) {
+        let at = |v: &str| DateTime::parse_from_rfc3339(v).unwrap().with_timezone(&Utc);
+        let (mut ids, mut pages, mut after) = (vec![], 0, None);
+        loop {
+            let p = s
+                .records_page(org, at(from), at(to), after.as_ref(), limit)
+                .unwrap();
+            pages += 1;
+            for r in &p.records {
+                let v: serde_json::Value = serde_json::from_str(r).unwrap();
+                ids.push(v["id"].as_str().unwrap().to_owned());
+            }
+            match p.next {
+                Some(c) => after = Some(c),
+                None => return (ids, pages),
+            }
+        }
+    }
+
+    #[test]
+    fn call_records_are_paged_by_hour_and_organization() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(dir.path()).unwrap();
+        let mut w = vec![
+            entry("acme", "before", "2026-01-14T02:59:59.999Z"),
+            entry("acme", "first", "2026-01-14T03:00:00Z"),
+            entry("acme", "last", "2026-01-14T03:59:59.999Z"),
+            entry("acme", "after", "2026-01-14T04:00:00Z"),
+            entry("globex", "theirs", "2026-01-14T03:30:00Z"),
+        ];
+        // Five with the same endedAt: the id breaks the tie, across page boundaries.
+        for id in ["m5", "m1", "m3", "m2", "m4"] {
+            w.push(entry("acme", id, "2026-01-14T03:30:00Z"));
+        }
+        s.apply(&w).unwrap();
+        let window = ("2026-01-14T03:00:00Z", "2026-01-14T04:00:00Z");
+        let want = ["first", "m1", "m2", "m3", "m4", "m5", "last"];
+        for limit in [1, 2, 3, 7, 500] {
+            let (ids, pages) = all_pages(&mut s, "acme", window.0, window.1, limit);
+            assert_eq!(ids, want, "limit {limit}");
+            assert_eq!(pages, 7 / limit + 1, "limit {limit}");
+        }
+        let (ids, _) = all_pages(&mut s, "globex", window.0, window.1, 500);
+        assert_eq!(ids, ["theirs"]);
+        let (ids, _) = all_pages(&mut s, "nobody", window.0, window.1, 500);
+        assert!(ids.is_empty());
+        // Writing a record again replaces it (the dialler may complete a record).
+        s.apply(&[entry("acme", "first", "2026-01-14T05:00:00Z")])
+            .unwrap();
+        let (ids, _) = all_pages(&mut s, "acme", window.0, window.1, 500);
+        assert_eq!(ids[0], "m1");
+    }
+
+    #[test]
+    fn a_version_1_store_is_migrated_and_keeps_its_callbacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = {
+            let mut s = SqliteStore::open(dir.path()).unwrap();
+            let mut e = engine();
+            let a = register(&mut e, 1);
+            s.apply(&drain(&mut e)).unwrap();
+            // Back to what version 1 wrote.
+            s.conn
+                .execute_batch(
+                    "DROP TABLE call_records; ALTER TABLE callbacks DROP COLUMN inbound; \
+                     PRAGMA user_version = 1;",
+                )
+                .unwrap();
+            a
+        };
+        let mut s = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(s.schema_version().unwrap(), 2);
+        assert_eq!(s.load().unwrap().callbacks, [a]);
+        s.apply(&[entry("acme", "r", "2026-01-14T03:00:00Z")])
+            .unwrap();
     }
 }
