@@ -63,7 +63,12 @@ fn filed(org: &str, record: CallRecord) -> Write {
 fn plain(org: &str, id: &str, ended: DateTime<Utc>) -> Write {
     filed(
         org,
-        CallRecord::blank(id.into(), ended - Duration::seconds(30), ended, Outcome::NotOffered),
+        CallRecord::blank(
+            id.into(),
+            ended - Duration::seconds(30),
+            ended,
+            Outcome::NotOffered,
+        ),
     )
 }
 
@@ -242,7 +247,12 @@ async fn bad_dates_hours_and_tokens_are_refused() {
     assert_eq!(r.status, 401);
     assert_eq!(r.item()["status"], "Unauthorized");
     assert!(r.header("www-authenticate").is_some());
-    let r = get(s.http, "/v2/data/historical/20260114/04", Some("nope-nope-nope")).await;
+    let r = get(
+        s.http,
+        "/v2/data/historical/20260114/04",
+        Some("nope-nope-nope"),
+    )
+    .await;
     assert_eq!(r.status, 401);
     // The token is checked before the path: no hint about dates without a token.
     let r = get(s.http, "/v2/data/historical/20261399/00", None).await;

@@ -950,4 +950,50 @@ mod tests {
         assert_eq!(v[0].callback.last_result, Some(AttemptResult::Error));
         svc.stop().await;
     }
+
+    #[tokio::test]
+    async fn call_records_are_committed_then_read_by_page() {
+        use crate::callback::record::{CallRecord, Outcome};
+        let dir = tempfile::tempdir().unwrap();
+        let broken = Arc::new(AtomicBool::new(false));
+        let store = Faulty {
+            inner: SqliteStore::open(dir.path()).unwrap(),
+            broken: broken.clone(),
+        };
+        let (clock, _) = clock(t0());
+        let svc = Service::start(targets(), Box::new(store), 1, clock).unwrap();
+        let entry = |id: &str, secs: i64| RecordEntry {
+            organization: "acme".into(),
+            record: CallRecord::blank(
+                id.into(),
+                t0(),
+                t0() + Duration::seconds(secs),
+                Outcome::Held,
+            ),
+        };
+        for (id, secs) in [("b", 1), ("a", 1), ("c", 2)] {
+            svc.record(entry(id, secs)).await.unwrap();
+        }
+        let (from, to) = (t0(), t0() + Duration::hours(1));
+        let p = svc.records_page("acme", from, to, None, 2).await.unwrap();
+        assert_eq!(p.records.len(), 2);
+        assert!(p.records[0].contains("\"id\":\"a\""), "{}", p.records[0]);
+        let next = p.next.clone().unwrap();
+        assert_eq!(
+            (next.id.as_str(), next.ended_at),
+            ("b", t0() + Duration::seconds(1))
+        );
+        let p = svc
+            .records_page("acme", from, to, Some(next), 2)
+            .await
+            .unwrap();
+        assert_eq!((p.records.len(), p.next), (1, None));
+        // A record that cannot be made durable is not acknowledged.
+        broken.store(true, Ordering::SeqCst);
+        assert_eq!(
+            svc.record(entry("d", 3)).await,
+            Err(ServiceError::Unavailable)
+        );
+        svc.stop().await;
+    }
 }
