@@ -220,6 +220,20 @@ impl InboundCall {
     }
 }
 
+/// Which attempt of a callback a record is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// This attempt's id.
+    pub id: String,
+    /// The first attempt's id (equal to `id` on the first attempt).
+    pub original_id: String,
+    /// 0 for the first attempt, 1 for the first retry, …
+    pub retry_attempt: u32,
+    /// When the previous attempt created this one (retries); for a first attempt, used
+    /// only when the callback has no inbound call (registered through the API).
+    pub created_at: DateTime<Utc>,
+}
+
 /// How an inbound call ended without a callback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InboundEnd {
@@ -368,21 +382,26 @@ impl CallRecord {
     }
 
     /// The base of an attempt's record, from its callback: call target, type, number,
-    /// estimate, punctuality, metadata (`user_data` and captured headers), `retryAttempt`
-    /// and, on a first attempt (`retry_attempt` 0), the inbound call's fields. The dialler
-    /// fills in the legs' fields, durations, `processedAt`, `hasRetry` and the outcome.
-    /// `created_at` is used when there is no inbound call, or on retries (when the previous
-    /// attempt created this one).
+    /// estimate, metadata (`user_data` and captured headers), `retryAttempt`, `source`,
+    /// `ani` and, on a first attempt (`retry_attempt` 0), the inbound call's
+    /// `registrationDuration` and `createdAt` and the launch's punctuality
+    /// (`processedAt`, `punctuality`, `wasPunctual`, `estimatePercentAccuracy`,
+    /// `actualCallbackTime` = processedAt − createdAt). The dialler
+    /// fills in the legs' fields, durations, `processedAt` (when not the first launch),
+    /// `hasRetry`, `firstPartyCalled` and the outcome.
     pub fn for_attempt(
         cb: &Callback,
         target_name: Option<&str>,
-        id: String,
-        original_id: String,
-        retry_attempt: u32,
-        created_at: DateTime<Utc>,
+        attempt: Attempt,
         ended_at: DateTime<Utc>,
         outcome: Outcome,
     ) -> CallRecord {
+        let Attempt {
+            id,
+            original_id,
+            retry_attempt,
+            created_at,
+        } = attempt;
         let mut r = CallRecord::blank(id, created_at, ended_at, outcome);
         r.original_id = original_id;
         r.retry_attempt = Some(retry_attempt);
@@ -397,12 +416,6 @@ impl CallRecord {
             Some(w) => format!("CBWidget:{w}"),
             None => "API".to_owned(),
         });
-        if let Some(p) = &cb.punctuality {
-            r.punctuality = Some(p.punctuality_secs);
-            r.was_punctual = Some(p.was_punctual);
-            r.estimate_percent_accuracy = Some(p.estimate_percent_accuracy);
-            r.processed_at = Some(p.actual_callback_time);
-        }
         r.metadata = Some(cb.user_data.clone());
         match (&cb.inbound, retry_attempt) {
             (Some(inbound), 0) => r = r.with_inbound(inbound),
@@ -416,8 +429,13 @@ impl CallRecord {
             }
             (None, _) => {}
         }
-        if let Some(p) = &cb.punctuality {
-            r.actual_callback_time = secs_between(cb.requested_at, p.actual_callback_time);
+        // The first launch's punctuality (the engine measures it once per callback).
+        if let (Some(p), 0) = (&cb.punctuality, retry_attempt) {
+            r.punctuality = Some(p.punctuality_secs);
+            r.was_punctual = Some(p.was_punctual);
+            r.estimate_percent_accuracy = Some(p.estimate_percent_accuracy);
+            r.processed_at = Some(p.actual_callback_time);
+            r.actual_callback_time = secs_between(r.created_at, p.actual_callback_time);
         }
         r
     }
@@ -603,5 +621,102 @@ mod tests {
         assert_eq!(RecordType::of(Kind::Asap), RecordType::Asap);
         assert_eq!(RecordType::of(Kind::NextDay), RecordType::Asap);
         assert_eq!(RecordType::of(Kind::Scheduled), RecordType::Scheduled);
+    }
+
+    #[test]
+    fn attempts_carry_the_inbound_call_on_the_first_attempt_only() {
+        use crate::callback::engine::{Engine, RegisterRequest, TargetConfig};
+        use crate::callback::CallbackSettings;
+        let mut e = Engine::new(
+            vec![TargetConfig {
+                id: "billing".into(),
+                name: "Billing".into(),
+                settings: CallbackSettings {
+                    organization: Some("acme".into()),
+                    ..CallbackSettings::default()
+                },
+            }],
+            1,
+        );
+        e.set_dialling(true);
+        let now = at("2026-01-14T03:11:00Z");
+        let mut user_data = Map::new();
+        user_data.insert("account".into(), Value::String("A-1".into()));
+        let cb = e
+            .handle_register(
+                now,
+                RegisterRequest {
+                    call_target: "billing".into(),
+                    number: "+15550001234".into(),
+                    user_data,
+                    inbound: Some(inbound()),
+                    ..RegisterRequest::default()
+                },
+            )
+            .unwrap()
+            .callback;
+        let launched = at("2026-01-14T03:20:00Z");
+        e.poll_launch(launched).unwrap();
+        let cb = std::iter::from_fn(|| e.poll_write())
+            .filter_map(|w| match w {
+                crate::callback::engine::Write::Callback(c) if c.id == cb.id => Some(*c),
+                _ => None,
+            })
+            .last()
+            .unwrap();
+        assert!(cb.punctuality.is_some() && cb.inbound.is_some());
+        let first = CallRecord::for_attempt(
+            &cb,
+            Some("Billing"),
+            Attempt {
+                id: "a1".into(),
+                original_id: "a1".into(),
+                retry_attempt: 0,
+                created_at: now,
+            },
+            at("2026-01-14T03:25:00Z"),
+            Outcome::Successful,
+        );
+        let v = serde_json::to_value(&first).unwrap();
+        assert_eq!(
+            v["createdAt"], "2026-01-14T03:10:00Z",
+            "the INVITE's arrival"
+        );
+        assert_eq!(v["ani"], "+15557654321");
+        assert_eq!(v["registrationDuration"], 42);
+        assert_eq!(v["source"], "Phone:+15550001000");
+        assert_eq!(v["type"], "asap");
+        assert_eq!(v["phoneNumber"], "+15550001234");
+        assert_eq!(v["retryAttempt"], 0);
+        assert_eq!(v["processedAt"], "2026-01-14T03:20:00Z");
+        assert_eq!(v["actualCallbackTime"], 600);
+        assert_eq!(v["metadata"]["account"], "A-1");
+        assert_eq!(v["metadata"]["X-User-To-User"], "ABC-12345");
+        assert_eq!(v["callTargetName"], "Billing");
+
+        let retry = CallRecord::for_attempt(
+            &cb,
+            Some("Billing"),
+            Attempt {
+                id: "a2".into(),
+                original_id: "a1".into(),
+                retry_attempt: 1,
+                created_at: at("2026-01-14T03:25:00Z"),
+            },
+            at("2026-01-14T03:40:00Z"),
+            Outcome::Unavailable,
+        );
+        assert_eq!(retry.created_at, at("2026-01-14T03:25:00Z"));
+        assert_eq!(retry.registration_duration, None);
+        assert_eq!(retry.processed_at, None);
+        assert_eq!(retry.original_id, "a1");
+        assert_eq!(retry.source.as_deref(), Some("Phone:+15550001000"));
+        assert_eq!(
+            retry
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("X-User-To-User")),
+            Some(&Value::String("ABC-12345".into()))
+        );
     }
 }

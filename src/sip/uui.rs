@@ -98,7 +98,7 @@ fn cut(s: &str, max: usize) -> &str {
 /// Hex digits to bytes; `None` on odd length or a non-hex digit.
 fn unhex(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
@@ -147,7 +147,7 @@ pub fn decode(raw: &str, max_length: usize) -> Uui {
         data
     };
     let mut v = cut(&value, max_length);
-    if uui.binary && v.len() % 2 == 1 {
+    if uui.binary && !v.len().is_multiple_of(2) {
         v = &v[..v.len() - 1];
     }
     let r = cut(whole, max_length);

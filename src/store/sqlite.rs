@@ -576,7 +576,7 @@ mod tests {
                 user_data,
                 sip_headers: vec![("User-to-User".into(), format!("{n:04x};encoding=hex"))],
                 channel: Some("ivr".into()),
-                inbound: (n % 2 == 0).then(|| InboundCall {
+                inbound: n.is_multiple_of(2).then(|| InboundCall {
                     ani: Some("+15557654321".into()),
                     dialled: "+15550001000".into(),
                     created_at: t0() - chrono::Duration::seconds(40),
