@@ -270,6 +270,7 @@ pub async fn request_callback(
         channel,
         user_data,
         sip_headers: vec![],
+        inbound: None,
     };
     let reg = match s.service.register(req).await? {
         Ok(r) => r,
@@ -415,6 +416,7 @@ pub fn record(cb: &Callback, position: u64, wait: u64) -> Value {
         "channel": cb.channel,
         "user_data": cb.user_data,
         "sip_headers": cb.sip_headers.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>(),
+        "sip_metadata": cb.inbound.as_ref().map(|i| &i.metadata),
         "requested_at": cb.requested_at.timestamp(),
         "ecbt": cb.ecbt_secs,
         "estimatedFor": cb.estimated_for.timestamp(),

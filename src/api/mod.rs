@@ -1,5 +1,6 @@
 //! The HTTP Scheduler API (shaped like Mindful's): widget status, callback registration,
-//! status and cancellation per organization, plus `/readyz` and `/openapi.json`. Handlers
+//! status and cancellation per organization, call records by hour
+//! (`/v2/data/historical/{YYYYMMDD}/{HH}`), plus `/readyz` and `/openapi.json`. Handlers
 //! authenticate, parse and render; every decision is the callback engine's, reached
 //! through the [`Service`].
 
@@ -7,6 +8,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod handlers;
+pub mod historical;
 pub mod metrics;
 pub mod openapi;
 
@@ -65,6 +67,10 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/api/organization/{org_id}/callback/{callback_id}",
             get(handlers::get_callback),
+        )
+        .route(
+            "/v2/data/historical/{date}/{hour}",
+            get(historical::historical),
         )
         .route("/readyz", get(handlers::readyz))
         .route(

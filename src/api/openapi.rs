@@ -121,6 +121,107 @@ fn contact_body(extra: Value) -> Value {
     }}}})
 }
 
+/// The `CallRecord` schema: every field of the historical data API, always present,
+/// `null` when it does not apply.
+pub fn call_record_schema() -> Value {
+    const INT: &[&str] = &[
+        "activeDuration",
+        "actualCallbackTime",
+        "agentDelay",
+        "agentWaitDuration",
+        "customerDelay",
+        "customerWaitDuration",
+        "estimatedCallbackTime",
+        "registrationDuration",
+        "talkDuration",
+        "waitlistDelay",
+        "retryAttempt",
+    ];
+    const BOOL: &[&str] = &[
+        "agentBusy",
+        "agentHangup",
+        "agentLegError",
+        "agentLegRejected",
+        "agentLegTimeout",
+        "choseToHold",
+        "customerBusy",
+        "customerHangup",
+        "customerLegError",
+        "customerLegRejected",
+        "customerLegTimeout",
+        "customerRescheduled",
+        "disconnectRescue",
+        "duplicateCallback",
+        "earlyHangup",
+        "endOfBusinessDay",
+        "hasRetry",
+        "leaveVoicemail",
+        "maxEcbtExceeded",
+        "maxScheduledCallsExceeded",
+        "maxTollRateExceeded",
+        "nextDayCallbackOffered",
+        "nextDayCallbackScheduled",
+        "outsideHours",
+        "priorityQueueTimedOut",
+        "systemHangup",
+        "wasPunctual",
+    ];
+    const TEXT: &[&str] = &[
+        "ani",
+        "callTargetId",
+        "callTargetName",
+        "phoneNumber",
+        "segmentName",
+        "source",
+    ];
+    let mut props = serde_json::Map::new();
+    for n in INT {
+        props.insert(
+            (*n).into(),
+            json!({"type": "integer", "minimum": 0, "nullable": true}),
+        );
+    }
+    for n in BOOL {
+        props.insert((*n).into(), json!({"type": "boolean", "nullable": true}));
+    }
+    for n in TEXT {
+        props.insert((*n).into(), json!({"type": "string", "nullable": true}));
+    }
+    for n in ["createdAt", "endedAt"] {
+        props.insert(n.into(), json!({"type": "string", "format": "date-time"}));
+    }
+    for n in ["estimatedFor", "processedAt"] {
+        props.insert(
+            n.into(),
+            json!({"type": "string", "format": "date-time", "nullable": true}),
+        );
+    }
+    for n in ["id", "originalId"] {
+        props.insert(n.into(), json!({"type": "string"}));
+    }
+    props.insert(
+        "punctuality".into(),
+        json!({"type": "integer", "nullable": true,
+        "description": "processedAt − estimatedFor, seconds: positive is late."}),
+    );
+    props.insert("estimatePercentAccuracy".into(), json!({"type": "number", "minimum": 0, "maximum": 100, "nullable": true,
+        "description": "100 − 100 × |actual − estimated wait| / max(estimated wait, 60 s), clamped to 0–100."}));
+    props.insert(
+        "firstPartyCalled".into(),
+        json!({"type": "string", "enum": ["customer", "agent"], "nullable": true}),
+    );
+    props.insert("metadata".into(), json!({"type": "object", "nullable": true, "additionalProperties": true,
+        "description": "API user_data and captured SIP headers: `<Header>` decoded, `<Header>.raw`, `.encoding`, `.purpose`, `.content`, and `.truncated`, `.badHex`, `.binary` when set."}));
+    props.insert("outcome".into(), json!({"type": "string", "enum": [
+        "Successful", "Unavailable", "Failure", "Canceled", "Abandoned", "Rescheduled", "Held", "Refused", "NotOffered"]}));
+    props.insert(
+        "type".into(),
+        json!({"type": "string", "enum": ["asap", "scheduled", "unknown"]}),
+    );
+    let required: Vec<&String> = props.keys().collect();
+    json!({"type": "object", "required": required, "properties": props})
+}
+
 /// The document.
 pub fn document() -> Value {
     let security = json!([{"bearer": []}]);
@@ -160,6 +261,8 @@ pub fn document() -> Value {
             "user_data": {"type": "object"},
             "sip_headers": {"type": "array", "items": {"type": "object", "required": ["name", "value"],
                 "properties": {"name": {"type": "string"}, "value": {"type": "string"}}}},
+            "sip_metadata": {"type": "object", "nullable": true, "additionalProperties": true,
+                "description": "Captured SIP headers, decoded (registered over SIP): `<Header>`, `<Header>.raw`, `.encoding`, `.purpose`, `.content`, `.truncated`, `.badHex`, `.binary`."},
             "requested_at": {"type": "integer"},
             "ecbt": {"type": "integer", "minimum": 0},
             "estimatedFor": {"type": "integer"},
@@ -191,7 +294,10 @@ pub fn document() -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Callback scheduling shaped like Mindful's Scheduler API. Every /api route needs `Authorization: Bearer <token>` of the organization it touches, from an address in that organization's `api_allow`."
         },
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"CallRecord": call_record_schema()}
+        },
         "paths": {
             "/api/widget/{widget_id}": {"get": {
                 "operationId": "widgetStatus",
@@ -287,6 +393,26 @@ pub fn document() -> Value {
                     "401": unauthorized(), "403": forbidden(), "404": not_found(), "503": unavailable()
                 }
             }},
+            "/v2/data/historical/{date}/{hour}": {"get": {
+                "operationId": "historicalData",
+                "summary": "The token's organization's call records (one per callback attempt and per inbound call without a callback) that ended in one UTC hour, in (endedAt, id) order; streamed.",
+                "security": security,
+                "parameters": [
+                    {"name": "date", "in": "path", "required": true, "description": "UTC date, YYYYMMDD.",
+                     "schema": {"type": "string", "pattern": "^[0-9]{8}$"}},
+                    {"name": "hour", "in": "path", "required": true,
+                     "description": "The UTC hour by its end, 01-24: 04 is 03:00-04:00, 24 is 23:00-24:00.",
+                     "schema": {"type": "string", "pattern": "^(0[1-9]|1[0-9]|2[0-4])$"}}
+                ],
+                "responses": {
+                    "200": ok("The records (an empty list when none).", json!({
+                        "type": "object", "required": ["data"],
+                        "properties": {"data": {"type": "array", "items": {"$ref": "#/components/schemas/CallRecord"}}}
+                    })),
+                    "400": error_response("Not a real date, or an hour outside 01-24.", &["InvalidParameters"]),
+                    "401": unauthorized(), "403": forbidden(), "503": unavailable()
+                }
+            }},
             "/healthz": {"get": {
                 "operationId": "healthz", "summary": "Liveness.",
                 "responses": {"200": {"description": "Alive.", "content": {"text/plain": {"schema": {"type": "string"}}}}}
@@ -316,7 +442,7 @@ mod tests {
     fn every_route_is_documented_with_its_statuses() {
         let d = super::document();
         let paths = d["paths"].as_object().unwrap();
-        assert_eq!(paths.len(), 10);
+        assert_eq!(paths.len(), 11);
         for (p, ops) in paths {
             for (_, op) in ops.as_object().unwrap() {
                 let codes = op["responses"].as_object().unwrap();
@@ -329,5 +455,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_call_record_schema_has_every_field_of_a_record() {
+        use crate::callback::record::{CallRecord, Outcome};
+        let r = CallRecord::blank(
+            "x".into(),
+            chrono::DateTime::UNIX_EPOCH,
+            chrono::DateTime::UNIX_EPOCH,
+            Outcome::Held,
+        );
+        let v = serde_json::to_value(r).unwrap();
+        let mut got: Vec<&String> = v.as_object().unwrap().keys().collect();
+        let schema = super::call_record_schema();
+        let mut want: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
+        assert_eq!(schema["required"].as_array().unwrap().len(), want.len());
     }
 }

@@ -9,12 +9,14 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 use ipnet::IpNet;
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use super::ecbt::EcbtSettings;
 use super::hours::{BusinessHours, Span};
 use super::model::{AttemptResult, FirstParty};
 use super::number::{CountryRule, NumberRules, Rate};
 use crate::config::{is_e164, KeyError, RawCallTarget};
+use crate::sip::uui::{self, Uui};
 
 /// Most widgets, organizations or call targets a configuration may declare (each costs a
 /// little per API request and per engine poll).
@@ -328,22 +330,88 @@ impl RetryPolicy {
 pub struct MetadataSettings {
     /// Header names (matched case-insensitively).
     pub headers: Vec<String>,
-    /// Longest value kept; longer values are not captured (a cut UUI would be corrupt).
+    /// Longest value kept, bytes; longer values are cut and flagged (see [`uui::decode`]).
     pub max_length: usize,
 }
 
+/// One configured header found on the inbound call, decoded as a User-to-User value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapturedHeader {
+    /// The header's name as configured.
+    pub name: String,
+    /// Its value, decoded.
+    pub uui: Uui,
+}
+
+impl CapturedHeader {
+    /// The header to send back on the agent leg: the value as received, or `None` when it
+    /// was cut (a cut UUI would be corrupt).
+    pub fn resend(&self) -> Option<(String, String)> {
+        (!self.uui.truncated).then(|| (self.name.clone(), self.uui.raw.clone()))
+    }
+
+    /// Adds this header to a metadata object, flat, keyed by the configured name `N`:
+    /// `N` the decoded value, `N.raw` the value as received, `N.encoding`, `N.purpose`,
+    /// `N.content` when given, and `N.truncated`, `N.badHex`, `N.binary` (`true`) when set.
+    /// A header already in the object is left alone (the first occurrence wins).
+    pub fn add_to(&self, m: &mut Map<String, Value>) {
+        let n = &self.name;
+        if m.contains_key(n) {
+            return;
+        }
+        let u = &self.uui;
+        m.insert(n.clone(), Value::String(u.value.clone()));
+        m.insert(format!("{n}.raw"), Value::String(u.raw.clone()));
+        for (k, v) in [
+            ("encoding", &u.encoding),
+            ("purpose", &u.purpose),
+            ("content", &u.content),
+        ] {
+            if let Some(v) = v {
+                m.insert(format!("{n}.{k}"), Value::String(v.clone()));
+            }
+        }
+        for (k, on) in [
+            ("truncated", u.truncated),
+            ("badHex", u.bad_hex),
+            ("binary", u.binary),
+        ] {
+            if on {
+                m.insert(format!("{n}.{k}"), Value::Bool(true));
+            }
+        }
+    }
+}
+
+/// Captured headers as a metadata object (see [`CapturedHeader::add_to`]).
+pub fn metadata_of(captured: &[CapturedHeader]) -> Map<String, Value> {
+    let mut m = Map::new();
+    for c in captured {
+        c.add_to(&mut m);
+    }
+    m
+}
+
+/// The captured headers to send back on the agent leg (the cut ones are left out).
+pub fn resend_headers(captured: &[CapturedHeader]) -> Vec<(String, String)> {
+    captured.iter().filter_map(CapturedHeader::resend).collect()
+}
+
 impl MetadataSettings {
-    /// The configured headers found in `headers`, in configuration order, values trimmed.
+    /// The configured headers found in `headers`, in configuration order, each decoded
+    /// with [`uui::decode`] (over-length values are cut and flagged, never dropped).
     pub fn capture<'a>(
         &self,
         headers: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
-    ) -> Vec<(String, String)> {
+    ) -> Vec<CapturedHeader> {
         let mut out = Vec::new();
         for want in &self.headers {
             for (name, value) in headers.clone() {
-                let value = value.trim();
-                if name.eq_ignore_ascii_case(want) && value.len() <= self.max_length {
-                    out.push((want.clone(), value.to_owned()));
+                if name.eq_ignore_ascii_case(want) {
+                    out.push(CapturedHeader {
+                        name: want.clone(),
+                        uui: uui::decode(value, self.max_length),
+                    });
                 }
             }
         }
@@ -986,6 +1054,7 @@ fn widgets_of(
 
 #[cfg(test)]
 mod tests {
+    use super::{metadata_of, resend_headers};
     use crate::config::Config;
 
     const BASE: &str = r#"
@@ -1140,21 +1209,41 @@ numbers = ["+15550001000"]
     }
 
     #[test]
-    fn metadata_capture_is_case_insensitive_and_bounded() {
+    fn metadata_capture_is_case_insensitive_decoded_and_bounded() {
         let c = Config::parse(BASE).unwrap();
         let m = &c.call_targets[0].callback.metadata;
         let long = "a".repeat(300);
         let hdrs = [
-            ("x-user-to-user", " 0123;encoding=hex "),
+            ("x-user-to-user", " 4142;encoding=hex "),
             ("Via", "SIP/2.0/UDP x"),
             ("USER-TO-USER", long.as_str()),
         ];
+        let got = m.capture(hdrs.iter().copied());
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].name, "X-User-To-User");
+        assert_eq!(got[0].uui.value, "AB");
+        assert_eq!(got[1].name, "User-to-User");
+        assert_eq!(got[1].uui.value.len(), m.max_length);
+        assert!(got[1].uui.truncated);
+        // The cut one is not sent back on the agent leg.
         assert_eq!(
-            m.capture(hdrs.iter().copied()),
-            vec![(
+            resend_headers(&got),
+            [(
                 "X-User-To-User".to_string(),
-                "0123;encoding=hex".to_string()
+                "4142;encoding=hex".to_string()
             )]
+        );
+        let json = serde_json::Value::Object(metadata_of(&got));
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "X-User-To-User": "AB",
+                "X-User-To-User.raw": "4142;encoding=hex",
+                "X-User-To-User.encoding": "hex",
+                "User-to-User": "a".repeat(256),
+                "User-to-User.raw": "a".repeat(256),
+                "User-to-User.truncated": true,
+            })
         );
     }
 

@@ -11,6 +11,7 @@ pub mod hours;
 pub mod model;
 pub mod number;
 pub mod rank;
+pub mod record;
 pub mod service;
 pub mod slots;
 

@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::record::InboundCall;
+
 /// A callback's identifier: 32 lowercase hex digits from the engine's seeded RNG.
 pub type CallbackId = String;
 
@@ -200,6 +202,9 @@ pub struct Callback {
     pub punctuality: Option<Punctuality>,
     /// When it reached a final status.
     pub finished_at: Option<DateTime<Utc>>,
+    /// The inbound call that registered it (SIP), for its first attempt's call record.
+    #[serde(default)]
+    pub inbound: Option<InboundCall>,
 }
 
 str_enum! {

@@ -24,7 +24,8 @@ use super::engine::{
     TargetConfig, TargetGauges, TargetView, Write,
 };
 use super::model::{AttemptResult, Callback};
-use crate::store::{Store, StoreError};
+use super::record::RecordEntry;
+use crate::store::{RecordCursor, RecordPage, Store, StoreError};
 
 /// Depth of the command queue. Beyond it callers get [`ServiceError::Overloaded`] at once
 /// (a 503) instead of queueing without bound; at ~10k commands/s this is ~0.4 s of work.
@@ -99,6 +100,15 @@ enum Command {
     AttachDialler(mpsc::UnboundedSender<Launch>),
     AgentConnected(String, Reply<Result<(), EngineError>>),
     AttemptEnded(String, AttemptResult, Reply<Result<(), EngineError>>),
+    Record(Box<RecordEntry>, Reply<()>),
+    Records {
+        org: String,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after: Option<RecordCursor>,
+        limit: usize,
+        reply: Reply<RecordPage>,
+    },
     Stop(oneshot::Sender<()>),
 }
 
@@ -279,6 +289,33 @@ impl Service {
     ) -> Result<Result<(), EngineError>, ServiceError> {
         self.call(|r| Command::AttemptEnded(id.into(), result, r))
             .await
+    }
+
+    /// Files a call record (an attempt, or an inbound call that ended without a callback);
+    /// durable when this returns `Ok`, committed with the rest of its batch.
+    pub async fn record(&self, entry: RecordEntry) -> Result<(), ServiceError> {
+        self.call(|r| Command::Record(Box::new(entry), r)).await
+    }
+
+    /// One page (at most `limit` records) of an organization's call records that ended in
+    /// `[from, to)`, after `after`, in `(endedAt, id)` order.
+    pub async fn records_page(
+        &self,
+        org: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after: Option<RecordCursor>,
+        limit: usize,
+    ) -> Result<RecordPage, ServiceError> {
+        self.call(|reply| Command::Records {
+            org: org.into(),
+            from,
+            to,
+            after,
+            limit,
+            reply,
+        })
+        .await
     }
 
     /// Finishes the current batch and stops the thread (the store is closed cleanly).
@@ -544,6 +581,27 @@ impl Worker {
                 let r = self.engine.handle_attempt_ended(now, &id, result);
                 out.push(answer(reply, r));
             }
+            Command::Record(entry, reply) => {
+                self.engine.handle_record(*entry);
+                out.push(answer(reply, ()));
+            }
+            Command::Records {
+                org,
+                from,
+                to,
+                after,
+                limit,
+                reply,
+            } => {
+                let page = self
+                    .store
+                    .records_page(&org, from, to, after.as_ref(), limit)
+                    .map_err(|err| {
+                        tracing::error!(error = %err, "store read failed");
+                        ServiceError::Unavailable
+                    });
+                let _ = reply.send(page);
+            }
             Command::Stop(_) => {}
         }
     }
@@ -571,6 +629,11 @@ impl Worker {
             Command::Status { reply, .. } => drop(reply.send(Err(DOWN))),
             Command::Get { reply, .. } => drop(reply.send(Err(DOWN))),
             Command::Ping(r) => drop(r.send(Err(DOWN))),
+            Command::Record(entry, r) => {
+                tracing::warn!(id = %entry.record.id, "store unavailable: call record lost");
+                drop(r.send(Err(DOWN)))
+            }
+            Command::Records { reply, .. } => drop(reply.send(Err(DOWN))),
             Command::AgentConnected(_, r) | Command::AttemptEnded(_, _, r) => {
                 // The dialler's report is lost with the store; the restart path treats an
                 // in-progress callback as an interrupted attempt.
@@ -765,6 +828,16 @@ mod tests {
         fn prune_refusals(&mut self, b: DateTime<Utc>) -> Result<usize, StoreError> {
             self.inner.prune_refusals(b)
         }
+        fn records_page(
+            &mut self,
+            org: &str,
+            from: DateTime<Utc>,
+            to: DateTime<Utc>,
+            after: Option<&RecordCursor>,
+            limit: usize,
+        ) -> Result<RecordPage, StoreError> {
+            self.inner.records_page(org, from, to, after, limit)
+        }
     }
 
     #[tokio::test]
@@ -875,6 +948,52 @@ mod tests {
         }
         assert_eq!(v[0].callback.status, Status::Pending);
         assert_eq!(v[0].callback.last_result, Some(AttemptResult::Error));
+        svc.stop().await;
+    }
+
+    #[tokio::test]
+    async fn call_records_are_committed_then_read_by_page() {
+        use crate::callback::record::{CallRecord, Outcome};
+        let dir = tempfile::tempdir().unwrap();
+        let broken = Arc::new(AtomicBool::new(false));
+        let store = Faulty {
+            inner: SqliteStore::open(dir.path()).unwrap(),
+            broken: broken.clone(),
+        };
+        let (clock, _) = clock(t0());
+        let svc = Service::start(targets(), Box::new(store), 1, clock).unwrap();
+        let entry = |id: &str, secs: i64| RecordEntry {
+            organization: "acme".into(),
+            record: CallRecord::blank(
+                id.into(),
+                t0(),
+                t0() + Duration::seconds(secs),
+                Outcome::Held,
+            ),
+        };
+        for (id, secs) in [("b", 1), ("a", 1), ("c", 2)] {
+            svc.record(entry(id, secs)).await.unwrap();
+        }
+        let (from, to) = (t0(), t0() + Duration::hours(1));
+        let p = svc.records_page("acme", from, to, None, 2).await.unwrap();
+        assert_eq!(p.records.len(), 2);
+        assert!(p.records[0].contains("\"id\":\"a\""), "{}", p.records[0]);
+        let next = p.next.clone().unwrap();
+        assert_eq!(
+            (next.id.as_str(), next.ended_at),
+            ("b", t0() + Duration::seconds(1))
+        );
+        let p = svc
+            .records_page("acme", from, to, Some(next), 2)
+            .await
+            .unwrap();
+        assert_eq!((p.records.len(), p.next), (1, None));
+        // A record that cannot be made durable is not acknowledged.
+        broken.store(true, Ordering::SeqCst);
+        assert_eq!(
+            svc.record(entry("d", 3)).await,
+            Err(ServiceError::Unavailable)
+        );
         svc.stop().await;
     }
 }

@@ -10,6 +10,7 @@ pub mod peer;
 pub mod shard;
 pub mod transaction;
 pub mod uri;
+pub mod uui;
 pub mod validate;
 pub mod via;
 

@@ -25,6 +25,32 @@ pub struct Snapshot {
     pub max_seq: u64,
 }
 
+/// Where a page of call records ended: the last record's `(endedAt, id)`. The next page
+/// starts strictly after it (keyset paging: no offset, no record seen twice or skipped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordCursor {
+    /// The last record's `endedAt`.
+    pub ended_at: DateTime<Utc>,
+    /// The last record's id.
+    pub id: String,
+}
+
+/// One page of an organization's call records in a time window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordPage {
+    /// The records' JSON, as stored, in `(endedAt, id)` order.
+    pub records: Vec<String>,
+    /// Where to continue; `None` when this page was the last.
+    pub next: Option<RecordCursor>,
+}
+
+/// Most call records one page may hold (the API asks for [`RECORD_PAGE`]).
+pub const MAX_RECORD_PAGE: usize = 5000;
+
+/// Call records per page of the historical API: a few hundred kilobytes of JSON, so an
+/// hour of any size is served in bounded memory.
+pub const RECORD_PAGE: usize = 500;
+
 /// A store that cannot do what was asked.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -78,4 +104,14 @@ pub trait Store: Send {
     fn ping(&mut self) -> Result<(), StoreError>;
     /// Deletes refusal records older than `before`; how many went.
     fn prune_refusals(&mut self, before: DateTime<Utc>) -> Result<usize, StoreError>;
+    /// Up to `limit` (at most [`MAX_RECORD_PAGE`]) of an organization's call records that
+    /// ended in `[from, to)`, after `after`, in `(endedAt, id)` order.
+    fn records_page(
+        &mut self,
+        org: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after: Option<&RecordCursor>,
+        limit: usize,
+    ) -> Result<RecordPage, StoreError>;
 }

@@ -16,12 +16,13 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
-use super::{Snapshot, Store, StoreError};
+use super::{RecordCursor, RecordPage, Snapshot, Store, StoreError, MAX_RECORD_PAGE};
 use crate::callback::ecbt::Estimator;
 use crate::callback::engine::{AttemptRecord, RefusalRecord, Write};
 use crate::callback::model::{
     AttemptCounts, AttemptResult, Callback, Kind, Punctuality, Source, Status,
 };
+use crate::callback::record::RecordEntry;
 
 /// The database file's name in the data directory.
 pub const FILE_NAME: &str = "holdless.sqlite3";
@@ -31,7 +32,10 @@ pub const FILE_NAME: &str = "holdless.sqlite3";
 pub const BUSY_TIMEOUT_MS: i64 = 5000;
 
 /// Migrations, in order; version N is the N-th entry.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_call_records.sql"),
+];
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -158,6 +162,7 @@ impl SqliteStore {
             Write::Callback(cb) => upsert(tx, cb),
             Write::Attempt(a) => attempt(tx, a),
             Write::Refusal(r) => refusal(tx, r),
+            Write::Record(e) => record(tx, e),
             Write::Estimator { call_target, state } => {
                 let json = to_json(state)?;
                 tx.prepare_cached(
@@ -175,7 +180,7 @@ const COLUMNS: &str = "id, seq, organization, call_target, widget, number, kind,
     channel, user_data, sip_headers, requested_at, estimated_for, ecbt_secs, due_at, appointment, \
     attempts, failed_busy, failed_no_answer, failed_voicemail, failed_error, last_result, \
     launched_at, agent_connected_at, actual_callback_time, punctuality_secs, was_punctual, \
-    estimate_accuracy, finished_at";
+    estimate_accuracy, finished_at, inbound";
 
 /// `INSERT … ON CONFLICT(id) DO UPDATE` every column but `id` (not `INSERT OR REPLACE`,
 /// which would silently delete another row that clashes on `seq`).
@@ -196,6 +201,7 @@ fn upsert_sql() -> String {
 fn upsert(tx: &rusqlite::Transaction, cb: &Callback) -> rusqlite::Result<()> {
     let user_data = to_json(&cb.user_data)?;
     let headers = to_json(&cb.sip_headers)?;
+    let inbound = cb.inbound.as_ref().map(to_json).transpose()?;
     let p = cb.punctuality.as_ref();
     tx.prepare_cached(&upsert_sql())?.execute(params![
         cb.id,
@@ -228,6 +234,7 @@ fn upsert(tx: &rusqlite::Transaction, cb: &Callback) -> rusqlite::Result<()> {
         p.map(|p| p.was_punctual),
         p.map(|p| p.estimate_percent_accuracy),
         cb.finished_at.map(ms),
+        inbound,
     ])?;
     Ok(())
 }
@@ -250,6 +257,25 @@ fn attempt(tx: &rusqlite::Transaction, a: &AttemptRecord) -> rusqlite::Result<()
         a.agent_connected_at.map(ms),
         ms(a.ended_at),
         a.result.as_str(),
+    ])?;
+    Ok(())
+}
+
+fn record(tx: &rusqlite::Transaction, e: &RecordEntry) -> rusqlite::Result<()> {
+    let r = &e.record;
+    let json = to_json(r)?;
+    tx.prepare_cached(
+        "INSERT INTO call_records (id, org, call_target, ended_at, record) \
+         VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT(id) DO UPDATE SET org = excluded.org, call_target = excluded.call_target, \
+         ended_at = excluded.ended_at, record = excluded.record",
+    )?
+    .execute(params![
+        r.id,
+        e.organization,
+        r.call_target_id.as_deref().unwrap_or(""),
+        ms(r.ended_at),
+        json,
     ])?;
     Ok(())
 }
@@ -308,6 +334,14 @@ fn decode(row: &Row) -> rusqlite::Result<Result<Callback, StoreError>> {
         Ok(v) => v,
         Err(e) => return Ok(Err(bad(format!("sip_headers: {e}")))),
     };
+    let inbound = match row
+        .get::<_, Option<String>>(30)?
+        .map(|j| serde_json::from_str(&j))
+    {
+        None => None,
+        Some(Ok(v)) => Some(v),
+        Some(Err(e)) => return Ok(Err(bad(format!("inbound: {e}")))),
+    };
     let punctuality = match opt_ms(25)? {
         Some(actual) => Some(Punctuality {
             actual_callback_time: actual,
@@ -346,6 +380,7 @@ fn decode(row: &Row) -> rusqlite::Result<Result<Callback, StoreError>> {
         agent_connected_at: opt_ms(24)?,
         punctuality,
         finished_at: opt_ms(29)?,
+        inbound,
         id,
     }))
 }
@@ -439,12 +474,68 @@ impl Store for SqliteStore {
             .execute("DELETE FROM refusals WHERE at < ?1", [ms(before)])
             .map_err(backend("pruning refusals"))
     }
+
+    fn records_page(
+        &mut self,
+        org: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after: Option<&RecordCursor>,
+        limit: usize,
+    ) -> Result<RecordPage, StoreError> {
+        let limit = limit.clamp(1, MAX_RECORD_PAGE);
+        let op = "reading call records";
+        let map = |r: &Row| -> rusqlite::Result<(String, i64, String)> {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        };
+        let rows: Vec<(String, i64, String)> = match after {
+            None => self
+                .conn
+                .prepare_cached(
+                    "SELECT id, ended_at, record FROM call_records \
+                     WHERE org = ?1 AND ended_at >= ?2 AND ended_at < ?3 \
+                     ORDER BY ended_at, id LIMIT ?4",
+                )
+                .map_err(backend(op))?
+                .query_map(params![org, ms(from), ms(to), limit as i64], map)
+                .map_err(backend(op))?
+                .collect::<rusqlite::Result<_>>(),
+            Some(c) => self
+                .conn
+                .prepare_cached(
+                    "SELECT id, ended_at, record FROM call_records \
+                     WHERE org = ?1 AND ended_at >= ?2 AND ended_at < ?3 \
+                     AND (ended_at, id) > (?4, ?5) \
+                     ORDER BY ended_at, id LIMIT ?6",
+                )
+                .map_err(backend(op))?
+                .query_map(
+                    params![org, ms(from), ms(to), ms(c.ended_at), c.id, limit as i64],
+                    map,
+                )
+                .map_err(backend(op))?
+                .collect::<rusqlite::Result<_>>(),
+        }
+        .map_err(backend(op))?;
+        let next = match rows.last() {
+            Some((id, ended, _)) if rows.len() == limit => Some(RecordCursor {
+                ended_at: from_ms(*ended),
+                id: id.clone(),
+            }),
+            _ => None,
+        };
+        Ok(RecordPage {
+            records: rows.into_iter().map(|(_, _, json)| json).collect(),
+            next,
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::callback::engine::{Engine, RegisterRequest, TargetConfig};
+    use crate::callback::record::{CallRecord, InboundCall, Outcome};
     use crate::callback::{CallbackSettings, Refusal};
 
     fn t0() -> DateTime<Utc> {
@@ -485,6 +576,16 @@ mod tests {
                 user_data,
                 sip_headers: vec![("User-to-User".into(), format!("{n:04x};encoding=hex"))],
                 channel: Some("ivr".into()),
+                inbound: n.is_multiple_of(2).then(|| InboundCall {
+                    ani: Some("+15557654321".into()),
+                    dialled: "+15550001000".into(),
+                    created_at: t0() - chrono::Duration::seconds(40),
+                    registration_duration_secs: Some(35),
+                    metadata: serde_json::json!({"User-to-User": "é", "User-to-User.raw": "c3a9;encoding=hex"})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                }),
                 ..RegisterRequest::default()
             },
         )
@@ -510,7 +611,7 @@ mod tests {
         {
             let mut s = SqliteStore::open(dir.path()).unwrap();
             s.apply(&drain(&mut e)).unwrap();
-            assert_eq!(s.schema_version().unwrap(), 1);
+            assert_eq!(s.schema_version().unwrap(), 2);
         }
         let mut s = SqliteStore::open(dir.path()).unwrap();
         let snap = s.load().unwrap();
@@ -521,6 +622,7 @@ mod tests {
         assert_eq!(got_a.attempts, 1);
         assert!(got_a.punctuality.is_some());
         assert_eq!(snap.callbacks[1], b, "every field survives");
+        assert!(b.inbound.is_some() && got_a.inbound.is_none());
         assert_eq!(s.get(&a.id).unwrap().unwrap().user_data, a.user_data);
         assert_eq!(s.get("nope").unwrap(), None);
         let refusals: Vec<String> = s
@@ -602,7 +704,7 @@ mod tests {
                 err,
                 StoreError::NewerSchema {
                     found: 99,
-                    supported: 1
+                    supported: 2
                 }
             ),
             "{err}"
@@ -663,5 +765,100 @@ mod tests {
                 .unwrap(),
             3
         );
+    }
+
+    fn entry(org: &str, id: &str, ended: &str) -> Write {
+        let ended = DateTime::parse_from_rfc3339(ended)
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut record = CallRecord::blank(id.into(), ended, ended, Outcome::Held);
+        record.call_target_id = Some("billing".into());
+        Write::Record(Box::new(RecordEntry {
+            organization: org.into(),
+            record,
+        }))
+    }
+
+    fn all_pages(
+        s: &mut SqliteStore,
+        org: &str,
+        from: &str,
+        to: &str,
+        limit: usize,
+    ) -> (Vec<String>, usize) {
+        let at = |v: &str| DateTime::parse_from_rfc3339(v).unwrap().with_timezone(&Utc);
+        let (mut ids, mut pages, mut after) = (vec![], 0, None);
+        loop {
+            let p = s
+                .records_page(org, at(from), at(to), after.as_ref(), limit)
+                .unwrap();
+            pages += 1;
+            for r in &p.records {
+                let v: serde_json::Value = serde_json::from_str(r).unwrap();
+                ids.push(v["id"].as_str().unwrap().to_owned());
+            }
+            match p.next {
+                Some(c) => after = Some(c),
+                None => return (ids, pages),
+            }
+        }
+    }
+
+    #[test]
+    fn call_records_are_paged_by_hour_and_organization() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(dir.path()).unwrap();
+        let mut w = vec![
+            entry("acme", "before", "2026-01-14T02:59:59.999Z"),
+            entry("acme", "first", "2026-01-14T03:00:00Z"),
+            entry("acme", "last", "2026-01-14T03:59:59.999Z"),
+            entry("acme", "after", "2026-01-14T04:00:00Z"),
+            entry("globex", "theirs", "2026-01-14T03:30:00Z"),
+        ];
+        // Five with the same endedAt: the id breaks the tie, across page boundaries.
+        for id in ["m5", "m1", "m3", "m2", "m4"] {
+            w.push(entry("acme", id, "2026-01-14T03:30:00Z"));
+        }
+        s.apply(&w).unwrap();
+        let window = ("2026-01-14T03:00:00Z", "2026-01-14T04:00:00Z");
+        let want = ["first", "m1", "m2", "m3", "m4", "m5", "last"];
+        for limit in [1, 2, 3, 7, 500] {
+            let (ids, pages) = all_pages(&mut s, "acme", window.0, window.1, limit);
+            assert_eq!(ids, want, "limit {limit}");
+            assert_eq!(pages, 7 / limit + 1, "limit {limit}");
+        }
+        let (ids, _) = all_pages(&mut s, "globex", window.0, window.1, 500);
+        assert_eq!(ids, ["theirs"]);
+        let (ids, _) = all_pages(&mut s, "nobody", window.0, window.1, 500);
+        assert!(ids.is_empty());
+        // Writing a record again replaces it (the dialler may complete a record).
+        s.apply(&[entry("acme", "first", "2026-01-14T05:00:00Z")])
+            .unwrap();
+        let (ids, _) = all_pages(&mut s, "acme", window.0, window.1, 500);
+        assert_eq!(ids[0], "m1");
+    }
+
+    #[test]
+    fn a_version_1_store_is_migrated_and_keeps_its_callbacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = {
+            let mut s = SqliteStore::open(dir.path()).unwrap();
+            let mut e = engine();
+            let a = register(&mut e, 1);
+            s.apply(&drain(&mut e)).unwrap();
+            // Back to what version 1 wrote.
+            s.conn
+                .execute_batch(
+                    "DROP TABLE call_records; ALTER TABLE callbacks DROP COLUMN inbound; \
+                     PRAGMA user_version = 1;",
+                )
+                .unwrap();
+            a
+        };
+        let mut s = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(s.schema_version().unwrap(), 2);
+        assert_eq!(s.load().unwrap().callbacks, [a]);
+        s.apply(&[entry("acme", "r", "2026-01-14T03:00:00Z")])
+            .unwrap();
     }
 }

@@ -8,6 +8,7 @@ use crate::callback::ecbt::Estimator;
 use crate::callback::model::{
     AttemptResult, Callback, CallbackId, FirstParty, Punctuality, Status,
 };
+use crate::callback::record::InboundCall;
 
 /// Floor of the wait used for `estimatePercentAccuracy`, seconds: a callback promised
 /// "now" and made 5 s late is not 0 % accurate.
@@ -36,6 +37,8 @@ pub struct Launch {
     pub user_data: serde_json::Map<String, serde_json::Value>,
     /// SIP headers captured at registration (to send back on the agent leg).
     pub sip_headers: Vec<(String, String)>,
+    /// The inbound call that registered the callback (SIP), for the first attempt's record.
+    pub inbound: Option<InboundCall>,
 }
 
 /// One dialling attempt, as recorded when it ends.
@@ -153,6 +156,7 @@ impl Engine {
             caller_id: s.caller_id.clone(),
             user_data: cb.user_data.clone(),
             sip_headers: cb.sip_headers.clone(),
+            inbound: cb.inbound.clone(),
         };
         self.write(Write::Callback(Box::new(cb.clone())));
         self.callbacks.insert(cb.id.clone(), cb);

@@ -26,6 +26,7 @@ use super::model::{
 };
 use super::number::NumberError;
 use super::rank::RankIndex;
+use super::record::{InboundCall, RecordEntry};
 use super::slots;
 
 pub use dispatch::{AttemptRecord, Launch, RestoreReport};
@@ -63,8 +64,10 @@ pub struct RegisterRequest {
     pub channel: Option<String>,
     /// `user_data` object.
     pub user_data: serde_json::Map<String, serde_json::Value>,
-    /// Captured SIP headers.
+    /// Captured SIP headers (to send back on the agent leg).
     pub sip_headers: Vec<(String, String)>,
+    /// The inbound call registering it (SIP), kept for the first attempt's call record.
+    pub inbound: Option<InboundCall>,
 }
 
 /// A registration accepted (and queued as a write).
@@ -111,6 +114,8 @@ pub enum Write {
     Attempt(AttemptRecord),
     /// A registration was refused.
     Refusal(RefusalRecord),
+    /// A call record (an attempt, or an inbound call that ended without a callback).
+    Record(Box<RecordEntry>),
     /// A call target's learned ECBT state.
     Estimator {
         /// Call target.
@@ -375,6 +380,11 @@ impl Engine {
         self.writes.pop_front()
     }
 
+    /// Files a call record; it is made durable with the rest of the batch.
+    pub fn handle_record(&mut self, entry: RecordEntry) {
+        self.write(Write::Record(Box::new(entry)));
+    }
+
     fn write(&mut self, w: Write) {
         if let Write::Refusal(r) = &w {
             let minute = r.at.timestamp().div_euclid(60);
@@ -636,6 +646,7 @@ impl Engine {
             agent_connected_at: None,
             punctuality: None,
             finished_at: None,
+            inbound: req.inbound,
         };
         self.queue(now, &cb);
         let position = self.position(&cb);
