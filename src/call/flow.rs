@@ -949,6 +949,12 @@ impl CallCore {
         }
     }
 
+    /// A digit or a finished prompt from a side whose media holdless terminates: handed to
+    /// the call's flow.
+    pub fn local_media(&mut self, _cx: &mut Ctx, ev: crate::media::MediaEvent) {
+        tracing::debug!(?ev, "local media event for a call without local media");
+    }
+
     /// A media timeout from the relay: the call ends with the reason recorded.
     pub fn media_timeout(&mut self, cx: &mut Ctx, media: MediaId, side: Side) {
         let key = self

@@ -378,6 +378,17 @@ impl Endpoint {
         self.drain_tx(now);
     }
 
+    /// A digit or the end of a prompt on a side whose media holdless terminates.
+    pub fn local_media(&mut self, now: Instant, ev: crate::media::MediaEvent) {
+        let mut cx = Ctx {
+            now,
+            tx: &mut self.tx,
+            media: self.media.as_mut(),
+        };
+        self.calls.local_media(&mut cx, ev);
+        self.drain_tx(now);
+    }
+
     /// The next call event (answered, ended).
     pub fn poll_call_event(&mut self) -> Option<CallEvent> {
         self.calls.poll_event()

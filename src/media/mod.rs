@@ -132,6 +132,11 @@ pub trait MediaControl {
     ) -> Result<Bytes, MediaError> {
         Err(MediaError::CannotTerminate)
     }
+    /// Plays `clip` to `side`, whose media is local, replacing anything playing;
+    /// [`MediaEvent::PlayFinished`] follows its last frame.
+    fn play(&mut self, _now: Instant, _id: MediaId, _side: Side, _clip: prompt::Clip) {}
+    /// Stops what plays to `side` (no [`MediaEvent::PlayFinished`] for it).
+    fn stop_playing(&mut self, _id: MediaId, _side: Side) {}
 }
 
 /// Media for a server without a relay: every bridged call is refused (503).

@@ -163,6 +163,22 @@ pub enum MediaEvent {
         /// Why.
         reason: TimeoutReason,
     },
+    /// A DTMF digit from a side whose media is local (RFC 4733 telephone-event or in-band).
+    Digit {
+        /// The call's media.
+        id: MediaId,
+        /// The side that pressed it.
+        side: Side,
+        /// The digit, when and how it came.
+        event: crate::media::dtmf::DtmfEvent,
+    },
+    /// The clip played to a local side has sent its last frame.
+    PlayFinished {
+        /// The call's media.
+        id: MediaId,
+        /// The side it played to.
+        side: Side,
+    },
     /// The media of a released call is gone (sockets closed); its final statistics.
     Released {
         /// The call's media.

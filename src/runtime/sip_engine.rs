@@ -142,6 +142,9 @@ impl SipEngine {
                 self.endpoint
                     .media_timeout(Instant::now().into_std(), id, side)
             }
+            MediaEvent::Digit { .. } | MediaEvent::PlayFinished { .. } => {
+                self.endpoint.local_media(Instant::now().into_std(), ev)
+            }
             MediaEvent::Released { stats, .. } => {
                 for (from, s) in [("caller", &stats.caller), ("callee", &stats.callee)] {
                     self.counters.add(Kind::RtpRelayed, from, s.relayed);
