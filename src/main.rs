@@ -40,10 +40,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { path } => match Config::load(&path) {
-            Ok(_) => {
-                println!("{}: ok", path.display());
-                ExitCode::SUCCESS
-            }
+            Ok(cfg) => match holdless::call::inbound_targets(&cfg) {
+                Ok(_) => {
+                    println!("{}: ok", path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{}: {e}", path.display());
+                    ExitCode::FAILURE
+                }
+            },
             Err(e) => report(e),
         },
         Command::Run { config } => {

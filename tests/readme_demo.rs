@@ -160,6 +160,21 @@ fn demo_config(sip: u16, http: u16, data: &Path) -> String {
     let was = set("http", "listen", format!("127.0.0.1:{http}").into());
     assert_eq!(was.as_str(), Some(README_HTTP), "the README's curls use it");
     set("store", "data_dir", data.display().to_string().into());
+    // Relative folders are read from the working directory (the repository root in the
+    // README); this copy runs elsewhere.
+    for target in t
+        .get_mut("call_targets")
+        .and_then(|v| v.as_array_mut())
+        .into_iter()
+        .flatten()
+    {
+        if let Some(p) = target.get_mut("prompts") {
+            *p = repo(p.as_str().unwrap_or("configs/prompts"))
+                .display()
+                .to_string()
+                .into();
+        }
+    }
     toml::to_string(&t).expect("TOML")
 }
 

@@ -102,7 +102,7 @@ impl CallCore {
         };
         Self::reply(cx, tx, response_for(invite, 100, "Trying", None));
         caller.allows_update = st::allows(invite, "UPDATE");
-        let key = self.insert_call(caller, callee, media);
+        let key = self.insert_call(caller, Some(callee), media, Flow::Bridge);
         tracing::info!(
             call = key.0,
             call_id = invite.call_id(),
@@ -113,7 +113,7 @@ impl CallCore {
     }
 
     /// Admission: a new call past `max_calls` gets 503 with Retry-After.
-    fn admit(&mut self, invite: &Message) -> Result<(), Message> {
+    pub(super) fn admit(&mut self, invite: &Message) -> Result<(), Message> {
         if self.calls.len() < self.cfg.max_calls {
             return Ok(());
         }
@@ -134,7 +134,7 @@ impl CallCore {
     /// The UAS leg for an INVITE holdless will answer: its session timer negotiated (422
     /// when the caller's interval is too small) and its dialog made with our tag. `Err`
     /// is the response to send instead.
-    fn uas_leg(
+    pub(super) fn uas_leg(
         &mut self,
         tx: ServerTxId,
         invite: &Message,
@@ -167,9 +167,9 @@ impl CallCore {
         Ok(leg)
     }
 
-    /// Places a UAC leg: an INVITE to `to_uri` through `dest` carrying `inbound`'s identity
-    /// and pass-through headers and our `offer` (none: a delayed offer). `None` when it
-    /// could not be sent.
+    /// Places a UAC leg through the outbound trunk when one is set: an INVITE to `to_uri`
+    /// through `dest` carrying `inbound`'s identity and pass-through headers and our
+    /// `offer` (none: a delayed offer). `None` when it could not be sent.
     fn originate(
         &mut self,
         cx: &mut Ctx,
@@ -178,6 +178,30 @@ impl CallCore {
         dest: Peer,
         offer: Option<Bytes>,
     ) -> Option<Leg> {
+        self.originate_leg(cx, inbound, to_uri, dest, offer, true)
+    }
+
+    /// The same straight to `dest`, never through the outbound trunk (the contact center).
+    pub(super) fn originate_direct(
+        &mut self,
+        cx: &mut Ctx,
+        inbound: &Message,
+        to_uri: &str,
+        dest: Peer,
+        offer: Option<Bytes>,
+    ) -> Option<Leg> {
+        self.originate_leg(cx, inbound, to_uri, dest, offer, false)
+    }
+
+    fn originate_leg(
+        &mut self,
+        cx: &mut Ctx,
+        inbound: &Message,
+        to_uri: &str,
+        dest: Peer,
+        offer: Option<Bytes>,
+        via_trunk: bool,
+    ) -> Option<Leg> {
         let mut out = self.outbound_invite(
             inbound,
             to_uri,
@@ -185,7 +209,7 @@ impl CallCore {
             offer.as_ref(),
             self.cfg.session_expires,
         );
-        if let Some(trunk) = &self.cfg.outbound_trunk {
+        if let Some(trunk) = self.cfg.outbound_trunk.as_ref().filter(|_| via_trunk) {
             let uri = name_addr::uri(trunk);
             let route = if uri.contains(";lr") {
                 format!("<{uri}>")
@@ -212,28 +236,40 @@ impl CallCore {
         Some(leg)
     }
 
-    /// Files a new call under a fresh key: its dialogs and INVITE transactions indexed.
-    fn insert_call(&mut self, caller: Leg, callee: Leg, media: MediaId) -> CallKey {
+    /// Files a new call under a fresh key: its dialogs, INVITE transactions and media
+    /// indexed.
+    pub(super) fn insert_call(
+        &mut self,
+        caller: Leg,
+        callee: Option<Leg>,
+        media: MediaId,
+        flow: Flow,
+    ) -> CallKey {
         let key = CallKey(self.next_call);
         self.next_call += 1;
-        let dialog_keys = [dialog_key(&caller), dialog_key(&callee)];
+        let callee_key = callee.as_ref().map(dialog_key).unwrap_or_default();
+        let dialog_keys = [dialog_key(&caller), callee_key];
         self.dialogs
             .insert(dialog_keys[0].clone(), (key, Side::Caller));
-        self.dialogs
-            .insert(dialog_keys[1].clone(), (key, Side::Callee));
+        if let Some(callee) = &callee {
+            self.dialogs
+                .insert(dialog_keys[1].clone(), (key, Side::Callee));
+            if let Some(tx) = callee.invite_out_tx() {
+                self.client_txs
+                    .insert(tx, (key, Side::Callee, ClientPurpose::Invite));
+            }
+        }
         if let Some(tx) = caller.invite_tx() {
             self.server_txs.insert(tx, (key, ServerPurpose::Initial));
         }
-        if let Some(tx) = callee.invite_out_tx() {
-            self.client_txs
-                .insert(tx, (key, Side::Callee, ClientPurpose::Invite));
-        }
+        self.by_media.insert(media, key);
         self.calls.insert(
             key,
             Call {
                 phase: Phase::Proceeding,
+                flow,
                 caller,
-                callee: Some(callee),
+                callee,
                 ack_waits_for_caller: false,
                 media,
                 reoffer: None,
@@ -289,7 +325,7 @@ impl CallCore {
     }
 
     /// A response to the caller's INVITE, with our tag and Contact.
-    fn caller_response(&self, call: &Call, code: u16, reason: &str) -> Message {
+    pub(super) fn caller_response(&self, call: &Call, code: u16, reason: &str) -> Message {
         let tag = call.caller.dialog.as_ref().map(|d| d.local_tag.clone());
         let mut r = response_for(&call.caller.invite, code, reason, tag.as_deref());
         if (101..300).contains(&code) {
@@ -311,7 +347,7 @@ impl CallCore {
                 };
                 match purpose {
                     ClientPurpose::Invite => self.on_outbound_response(cx, key, resp),
-                    ClientPurpose::Cancel => {}
+                    ClientPurpose::Cancel | ClientPurpose::Info => {}
                     ClientPurpose::Reoffer => self.on_reoffer_response(cx, key, side, resp),
                     ClientPurpose::Refresh => self.on_refresh_response(cx, key, side, resp),
                     ClientPurpose::Bye => {
@@ -370,7 +406,7 @@ impl CallCore {
                 self.teardown(cx, key, reason);
             }
             ClientPurpose::Bye => self.bye_done(cx, key),
-            ClientPurpose::Cancel => {}
+            ClientPurpose::Cancel | ClientPurpose::Info => {}
             ClientPurpose::Reoffer | ClientPurpose::Refresh => {
                 let relay = self.calls.get_mut(&key).and_then(|call| {
                     if let Some(l) = call.leg_mut(side) {
@@ -546,7 +582,15 @@ impl CallCore {
         if already {
             return;
         }
-        if cancel_wanted || call.phase != Phase::Proceeding {
+        // A caller holdless answered itself (kept holding) waits in Answered; any other
+        // caller is still Proceeding until this answer.
+        let held = call.answered.is_some();
+        let expected = if held {
+            call.phase == Phase::Answered
+        } else {
+            call.phase == Phase::Proceeding
+        };
+        if cancel_wanted || !expected {
             if delayed_offer {
                 self.send_ack(cx, key, Side::Callee, invite_cseq, None);
             }
@@ -564,6 +608,9 @@ impl CallCore {
         let asked =
             st::session_expires(&callee.invite).map_or(self.cfg.session_expires, |(se, _)| se);
         callee.session = Some(st::from_uac_answer(&resp, asked));
+        if held {
+            return self.held_caller_joined(cx, key, &resp);
+        }
         let media = call.media;
         let body = sdp_body(&resp).unwrap_or_default().to_vec();
         let to_caller = if delayed_offer {
@@ -827,6 +874,7 @@ impl CallCore {
             Some(Method::Invite) | Some(Method::Update) => {
                 self.on_reoffer(cx, key, side, tx, req, reply_to)
             }
+            Some(Method::Info) => self.on_info(cx, key, side, tx, req),
             _ => Self::reply(cx, tx, response_for(req, 405, "Method Not Allowed", None)),
         }
         true
@@ -907,7 +955,11 @@ impl CallCore {
                 let Some(call) = self.calls.get_mut(&key) else {
                     return;
                 };
-                if call.phase != Phase::Proceeding {
+                let ringing = call
+                    .callee
+                    .as_ref()
+                    .is_some_and(|l| l.invite_out_tx().is_some());
+                if call.phase == Phase::Ending || !ringing {
                     return;
                 }
                 if let Some(tx) = call.caller.take_invite_tx() {
@@ -946,23 +998,13 @@ impl CallCore {
             CallTimer::Refresh(side) => self.send_refresh(cx, key, side),
             CallTimer::Expire(side) => self.teardown(cx, key, EndReason::SessionExpired(side)),
             CallTimer::GlareRetry(side) => self.retry_reoffer(cx, key, side),
+            CallTimer::Menu => self.menu_timeout(cx, key),
         }
-    }
-
-    /// A digit or a finished prompt from a side whose media holdless terminates: handed to
-    /// the call's flow.
-    pub fn local_media(&mut self, _cx: &mut Ctx, ev: crate::media::MediaEvent) {
-        tracing::debug!(?ev, "local media event for a call without local media");
     }
 
     /// A media timeout from the relay: the call ends with the reason recorded.
     pub fn media_timeout(&mut self, cx: &mut Ctx, media: MediaId, side: Side) {
-        let key = self
-            .calls
-            .iter()
-            .find(|(_, c)| c.media == media)
-            .map(|(k, _)| *k);
-        if let Some(key) = key {
+        if let Some(&key) = self.by_media.get(&media) {
             tracing::info!(call = key.0, ?side, "media timeout");
             self.teardown(cx, key, EndReason::MediaTimeout(side));
         }
@@ -971,6 +1013,13 @@ impl CallCore {
     /// Ends a call: answers what is pending, CANCELs or BYEs the legs still up.
     pub(super) fn teardown(&mut self, cx: &mut Ctx, key: CallKey, reason: EndReason) {
         let shutting_down = reason == EndReason::Shutdown;
+        if self
+            .calls
+            .get(&key)
+            .is_some_and(|c| c.phase != Phase::Ending)
+        {
+            self.inbound_ending(cx, key);
+        }
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -1090,6 +1139,13 @@ impl CallCore {
             self.dialogs.remove(k);
         }
         cx.media.release(call.media);
+        self.by_media.remove(&call.media);
+        if let Flow::Inbound(f) = &call.flow {
+            let call_id = call.caller.invite.call_id().unwrap_or_default();
+            if let Some(entry) = super::inbound::record_of(f, call_id, cx.now) {
+                self.events.push_back(CallEvent::Record(Box::new(entry)));
+            }
+        }
         let reason = call.reason.unwrap_or(EndReason::HungUp(Side::Caller));
         tracing::info!(call = key.0, ?reason, "call ended");
         self.events.push_back(CallEvent::Ended {
@@ -1102,7 +1158,7 @@ impl CallCore {
 
 /// The `(Call-ID, our tag)` a leg's in-dialog requests are found by: the local tag of a
 /// UAS leg's dialog, the From tag of a UAC leg's INVITE.
-fn dialog_key(leg: &Leg) -> (String, String) {
+pub(super) fn dialog_key(leg: &Leg) -> (String, String) {
     let m = &leg.invite;
     let call_id = m.call_id().unwrap_or_default().to_owned();
     let tag = match (&leg.role, &leg.dialog) {

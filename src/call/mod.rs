@@ -6,6 +6,7 @@
 pub mod config;
 mod flow;
 mod headers;
+mod inbound;
 pub mod ivr;
 mod leg;
 mod reoffer;
@@ -24,6 +25,7 @@ use crate::sip::transaction::{ClientTxId, ServerTxId, TimerConfig, TransactionLa
 use crate::sip::Message;
 
 use config::CallSettings;
+pub use inbound::{inbound_targets, InboundTarget};
 use leg::{Leg, Pending2xx};
 
 /// Everything an input needs to act: the time, the transaction layer and media.
@@ -66,6 +68,8 @@ pub enum EndReason {
     Media(u16),
     /// holdless was shutting down: both legs got BYE (or CANCEL and 503 before answer).
     Shutdown,
+    /// holdless ended the call when its conversation was done (a goodbye after the menu).
+    Completed,
 }
 
 impl EndReason {
@@ -84,12 +88,13 @@ impl EndReason {
             EndReason::MediaTimeout(_) => "media_timeout",
             EndReason::Media(_) => "media_error",
             EndReason::Shutdown => "shutdown",
+            EndReason::Completed => "completed",
         }
     }
 }
 
-/// What the core reports to the rest of holdless.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the core reports to the rest of holdless, and what it asks of the callback engine.
+#[derive(Debug, Clone)]
 pub enum CallEvent {
     /// The called leg answered and both legs are bridged.
     Answered {
@@ -105,6 +110,24 @@ pub enum CallEvent {
         /// When it was answered, if it was.
         answered: Option<Instant>,
     },
+    /// An inbound call needs the engine's view of its call target: answer with
+    /// [`CallCore::view_ready`].
+    ViewWanted {
+        /// The call.
+        call: CallKey,
+        /// The call target.
+        call_target: String,
+    },
+    /// An inbound caller asked for a callback: register it and answer with
+    /// [`CallCore::registration_done`].
+    Register {
+        /// The call.
+        call: CallKey,
+        /// The registration.
+        request: Box<crate::callback::engine::RegisterRequest>,
+    },
+    /// An inbound call ended without a callback: its call record, to keep.
+    Record(Box<crate::callback::record::RecordEntry>),
 }
 
 /// Timers a call keeps.
@@ -122,6 +145,8 @@ enum CallTimer {
     Expire(Side),
     /// Resend a relayed re-offer to this side after a 491 (RFC 3261 §14.1).
     GlareRetry(Side),
+    /// The inbound menu's own deadline (input timeout).
+    Menu,
 }
 
 /// What a client transaction of the core is for.
@@ -137,6 +162,9 @@ enum ClientPurpose {
     Refresh,
     /// BYE.
     Bye,
+    /// A DTMF INFO relayed from the other leg (answered there at once; its fate here
+    /// changes nothing).
+    Info,
 }
 
 /// What a server transaction of the core is for.
@@ -173,6 +201,8 @@ enum Phase {
 /// bookkeeping of its teardown.
 struct Call {
     phase: Phase,
+    /// What the call does with its legs.
+    flow: Flow,
     /// The call's first leg: the inbound caller (or, for the dialler, the first party dialled).
     caller: Leg,
     /// The second leg, once a flow places it.
@@ -205,6 +235,15 @@ impl Call {
     }
 }
 
+/// What a call does with its legs.
+enum Flow {
+    /// The caller's INVITE is relayed to a second leg; everything after is relayed.
+    Bridge,
+    /// holdless answers the caller itself: the callback conversation, then perhaps a
+    /// bridge to the contact center.
+    Inbound(Box<inbound::Inbound>),
+}
+
 /// Where holdless can be reached, for Via and Contact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalAddrs {
@@ -228,6 +267,10 @@ pub struct CallCore {
     dialogs: HashMap<(String, String), (CallKey, Side)>,
     deadlines: BTreeMap<(Instant, u64), (CallKey, CallTimer)>,
     events: VecDeque<CallEvent>,
+    /// Which call a media session belongs to.
+    by_media: HashMap<MediaId, CallKey>,
+    /// The wall clock (dates in registrations and records).
+    clock: crate::callback::service::Clock,
     /// The engine this core is, among those sharing the calls by Call-ID.
     shard: Shard,
 }
@@ -248,8 +291,16 @@ impl CallCore {
             dialogs: HashMap::new(),
             deadlines: BTreeMap::new(),
             events: VecDeque::new(),
+            by_media: HashMap::new(),
+            clock: crate::callback::service::system_clock(),
             shard: Shard::SOLE,
         }
+    }
+
+    /// The same core reading the wall clock from `clock` (tests).
+    pub fn with_clock(mut self, clock: crate::callback::service::Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The same core as one of several engines: outbound Call-IDs are chosen to hash to

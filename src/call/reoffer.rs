@@ -36,7 +36,11 @@ impl CallCore {
         let Some(call) = self.calls.get(&key) else {
             return;
         };
-        if call.phase != Phase::Answered {
+        let callee_ringing = call
+            .callee
+            .as_ref()
+            .is_some_and(|l| l.invite_out_tx().is_some());
+        if call.phase != Phase::Answered || callee_ringing {
             return Self::reply(cx, tx, response_for(req, 491, "Request Pending", None));
         }
         if let Some(relay) = &call.reoffer {
@@ -62,8 +66,22 @@ impl CallCore {
             d.refresh_target(req);
         }
         let Some(sdp) = sdp_body(req).map(<[u8]>::to_vec) else {
-            return self.answer_without_offer(cx, key, side, tx, req, reply_to, is_invite);
+            return self.answer_without_offer(cx, key, side, tx, req, reply_to, is_invite, false);
         };
+        if self.calls.get(&key).is_some_and(|c| c.callee.is_none()) {
+            // Nobody to relay to: holdless answers for itself (hold, resume, codec change
+            // while the caller talks to the menu).
+            let media = self.calls[&key].media;
+            return match cx.media.answer_locally(cx.now, media, side, &sdp) {
+                Ok(answer) => {
+                    if let Some(l) = self.calls.get_mut(&key).and_then(|c| c.leg_mut(side)) {
+                        l.sdp_sent = Some(answer);
+                    }
+                    self.answer_without_offer(cx, key, side, tx, req, reply_to, is_invite, true)
+                }
+                Err(e) => Self::reply(cx, tx, media_rejection(req, &e)),
+            };
+        }
         let Some(call) = self.calls.get(&key) else {
             return;
         };
@@ -136,6 +154,7 @@ impl CallCore {
         req: &Message,
         reply_to: Peer,
         is_invite: bool,
+        answered_offer: bool,
     ) {
         let Some(call) = self.calls.get(&key) else {
             return;
@@ -149,10 +168,12 @@ impl CallCore {
         if let Some(se) = self.session_echo(call, side) {
             ok.push_other(st::SESSION_EXPIRES, se);
         }
-        if is_invite {
+        if is_invite || answered_offer {
             if let Some(sdp) = call.leg(side).and_then(|l| l.sdp_sent.clone()) {
                 set_body(&mut ok, &sdp);
             }
+        }
+        if is_invite {
             let n = cseq(req).map(|(n, _)| n).unwrap_or(0);
             let pending = Pending2xx {
                 msg: ok.clone(),

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use crate::acl::{AccessList, Egress, FloodGuard};
-use crate::call::{CallCore, CallEvent, Ctx, LocalAddrs};
+use crate::call::ivr::menu::{RefusalKind, RegisteredSummary};
+use crate::call::{CallCore, CallEvent, CallKey, Ctx, InboundTarget, LocalAddrs};
 use crate::config::{Config, RefuseAction};
 use crate::media::{MediaControl, MediaId, Side};
 use crate::metrics::{Counters, Kind};
@@ -24,6 +25,14 @@ use crate::sip::{name_addr, uri, via, ConnId, Message, Method, Name, Peer, Trans
 
 pub use respond::Responder;
 
+/// What a new INVITE's call target does with it.
+enum Route {
+    /// Bridge it to this URI.
+    Bridge(String),
+    /// Talk to the caller (the dialled number given).
+    Inbound(Arc<InboundTarget>, String),
+}
+
 /// The SIP endpoint: feed it messages and time, drain what it wants sent.
 pub struct Endpoint {
     acl: AccessList,
@@ -34,6 +43,8 @@ pub struct Endpoint {
     retry_after: u32,
     egress: Egress,
     numbers: HashMap<String, (String, Option<String>)>,
+    /// Call targets whose callers talk to holdless, by id.
+    inbound: HashMap<String, Arc<InboundTarget>>,
     tx: TransactionLayer,
     calls: CallCore,
     media: Box<dyn MediaControl + Send>,
@@ -91,6 +102,7 @@ impl Endpoint {
             retry_after: cfg.flood.retry_after_secs,
             egress: Egress::new(cfg.egress_allow.clone()),
             numbers,
+            inbound: HashMap::new(),
             tx: TransactionLayer::with_seed(timers, seed),
             calls: CallCore::new(
                 cfg.calls.clone(),
@@ -250,7 +262,7 @@ impl Endpoint {
         let resp = match method {
             Method::Options => self.responder.options(req),
             _ if mf == Some(0) => self.responder.reply(req, 483, "Too Many Hops"),
-            Method::Invite | Method::Update | Method::Bye if in_dialog => {
+            Method::Invite | Method::Update | Method::Bye | Method::Info if in_dialog => {
                 let mut cx = Ctx {
                     now,
                     tx: &mut self.tx,
@@ -263,13 +275,18 @@ impl Endpoint {
                     .reply(req, 481, "Call/Transaction Does Not Exist")
             }
             Method::Invite => match self.invite(req, src) {
-                Ok(bridge_to) => {
+                Ok(route) => {
                     let mut cx = Ctx {
                         now,
                         tx: &mut self.tx,
                         media: self.media.as_mut(),
                     };
-                    return self.calls.bridge(&mut cx, id, req, reply_to, &bridge_to);
+                    return match route {
+                        Route::Bridge(to) => self.calls.bridge(&mut cx, id, req, reply_to, &to),
+                        Route::Inbound(target, dialled) => self
+                            .calls
+                            .inbound(&mut cx, id, req, reply_to, target, &dialled),
+                    };
                 }
                 Err(resp) => resp,
             },
@@ -284,9 +301,9 @@ impl Endpoint {
         }
     }
 
-    /// A new INVITE: the bridge destination of the call target owning the dialled number,
-    /// or the response to give.
-    fn invite(&mut self, req: &Message, src: SocketAddr) -> Result<String, Message> {
+    /// A new INVITE: what the call target owning the dialled number does with it, or the
+    /// response to give.
+    fn invite(&mut self, req: &Message, src: SocketAddr) -> Result<Route, Message> {
         if self.closing {
             let mut r = self.responder.reply(req, 503, "Service Unavailable");
             r.push(Name::RetryAfter, SHUTDOWN_RETRY_AFTER.to_string());
@@ -307,11 +324,14 @@ impl Endpoint {
                 );
                 Err(self.responder.reply(req, 404, "Not Found"))
             }
-            Some((_, Some(bridge_to))) => Ok(bridge_to),
-            Some((t, None)) => {
-                tracing::info!(%src, call_id = req.call_id(), target = %t, "INVITE for a call target without a call flow yet");
-                Err(self.responder.reply(req, 480, "Temporarily Unavailable"))
-            }
+            Some((_, Some(bridge_to))) => Ok(Route::Bridge(bridge_to)),
+            Some((t, None)) => match self.inbound.get(&t) {
+                Some(target) => Ok(Route::Inbound(target.clone(), number.unwrap_or_default())),
+                None => {
+                    tracing::info!(%src, call_id = req.call_id(), target = %t, "INVITE for a call target whose prompts are not loaded");
+                    Err(self.responder.reply(req, 480, "Temporarily Unavailable"))
+                }
+            },
         }
     }
 
@@ -376,6 +396,48 @@ impl Endpoint {
         };
         self.calls.media_timeout(&mut cx, id, side);
         self.drain_tx(now);
+    }
+
+    /// The engine's view of an inbound call's call target (`None`: it did not answer).
+    pub fn view_ready(
+        &mut self,
+        now: Instant,
+        call: CallKey,
+        view: Option<(
+            chrono::DateTime<chrono::Utc>,
+            crate::callback::engine::TargetView,
+        )>,
+    ) {
+        let mut cx = Ctx {
+            now,
+            tx: &mut self.tx,
+            media: self.media.as_mut(),
+        };
+        self.calls.view_ready(&mut cx, call, view);
+        self.drain_tx(now);
+    }
+
+    /// The engine's answer to an inbound caller's registration.
+    pub fn registration_done(
+        &mut self,
+        now: Instant,
+        call: CallKey,
+        result: Result<RegisteredSummary, RefusalKind>,
+    ) {
+        let mut cx = Ctx {
+            now,
+            tx: &mut self.tx,
+            media: self.media.as_mut(),
+        };
+        self.calls.registration_done(&mut cx, call, result);
+        self.drain_tx(now);
+    }
+
+    /// Call targets whose callers talk to holdless (keyed by call target id); without
+    /// them such INVITEs get 480.
+    pub fn with_inbound(mut self, targets: HashMap<String, Arc<InboundTarget>>) -> Self {
+        self.inbound = targets;
+        self
     }
 
     /// A digit or the end of a prompt on a side whose media holdless terminates.

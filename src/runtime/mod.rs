@@ -54,6 +54,9 @@ pub enum RuntimeError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A call target's prompts could not be loaded.
+    #[error("prompts: {0}")]
+    Prompts(String),
     /// The callback store could not be opened, or the callback service not started.
     #[error("callback store: {0}")]
     Callbacks(#[from] crate::callback::service::StartError),
@@ -65,6 +68,7 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
         dir: cfg.data_dir.clone(),
         source,
     })?;
+    let inbound = crate::call::inbound_targets(&cfg).map_err(RuntimeError::Prompts)?;
     let callbacks = start_callbacks(&cfg)?;
     let counters = Counters::default();
     let engines = cfg
@@ -147,7 +151,8 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
             Box::new(rtp),
             shard,
             flood.clone(),
-        );
+        )
+        .with_inbound(inbound.clone());
         let engine = sip_engine::SipEngine::new(
             &cfg,
             counters.clone(),
@@ -156,6 +161,7 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
             udp_sockets.clone(),
             tx.clone(),
             media_events,
+            callbacks.clone(),
         );
         let stop = stopped(shutdown.clone());
         running.push(tokio::spawn(engine.run(rx, stop)));

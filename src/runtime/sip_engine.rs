@@ -12,11 +12,16 @@ use tokio::time::Instant;
 
 use super::inboxes::Inboxes;
 use super::input::Input;
+use crate::call::ivr::menu::{RefusalKind, RegisteredSummary};
+use crate::call::{CallEvent, CallKey};
+use crate::callback::engine::TargetView;
+use crate::callback::service::Service;
 use crate::config::Config;
 use crate::endpoint::Endpoint;
 use crate::media::relay::MediaEvent;
 use crate::metrics::{Counters, Kind};
 use crate::sip::{ConnId, Peer, Transport};
+use chrono::{DateTime, Utc};
 
 /// Most inputs handled before the engine looks at its timers again, so a burst cannot
 /// starve retransmissions.
@@ -36,10 +41,30 @@ pub(super) struct SipEngine {
     counters: Counters,
     /// Which engine this is, for its share of the gauges.
     part: usize,
+    /// The callback engine inbound calls ask for views and registrations.
+    callbacks: Service,
+    /// Its answers, back into this loop.
+    replies_tx: mpsc::UnboundedSender<Reply>,
+    replies: mpsc::UnboundedReceiver<Reply>,
+}
+
+/// The callback engine's answer to a request of an inbound call.
+enum Reply {
+    /// The call target's view (`None`: the engine did not answer).
+    View {
+        call: CallKey,
+        view: Option<(DateTime<Utc>, TargetView)>,
+    },
+    /// A registration's outcome.
+    Registered {
+        call: CallKey,
+        result: Result<RegisteredSummary, RefusalKind>,
+    },
 }
 
 impl SipEngine {
     /// Engine `part` (its share of the gauges) driving `endpoint`.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         cfg: &Config,
         counters: Counters,
@@ -48,8 +73,13 @@ impl SipEngine {
         udp: Vec<Arc<UdpSocket>>,
         inputs: Inboxes,
         media_events: mpsc::Receiver<MediaEvent>,
+        callbacks: Service,
     ) -> Self {
+        let (replies_tx, replies) = mpsc::unbounded_channel();
         SipEngine {
+            callbacks,
+            replies_tx,
+            replies,
             endpoint,
             part,
             udp: udp
@@ -95,6 +125,11 @@ impl SipEngine {
                 }
                 Some(ev) = self.media_events.recv() => {
                     self.media_event(ev);
+                    self.flush().await;
+                    self.gauges();
+                }
+                Some(reply) = self.replies.recv() => {
+                    self.reply(reply);
                     self.flush().await;
                     self.gauges();
                 }
@@ -168,6 +203,7 @@ impl SipEngine {
                 crate::call::CallEvent::Ended { reason, .. } => {
                     self.counters.inc(Kind::Calls, reason.label())
                 }
+                ev => self.callback_request(ev),
             }
         }
         let part = self.part;
@@ -178,6 +214,63 @@ impl SipEngine {
             part,
             self.endpoint.transactions() as i64,
         );
+    }
+
+    /// Hands a call's request to the callback engine; the answer comes back through
+    /// `replies`. Records are kept without an answer (a failure is logged and counted).
+    fn callback_request(&mut self, ev: CallEvent) {
+        let svc = self.callbacks.clone();
+        let tx = self.replies_tx.clone();
+        match ev {
+            CallEvent::ViewWanted { call, call_target } => {
+                tokio::spawn(async move {
+                    let view = match svc.views(vec![call_target]).await {
+                        Ok((at, mut views)) => views.pop().map(|v| (at, v)),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "no call target view for an inbound call");
+                            None
+                        }
+                    };
+                    let _ = tx.send(Reply::View { call, view });
+                });
+            }
+            CallEvent::Register { call, request } => {
+                tokio::spawn(async move {
+                    let result = match svc.register(*request).await {
+                        Ok(Ok(r)) => Ok(RegisteredSummary::from(&r)),
+                        Ok(Err(refused)) => Err(RefusalKind::from(&refused)),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "registration of an inbound caller failed");
+                            Err(RefusalKind::Unavailable)
+                        }
+                    };
+                    let _ = tx.send(Reply::Registered { call, result });
+                });
+            }
+            CallEvent::Record(entry) => {
+                let counters = self.counters.clone();
+                tokio::spawn(async move {
+                    match svc.record(*entry).await {
+                        Ok(()) => counters.inc(Kind::Calls, "recorded"),
+                        Err(e) => {
+                            counters.inc(Kind::Calls, "record_lost");
+                            tracing::error!(error = %e, "call record not kept");
+                        }
+                    }
+                });
+            }
+            CallEvent::Answered { .. } | CallEvent::Ended { .. } => {}
+        }
+    }
+
+    fn reply(&mut self, reply: Reply) {
+        let now = Instant::now().into_std();
+        match reply {
+            Reply::View { call, view } => self.endpoint.view_ready(now, call, view),
+            Reply::Registered { call, result } => {
+                self.endpoint.registration_done(now, call, result)
+            }
+        }
     }
 
     async fn handle(&mut self, input: Input) {

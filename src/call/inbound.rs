@@ -1,0 +1,719 @@
+//! The inbound transfer flow: a caller sent to holdless by the contact center. holdless
+//! asks the callback engine what the call target offers now, then answers the caller
+//! itself (its media local: prompts out, DTMF in) and lets the [`Menu`] lead the
+//! conversation: the offer, the menu, the registration, the goodbye; or passes the caller
+//! on to the contact center (keep holding, or callbacks not offered), or refuses.
+//!
+//! Sans-IO like the rest of the core: what it needs from the engine it asks for with
+//! [`CallEvent::ViewWanted`] and [`CallEvent::Register`], and the answers come back as
+//! inputs ([`CallCore::view_ready`], [`CallCore::registration_done`]). Every inbound call
+//! that registers nothing ends with a [`CallEvent::Record`].
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+use super::flow::{media_rejection, sdp_body, set_body};
+use super::ivr::menu::{Action, Menu, RefusalKind, RegisterKind, RegisteredSummary};
+use super::ivr::plan::{self, Entry, NotOffering};
+use super::ivr::IvrSettings;
+use super::session_timer::{self as st, UasNegotiation};
+use super::*;
+use crate::callback::config::{metadata_of, resend_headers, CapturedHeader};
+use crate::callback::engine::{RegisterRequest, TargetView};
+use crate::callback::model::{Source, WidgetState};
+use crate::callback::record::{CallRecord, InboundCall, InboundEnd, RecordEntry, TargetRef};
+use crate::callback::CallbackSettings;
+use crate::media::dtmf::{parse_info, DtmfEvent, InfoError};
+use crate::media::prompt::{Law, PromptSet};
+use crate::media::MediaEvent;
+use crate::sip::transaction::response_for;
+use crate::sip::validate::{cseq, ALLOWED_METHODS};
+use crate::sip::{name_addr, Method, Name, Peer};
+
+/// A call target as the inbound flow needs it; shared by every call to it.
+#[derive(Debug)]
+pub struct InboundTarget {
+    /// Identifier (API, records).
+    pub id: String,
+    /// Human-readable name (records).
+    pub name: String,
+    /// The organization owning it (records).
+    pub organization: Option<String>,
+    /// Callback settings: hours, contact center, metadata capture.
+    pub callback: CallbackSettings,
+    /// The conversation's settings.
+    pub ivr: IvrSettings,
+    /// Its prompts, loaded once.
+    pub prompts: Arc<PromptSet>,
+}
+
+/// Where an inbound call's conversation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Waiting for the engine's view of the call target (nothing answered yet).
+    AwaitingView,
+    /// Answered: the menu leads.
+    Conversation,
+    /// Passing the caller to the contact center (the second leg placed).
+    Holding,
+}
+
+/// The inbound flow's state for one call.
+pub(super) struct Inbound {
+    target: Arc<InboundTarget>,
+    stage: Stage,
+    /// When the INVITE arrived (monotonic, and on the wall clock).
+    arrived: Instant,
+    arrived_at: DateTime<Utc>,
+    /// The caller's number (P-Asserted-Identity, else From).
+    ani: Option<String>,
+    /// The number dialled.
+    dialled: String,
+    /// The configured headers found on the INVITE.
+    captured: Vec<CapturedHeader>,
+    /// The caller's offer, kept until the view says how to answer it.
+    offer: Bytes,
+    menu: Option<Menu>,
+    law: Law,
+    /// Callbacks were not offered: the widget state that said so.
+    not_offered: Option<WidgetState>,
+    /// A registration sent and not answered yet.
+    registering: bool,
+}
+
+impl Inbound {
+    /// What the call leaves behind when it registered nothing: the end to record, or
+    /// `None` when a callback was registered (its inbound fields go with the callback).
+    fn end(&self) -> Option<InboundEnd> {
+        let Some(menu) = &self.menu else {
+            return Some(if self.not_offered.is_some() {
+                InboundEnd::NotOffered
+            } else {
+                InboundEnd::EarlyHangup
+            });
+        };
+        let o = menu.outcome();
+        if o.callback_id.is_some() || self.registering {
+            return None;
+        }
+        Some(if o.chose_to_hold {
+            InboundEnd::ChoseToHold
+        } else if o.not_offering.is_some() || self.not_offered.is_some() {
+            InboundEnd::NotOffered
+        } else if let Some(RefusalKind::Refused(r)) = &o.refused {
+            InboundEnd::Refused(*r)
+        } else {
+            InboundEnd::EarlyHangup
+        })
+    }
+
+    fn inbound_call(&self, registration: Option<Duration>) -> InboundCall {
+        InboundCall {
+            ani: self.ani.clone(),
+            dialled: self.dialled.clone(),
+            created_at: self.arrived_at,
+            registration_duration_secs: registration.map(|d| d.as_secs()),
+            metadata: metadata_of(&self.captured),
+        }
+    }
+}
+
+/// The caller's number: the user part of P-Asserted-Identity when present, else From's.
+fn caller_number(invite: &Message) -> Option<String> {
+    let user = |v: &str| {
+        let uri = name_addr::uri(v);
+        let rest = uri
+            .split_once(':')
+            .map_or(uri.as_ref(), |(_, r)| r)
+            .to_owned();
+        let user = rest.split(['@', ';']).next().unwrap_or("").to_owned();
+        (!user.is_empty() && !user.eq_ignore_ascii_case("anonymous")).then_some(user)
+    };
+    invite
+        .get_other("P-Asserted-Identity")
+        .and_then(user)
+        .or_else(|| invite.get(Name::From).and_then(user))
+}
+
+/// A view for when the engine could not answer: nothing offered.
+fn unavailable_view() -> TargetView {
+    TargetView {
+        state: WidgetState::PlatformUnavailable,
+        offer_asap: false,
+        offer_scheduled: false,
+        ewt: None,
+        timeslots: Vec::new(),
+    }
+}
+
+impl CallCore {
+    /// A new INVITE for a call target whose callers talk to holdless. The engine's view
+    /// of the call target is asked for ([`CallEvent::ViewWanted`]); the call goes on in
+    /// [`CallCore::view_ready`].
+    pub fn inbound(
+        &mut self,
+        cx: &mut Ctx,
+        tx: ServerTxId,
+        invite: &Message,
+        reply_to: Peer,
+        target: Arc<InboundTarget>,
+        dialled: &str,
+    ) {
+        if let Err(r) = self.admit(invite) {
+            return Self::reply(cx, tx, r);
+        }
+        let Some(offer) = sdp_body(invite).map(Bytes::copy_from_slice) else {
+            // A delayed offer: holdless would have to offer first. Not done yet.
+            let mut r = response_for(invite, 488, "Not Acceptable Here", None);
+            r.push(
+                Name::Warning,
+                "399 holdless \"an SDP offer in the INVITE is required\"",
+            );
+            return Self::reply(cx, tx, r);
+        };
+        let mut caller = match self.uas_leg(tx, invite, reply_to) {
+            Ok(leg) => leg,
+            Err(r) => return Self::reply(cx, tx, r),
+        };
+        caller.allows_update = st::allows(invite, "UPDATE");
+        let media = match cx.media.create(cx.now) {
+            Ok(m) => m,
+            Err(e) => return Self::reply(cx, tx, media_rejection(invite, &e)),
+        };
+        Self::reply(cx, tx, response_for(invite, 100, "Trying", None));
+        let captured = target.callback.metadata.capture(
+            invite
+                .headers
+                .iter()
+                .map(|h| (h.name.as_str(), h.value.as_str())),
+        );
+        let flow = Inbound {
+            stage: Stage::AwaitingView,
+            arrived: cx.now,
+            arrived_at: (self.clock)(),
+            ani: caller_number(invite),
+            dialled: dialled.to_owned(),
+            captured,
+            offer,
+            menu: None,
+            law: Law::Pcmu,
+            not_offered: None,
+            registering: false,
+            target: target.clone(),
+        };
+        let key = self.insert_call(caller, None, media, Flow::Inbound(Box::new(flow)));
+        tracing::info!(
+            call = key.0,
+            call_id = invite.call_id(),
+            target = %target.id,
+            "inbound transfer"
+        );
+        self.events.push_back(CallEvent::ViewWanted {
+            call: key,
+            call_target: target.id.clone(),
+        });
+    }
+
+    fn inbound_mut(&mut self, key: CallKey) -> Option<&mut Inbound> {
+        match &mut self.calls.get_mut(&key)?.flow {
+            Flow::Inbound(f) => Some(f),
+            Flow::Bridge => None,
+        }
+    }
+
+    /// The engine's view of the call target (`None`: the engine did not answer): decides
+    /// what the caller gets.
+    pub fn view_ready(
+        &mut self,
+        cx: &mut Ctx,
+        key: CallKey,
+        view: Option<(DateTime<Utc>, TargetView)>,
+    ) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if call.phase != Phase::Proceeding {
+            return;
+        }
+        let Flow::Inbound(f) = &mut call.flow else {
+            return;
+        };
+        if f.stage != Stage::AwaitingView {
+            return;
+        }
+        let (at, view) = view.unwrap_or_else(|| ((self.clock)(), unavailable_view()));
+        let t = f.target.clone();
+        let entry = plan::entry(at, &view, &t.callback, &t.ivr, f.ani.as_deref());
+        if let Entry::NotOffering { reason, .. } = &entry {
+            f.not_offered = Some(*reason);
+        }
+        match &entry {
+            Entry::NotOffering {
+                then: NotOffering::Reject(code),
+                ..
+            } => {
+                let code = *code;
+                if let Some(tx) = call.caller.take_invite_tx() {
+                    let r = self.caller_response(&self.calls[&key], code, reason_phrase(code));
+                    Self::reply(cx, tx, r);
+                }
+                self.teardown(cx, key, EndReason::Rejected(code));
+            }
+            Entry::NotOffering {
+                then: NotOffering::Bridge { announce },
+                ..
+            } if announce.is_empty() => self.straight_to_contact_center(cx, key),
+            _ => {
+                let menu = Menu::new(cx.now, &entry, &t.ivr);
+                self.answer_inbound(cx, key, menu);
+            }
+        }
+    }
+
+    /// Callbacks not offered and nothing to announce: the caller is bridged to the
+    /// contact center as a bridged call (answered when the contact center answers).
+    fn straight_to_contact_center(&mut self, cx: &mut Ctx, key: CallKey) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let Flow::Inbound(f) = &call.flow else { return };
+        let (Some(cc), offer) = (f.target.callback.contact_center.clone(), f.offer.clone()) else {
+            return self.teardown(cx, key, EndReason::Rejected(480));
+        };
+        let media = call.media;
+        let out_offer = match cx.media.offer(cx.now, media, Side::Caller, &offer) {
+            Ok(o) => o,
+            Err(e) => {
+                if let Some(tx) = self
+                    .calls
+                    .get_mut(&key)
+                    .and_then(|c| c.caller.take_invite_tx())
+                {
+                    let r = media_rejection(&self.calls[&key].caller.invite, &e);
+                    Self::reply(cx, tx, r);
+                }
+                return self.teardown(cx, key, EndReason::Media(e.status().0));
+            }
+        };
+        let invite = self.calls[&key].caller.invite.clone();
+        let Some(callee) = self.place_contact_center_leg(cx, key, &invite, &cc, out_offer) else {
+            return self.teardown(cx, key, EndReason::Rejected(500));
+        };
+        if let Some(call) = self.calls.get_mut(&key) {
+            call.callee = Some(callee);
+            // From here on the call runs as a bridged call (the caller is answered when
+            // the contact center answers); the flow stays to record it.
+            if let Flow::Inbound(f) = &mut call.flow {
+                f.stage = Stage::Holding;
+            }
+        }
+        self.set_timer(key, CallTimer::Ring, cx.now + self.cfg.ring_timeout);
+    }
+
+    /// Places the leg to the contact center (directly, not through the outbound trunk)
+    /// with `offer`, the caller's captured headers passed on; files it under the call.
+    fn place_contact_center_leg(
+        &mut self,
+        cx: &mut Ctx,
+        key: CallKey,
+        inbound: &Message,
+        to_uri: &str,
+        offer: Bytes,
+    ) -> Option<Leg> {
+        let dest = match route::destination(to_uri) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(to = to_uri, error = %e, "contact center unusable");
+                return None;
+            }
+        };
+        let leg = self.originate_direct(cx, inbound, to_uri, dest, Some(offer))?;
+        let dialog_key = super::flow::dialog_key(&leg);
+        self.dialogs.insert(dialog_key.clone(), (key, Side::Callee));
+        if let Some(tx) = leg.invite_out_tx() {
+            self.client_txs
+                .insert(tx, (key, Side::Callee, ClientPurpose::Invite));
+        }
+        if let Some(call) = self.calls.get_mut(&key) {
+            call.dialog_keys[1] = dialog_key;
+        }
+        Some(leg)
+    }
+
+    /// Answers the caller with holdless's own media and starts the conversation.
+    fn answer_inbound(&mut self, cx: &mut Ctx, key: CallKey, menu: Option<Menu>) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let media = call.media;
+        let Flow::Inbound(f) = &mut call.flow else {
+            return;
+        };
+        let answer = match cx
+            .media
+            .answer_locally(cx.now, media, Side::Caller, &f.offer)
+        {
+            Ok(a) => a,
+            Err(e) => {
+                if let Some(tx) = call.caller.take_invite_tx() {
+                    let r = media_rejection(&call.caller.invite, &e);
+                    Self::reply(cx, tx, r);
+                }
+                return self.teardown(cx, key, EndReason::Media(e.status().0));
+            }
+        };
+        f.law = law_of(&answer);
+        f.menu = menu;
+        f.stage = Stage::Conversation;
+        let mut ok = self.caller_response(&self.calls[&key], 200, "OK");
+        let call = &self.calls[&key];
+        ok.push(Name::Allow, ALLOWED_METHODS);
+        ok.push(Name::Supported, "timer");
+        if let UasNegotiation::Use(_, headers) = st::negotiate_uas(
+            &call.caller.invite,
+            self.cfg.min_se,
+            self.cfg.session_expires,
+        ) {
+            for (n, v) in headers {
+                ok.push_other(n, v);
+            }
+        }
+        set_body(&mut ok, &answer);
+        let initial_cseq = cseq(&call.caller.invite).map(|(n, _)| n).unwrap_or(0);
+        let to = call.caller.peer;
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        call.caller.sdp_sent = Some(answer);
+        call.phase = Phase::Answered;
+        call.answered = Some(cx.now);
+        let tx = call.caller.take_invite_tx();
+        call.caller.pending_2xx = Some(Pending2xx {
+            msg: ok.clone(),
+            to,
+            interval: self.timers.t1,
+            cseq: initial_cseq,
+        });
+        if let Some(tx) = tx {
+            Self::reply(cx, tx, ok);
+        }
+        self.arm_2xx(cx, key, Side::Caller, to);
+        self.restart_session(cx, key, Side::Caller);
+        self.events.push_back(CallEvent::Answered { call: key });
+        self.drive(cx, key);
+    }
+
+    /// Carries out what the menu asks for, then arms its timer.
+    fn drive(&mut self, cx: &mut Ctx, key: CallKey) {
+        loop {
+            let Some(call) = self.calls.get_mut(&key) else {
+                return;
+            };
+            let media = call.media;
+            let phase = call.phase;
+            let Flow::Inbound(f) = &mut call.flow else {
+                return;
+            };
+            let Some(menu) = f.menu.as_mut() else { return };
+            let Some(action) = menu.poll_action() else {
+                let at = menu.poll_timeout();
+                match at {
+                    Some(at) => self.set_timer(key, CallTimer::Menu, at),
+                    None => self.clear_timer(key, CallTimer::Menu),
+                }
+                return;
+            };
+            if phase == Phase::Ending {
+                continue; // the caller is gone: the menu only settles its outcome
+            }
+            match action {
+                Action::Play { say, .. } => {
+                    let clip = f.target.prompts.render(&say, f.law);
+                    cx.media.play(cx.now, media, Side::Caller, clip);
+                }
+                Action::StopPlayback => cx.media.stop_playing(media, Side::Caller),
+                Action::Register { number, kind } => {
+                    let request = self.registration(key, number, kind, cx.now);
+                    if let Some(request) = request {
+                        self.events.push_back(CallEvent::Register {
+                            call: key,
+                            request: Box::new(request),
+                        });
+                    }
+                }
+                Action::Bridge => self.hold_for_agent(cx, key),
+                Action::HangUp => self.teardown(cx, key, EndReason::Completed),
+            }
+        }
+    }
+
+    fn registration(
+        &mut self,
+        key: CallKey,
+        number: Option<String>,
+        kind: RegisterKind,
+        now: Instant,
+    ) -> Option<RegisterRequest> {
+        let f = self.inbound_mut(key)?;
+        let number = number.or_else(|| f.ani.clone()).unwrap_or_default();
+        f.registering = true;
+        Some(RegisterRequest {
+            call_target: f.target.id.clone(),
+            number,
+            appointment: match kind {
+                RegisterKind::Scheduled(at) => Some(at),
+                RegisterKind::Asap | RegisterKind::NextDay => None,
+            },
+            source: Some(Source::Sip),
+            channel: Some("phone".into()),
+            sip_headers: resend_headers(&f.captured),
+            inbound: Some(f.inbound_call(Some(now.saturating_duration_since(f.arrived)))),
+            ..RegisterRequest::default()
+        })
+    }
+
+    /// The engine answered a registration the menu asked for.
+    pub fn registration_done(
+        &mut self,
+        cx: &mut Ctx,
+        key: CallKey,
+        result: Result<RegisteredSummary, RefusalKind>,
+    ) {
+        let Some(f) = self.inbound_mut(key) else {
+            return;
+        };
+        f.registering = false;
+        if let Some(menu) = f.menu.as_mut() {
+            menu.registration_done(cx.now, result);
+        }
+        self.drive(cx, key);
+    }
+
+    /// The caller keeps holding: an offer of the codec it already speaks goes to the
+    /// contact center; its answer joins the two through the relay (no re-INVITE to the
+    /// caller).
+    fn hold_for_agent(&mut self, cx: &mut Ctx, key: CallKey) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let media = call.media;
+        let Flow::Inbound(f) = &mut call.flow else {
+            return;
+        };
+        let Some(cc) = f.target.callback.contact_center.clone() else {
+            return self.teardown(cx, key, EndReason::Completed);
+        };
+        f.stage = Stage::Holding;
+        let offer = match cx.media.offer_onward(cx.now, media, Side::Caller) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(call = key.0, error = %e, "no offer for the contact center");
+                return self.teardown(cx, key, EndReason::Media(e.status().0));
+            }
+        };
+        let invite = self.calls[&key].caller.invite.clone();
+        match self.place_contact_center_leg(cx, key, &invite, &cc, offer) {
+            Some(leg) => {
+                if let Some(call) = self.calls.get_mut(&key) {
+                    call.callee = Some(leg);
+                }
+                self.set_timer(key, CallTimer::Ring, cx.now + self.cfg.ring_timeout);
+            }
+            None => self.teardown(cx, key, EndReason::Rejected(500)),
+        }
+    }
+
+    /// The contact center answered the leg of a caller who kept holding: the media joins
+    /// both legs; the caller, answered long ago, hears the agent.
+    pub(super) fn held_caller_joined(&mut self, cx: &mut Ctx, key: CallKey, resp: &Message) {
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        let media = call.media;
+        let body = sdp_body(resp).unwrap_or_default().to_vec();
+        if let Err(e) = cx.media.answer(cx.now, media, Side::Callee, &body) {
+            tracing::info!(call = key.0, error = %e, "contact center answer unusable");
+            return self.teardown(cx, key, EndReason::Media(e.status().0));
+        }
+        self.restart_session(cx, key, Side::Callee);
+        tracing::info!(call = key.0, "caller bridged to the contact center");
+    }
+
+    /// A digit or the end of a prompt from a side whose media holdless terminates.
+    pub fn local_media(&mut self, cx: &mut Ctx, ev: MediaEvent) {
+        let (id, digit) = match &ev {
+            MediaEvent::Digit { id, event, .. } => (*id, Some(*event)),
+            MediaEvent::PlayFinished { id, .. } => (*id, None),
+            _ => return,
+        };
+        let Some(&key) = self.by_media.get(&id) else {
+            return;
+        };
+        let Some(f) = self.inbound_mut(key) else {
+            return;
+        };
+        let Some(menu) = f.menu.as_mut() else { return };
+        match digit {
+            Some(DtmfEvent { digit, .. }) => menu.handle_digit(cx.now, digit),
+            None => menu.prompt_finished(cx.now),
+        }
+        self.drive(cx, key);
+    }
+
+    /// An in-dialog INFO. DTMF (`application/dtmf-relay`, `application/dtmf`) from a caller
+    /// talking to the menu is taken as a key press; in a bridged call it is relayed to the
+    /// other leg (answered 200 here at once, as B2BUAs do for DTMF). Other bodies get 415.
+    pub(super) fn on_info(
+        &mut self,
+        cx: &mut Ctx,
+        key: CallKey,
+        side: Side,
+        tx: ServerTxId,
+        req: &Message,
+    ) {
+        let ct = req.get(Name::ContentType).unwrap_or("");
+        let digit = match parse_info(ct, &req.body) {
+            Ok(d) => d,
+            Err(InfoError::UnsupportedContentType(_)) => {
+                let mut r = response_for(req, 415, "Unsupported Media Type", None);
+                r.push(Name::Accept, "application/dtmf-relay, application/dtmf");
+                return Self::reply(cx, tx, r);
+            }
+            Err(e) => {
+                return Self::reply(
+                    cx,
+                    tx,
+                    response_for(req, 400, &format!("Bad Request: {e}"), None),
+                )
+            }
+        };
+        Self::reply(cx, tx, response_for(req, 200, "OK", None));
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let joined = call
+            .callee
+            .as_ref()
+            .is_some_and(|l| l.invite_out_tx().is_none() && l.dialog.is_some());
+        if !joined {
+            if let Some(menu) = self.inbound_mut(key).and_then(|f| f.menu.as_mut()) {
+                menu.handle_digit(cx.now, digit.digit);
+                self.drive(cx, key);
+            }
+            return;
+        }
+        let other = side.other();
+        let Some(d) = call.leg_mut(other).and_then(|l| l.dialog.as_mut()) else {
+            return;
+        };
+        let mut out = d.request(Method::Info, None);
+        out.set(Name::ContentType, ct);
+        out.body = req.body.clone();
+        self.send_in_dialog(cx, key, other, out, ClientPurpose::Info);
+    }
+
+    /// The menu's own timer.
+    pub(super) fn menu_timeout(&mut self, cx: &mut Ctx, key: CallKey) {
+        let Some(menu) = self.inbound_mut(key).and_then(|f| f.menu.as_mut()) else {
+            return;
+        };
+        menu.handle_timeout(cx.now);
+        self.drive(cx, key);
+    }
+
+    /// The call is ending: the menu hears of the hangup (its outcome settles).
+    pub(super) fn inbound_ending(&mut self, cx: &mut Ctx, key: CallKey) {
+        if let Some(menu) = self.inbound_mut(key).and_then(|f| f.menu.as_mut()) {
+            menu.hangup(cx.now);
+        }
+    }
+}
+
+/// The record of an inbound call that registered nothing (`None` when it registered a
+/// callback: the inbound fields travel with it to its first attempt).
+pub(super) fn record_of(f: &Inbound, call_id: &str, now: Instant) -> Option<RecordEntry> {
+    let end = f.end()?;
+    let ended_at = f.arrived_at
+        + chrono::Duration::from_std(now.saturating_duration_since(f.arrived)).unwrap_or_default();
+    let t = &f.target;
+    let mut record = CallRecord::inbound_without_callback(
+        call_id.to_owned(),
+        Some(TargetRef {
+            id: &t.id,
+            name: &t.name,
+        }),
+        &f.inbound_call(None),
+        ended_at,
+        end,
+    );
+    if let Some(menu) = &f.menu {
+        let o = menu.outcome();
+        record.next_day_callback_offered = Some(o.next_day_offered);
+    }
+    Some(RecordEntry {
+        organization: t.organization.clone().unwrap_or_default(),
+        record,
+    })
+}
+
+/// The G.711 law holdless answered with (the first audio format of its answer).
+fn law_of(answer: &[u8]) -> Law {
+    let text = String::from_utf8_lossy(answer);
+    let m = text.lines().find(|l| l.starts_with("m=audio"));
+    match m.and_then(|l| l.split_whitespace().nth(3)) {
+        Some("8") => Law::Pcma,
+        _ => Law::Pcmu,
+    }
+}
+
+fn reason_phrase(code: u16) -> &'static str {
+    match code {
+        403 => "Forbidden",
+        404 => "Not Found",
+        480 => "Temporarily Unavailable",
+        486 => "Busy Here",
+        503 => "Service Unavailable",
+        603 => "Decline",
+        _ => "Call Rejected",
+    }
+}
+
+/// The call targets whose callers talk to holdless (those without `bridge_to`), by id,
+/// each with its prompts (every folder loaded once). The error names the call target's
+/// key and what is wrong with its prompts.
+pub fn inbound_targets(
+    cfg: &crate::config::Config,
+) -> Result<std::collections::HashMap<String, Arc<InboundTarget>>, String> {
+    let mut sets: HashMap<std::path::PathBuf, Arc<PromptSet>> = HashMap::new();
+    let mut out = std::collections::HashMap::new();
+    for (i, t) in cfg.call_targets.iter().enumerate() {
+        if t.bridge_to.is_some() {
+            continue;
+        }
+        let dir = t.ivr.prompts.clone();
+        let prompts = match sets.get(&dir) {
+            Some(p) => p.clone(),
+            None => {
+                let p = PromptSet::load(&dir)
+                    .map(Arc::new)
+                    .map_err(|e| format!("call_targets[{i}].prompts: {e}"))?;
+                sets.insert(dir, p.clone());
+                p
+            }
+        };
+        out.insert(
+            t.id.clone(),
+            Arc::new(InboundTarget {
+                id: t.id.clone(),
+                name: t.name.clone(),
+                organization: t.organization.clone(),
+                callback: t.callback.clone(),
+                ivr: t.ivr.clone(),
+                prompts,
+            }),
+        );
+    }
+    Ok(out)
+}
