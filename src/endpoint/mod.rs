@@ -290,7 +290,7 @@ impl Endpoint {
                 }
                 Err(resp) => resp,
             },
-            Method::Bye | Method::Update => {
+            Method::Bye | Method::Update | Method::Info => {
                 self.responder
                     .reply(req, 481, "Call/Transaction Does Not Exist")
             }
@@ -431,6 +431,12 @@ impl Endpoint {
         };
         self.calls.registration_done(&mut cx, call, result);
         self.drain_tx(now);
+    }
+
+    /// The wall clock the calls read (dates in registrations and records; tests).
+    pub fn with_clock(mut self, clock: crate::callback::service::Clock) -> Self {
+        self.calls = self.calls.with_clock(clock);
+        self
     }
 
     /// Call targets whose callers talk to holdless (keyed by call target id); without

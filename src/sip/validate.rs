@@ -8,7 +8,7 @@ use super::uri;
 use super::via::{self, split_list, MAGIC_COOKIE};
 
 /// The methods holdless implements; every other one gets 501 with this list in Allow.
-pub const ALLOWED_METHODS: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE";
+pub const ALLOWED_METHODS: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO";
 
 /// Option tags holdless supports (sent in Supported; anything else in Require gets 420).
 pub const SUPPORTED_OPTIONS: &[&str] = &[];
@@ -123,6 +123,7 @@ fn is_implemented(m: &Method) -> bool {
             | Method::Bye
             | Method::Options
             | Method::Update
+            | Method::Info
     )
 }
 
