@@ -11,16 +11,9 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::callback::config::{self as cbc, RawOrganization, RawWidget};
+use crate::callback::number::is_e164;
 use crate::callback::{CallbackSettings, Organization, Widget};
-
-/// One problem with one key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyError {
-    /// Dotted key path, e.g. `acl.allow[1]`.
-    pub key: String,
-    /// What is wrong, for a telephony engineer.
-    pub message: String,
-}
+pub use crate::key_error::KeyError;
 
 /// A configuration file that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -703,13 +696,6 @@ fn call_targets(c: &mut Check, raw: &[RawCallTarget]) -> Vec<CallTarget> {
             ivr: crate::call::ivr::config::validate(c.0, &format!("call_targets[{i}]"), t),
         })
         .collect()
-}
-
-/// `+` then 2 to 15 digits, the first not 0 (ITU-T E.164).
-pub fn is_e164(n: &str) -> bool {
-    n.strip_prefix('+').is_some_and(|d| {
-        (2..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
-    })
 }
 
 #[cfg(test)]

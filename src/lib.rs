@@ -7,6 +7,7 @@ pub mod call;
 pub mod callback;
 pub mod config;
 pub mod endpoint;
+pub mod key_error;
 pub mod media;
 pub mod metrics;
 pub mod runtime;

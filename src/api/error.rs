@@ -119,9 +119,9 @@ pub fn body(e: &ApiError, outcome: Option<Refusal>) -> serde_json::Value {
 
 /// An error response with the engine's outcome attached.
 #[derive(Debug)]
-pub struct Refused(pub ApiError, pub Refusal);
+pub struct RefusalResponse(pub ApiError, pub Refusal);
 
-impl IntoResponse for Refused {
+impl IntoResponse for RefusalResponse {
     fn into_response(self) -> Response {
         respond(&self.0, Some(self.1))
     }

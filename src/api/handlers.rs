@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::body;
-use super::error::{ApiError, Refused};
+use super::error::{ApiError, RefusalResponse};
 use super::ApiState;
 use crate::callback::config::{render_template, Widget};
 use crate::callback::engine::{CancelOutcome, RegisterRequest, StatusView, TargetView};
@@ -276,7 +276,7 @@ pub async fn request_callback(
         Ok(r) => r,
         Err(refused) => {
             let e = ApiError::from_refusal(refused.outcome, refused.detail);
-            return Ok(Refused(e, refused.outcome).into_response());
+            return Ok(RefusalResponse(e, refused.outcome).into_response());
         }
     };
     let cb = &reg.callback;

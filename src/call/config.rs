@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::KeyError;
+use crate::key_error::KeyError;
 
 /// Headers carried from one leg to the other unless configured otherwise: the UUI headers
 /// contact centers route on, and every `X-` header.

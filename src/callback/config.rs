@@ -14,8 +14,10 @@ use serde_json::{Map, Value};
 use super::ecbt::EcbtSettings;
 use super::hours::{BusinessHours, Span};
 use super::model::{AttemptResult, FirstParty};
+use super::number::is_e164;
 use super::number::{CountryRule, NumberRules, Rate};
-use crate::config::{is_e164, KeyError, RawCallTarget};
+use crate::config::RawCallTarget;
+use crate::key_error::KeyError;
 use crate::sip::uui::{self, Uui};
 
 /// Most widgets, organizations or call targets a configuration may declare (each costs a

@@ -154,7 +154,7 @@ impl NumberRules {
             }
         };
         let e164 = format!("+{intl}");
-        if !crate::config::is_e164(&e164) {
+        if !is_e164(&e164) {
             return Err(NumberError::NotE164(raw.to_owned()));
         }
         Ok(e164)
@@ -224,6 +224,13 @@ impl NumberRules {
             .max_by_key(|(p, _)| p.len())
             .map(|(_, r)| *r)
     }
+}
+
+/// `+` then 2 to 15 digits, the first not 0 (ITU-T E.164).
+pub fn is_e164(n: &str) -> bool {
+    n.strip_prefix('+').is_some_and(|d| {
+        (2..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
+    })
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::KeyError;
+use crate::key_error::KeyError;
 
 /// Which source addresses a stream may latch to (symmetric RTP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{KeyError, RawCallTarget};
+use crate::config::RawCallTarget;
+use crate::key_error::KeyError;
 
 /// Default status for `not_offering = "reject"`: 480 Temporarily Unavailable.
 pub const DEFAULT_REJECT_STATUS: u16 = 480;

@@ -1,0 +1,11 @@
+//! [`KeyError`]: one problem with one configuration key. Every section's validation
+//! reports in it, and the configuration file's errors are a list of them.
+
+/// One problem with one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyError {
+    /// Dotted key path, e.g. `acl.allow[1]`.
+    pub key: String,
+    /// What is wrong, for a telephony engineer.
+    pub message: String,
+}
