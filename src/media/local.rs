@@ -163,7 +163,8 @@ impl LocalMedia {
     /// waits for it moves on. Latching, detectors and statistics carry over where they still
     /// apply.
     pub fn take_over(&mut self, mut old: LocalMedia) {
-        let same_audio = old.law == self.law && old.setup.params.audio_pt == self.setup.params.audio_pt;
+        let same_audio =
+            old.law == self.law && old.setup.params.audio_pt == self.setup.params.audio_pt;
         self.notices.append(&mut old.notices);
         if same_audio {
             std::mem::swap(&mut self.player, &mut old.player);
@@ -483,7 +484,10 @@ mod tests {
         // Comfort silence from the start, to the SDP address.
         let (f, to) = m.poll_transmit(t0).unwrap();
         assert_eq!(to, at(4000));
-        assert_eq!((f.seq, f.timestamp, f.ssrc), (65_535, 4_000_000_000, STREAM.ssrc));
+        assert_eq!(
+            (f.seq, f.timestamp, f.ssrc),
+            (65_535, 4_000_000_000, STREAM.ssrc)
+        );
         assert!(f.marker);
         assert_eq!((f.payload_type, f.payload), (0, [0xFF; 160]));
         assert!(m.poll_transmit(t0).is_none());
@@ -505,7 +509,11 @@ mod tests {
         }
         let want: Vec<u8> = (0..400).map(|i| (i % 251) as u8).collect();
         assert_eq!(payload[..400], want[..]);
-        assert_eq!(payload[400..], [0xFF; 80], "the last frame padded with silence");
+        assert_eq!(
+            payload[400..],
+            [0xFF; 80],
+            "the last frame padded with silence"
+        );
         assert_eq!(m.poll_event(), Some(PlayerEvent::Finished));
         assert_eq!(m.poll_event(), None);
         // Silence carries on after the clip.
@@ -555,7 +563,10 @@ mod tests {
         let s = m.stats();
         assert_eq!((s.packets, s.events), (12, 12));
         // Another payload type is dropped and counted.
-        assert_eq!(m.rtp_in(t0, at(4000), &build_rtp(8, 1, 1, 1, &[0xD5; 160])), None);
+        assert_eq!(
+            m.rtp_in(t0, at(4000), &build_rtp(8, 1, 1, 1, &[0xD5; 160])),
+            None
+        );
         assert_eq!(m.stats().dropped.payload_type, 1);
     }
 
@@ -593,7 +604,10 @@ mod tests {
         // Key 7: 852 Hz + 1209 Hz, 100 ms.
         let got = run(&mut m, tone_packets(852.0, 1209.0, 100, 100), 0);
         assert_eq!(got.len(), 1);
-        assert_eq!((got[0].digit, got[0].source), (Digit::Num(7), DtmfSource::Inband));
+        assert_eq!(
+            (got[0].digit, got[0].source),
+            (Digit::Num(7), DtmfSource::Inband)
+        );
         // Once an RFC 4733 event came, tones are no longer decoded.
         let ev = press(1, 9000, 100);
         assert!(m.rtp_in(t0 + ms(300), at(4000), &ev[0]).is_some());

@@ -704,10 +704,7 @@ mod continuity_tests {
         let t0 = Instant::now();
         let mut r = relay(t0);
         let last_frame = t0;
-        r.set_continuity(
-            Side::Caller,
-            Continuity::new(PLAYER, Some(last_frame), t0),
-        );
+        r.set_continuity(Side::Caller, Continuity::new(PLAYER, Some(last_frame), t0));
         // The callee's first packet arrives 20 ms after the player's last frame.
         let t1 = t0 + Duration::from_millis(20);
         let (h, marker) = from_callee(&mut r, t1, 1000, 80_000, 0xCA11EE);
@@ -773,6 +770,9 @@ mod continuity_tests {
         let s = c.stream(t1 + Duration::from_millis(60));
         assert_eq!(s.ssrc, PLAYER.ssrc);
         assert_eq!(s.next_seq, PLAYER.next_seq.wrapping_add(3));
-        assert_eq!(s.next_timestamp, PLAYER.next_timestamp.wrapping_add(3 * 160));
+        assert_eq!(
+            s.next_timestamp,
+            PLAYER.next_timestamp.wrapping_add(3 * 160)
+        );
     }
 }
