@@ -717,6 +717,9 @@ impl Running {
     fn drain(&mut self, now: Instant, buf: &mut [u8]) -> Tally {
         let mut t = Tally::default();
         for (i, &(side, kind)) in SOCKETS.iter().enumerate() {
+            // Whether holdless's own media is this side's far end, or the other side's.
+            let local_in = self.local[side_index(side)].is_some();
+            let local_out = self.local[side_index(side.other())].is_some();
             for _ in 0..BURST.div_ceil(BATCH) {
                 let mut got = [NOTHING; BATCH];
                 let n = match self.receive(i, buf, &mut got) {
@@ -733,23 +736,9 @@ impl Running {
                         continue; // possibly truncated, or a family not relayed
                     };
                     let pkt = &mut slot[..r.len];
-                    if let Some(m) = self.local[side_index(side)].as_deref_mut() {
-                        // holdless is this side's far end: its packets stop here.
+                    if local_in {
                         t.local += 1;
-                        match kind {
-                            Kind::Rtp => {
-                                let mut digit = m.rtp_in(now, src, pkt);
-                                while let Some(event) = digit {
-                                    self.pending.push_back(MediaEvent::Digit {
-                                        id: self.id,
-                                        side,
-                                        event,
-                                    });
-                                    digit = m.next_digit();
-                                }
-                            }
-                            Kind::Rtcp => m.rtcp_in(now, src, pkt),
-                        }
+                        self.local_packet(now, side, kind, src, pkt);
                         continue;
                     }
                     let verdict = match kind {
@@ -757,7 +746,7 @@ impl Running {
                         Kind::Rtcp => self.relay.rtcp_in(now, side, src, pkt),
                     };
                     if let Verdict::Forward(to) = verdict {
-                        if self.local[side_index(side.other())].is_some() {
+                        if local_out {
                             // The other side hears holdless's own media, not this one.
                             continue;
                         }
@@ -774,6 +763,29 @@ impl Running {
             }
         }
         t
+    }
+
+    /// A datagram from a side whose far end is holdless itself: its packets stop here (DTMF
+    /// detectors, latching, counts). Kept out of line, off the relay's path.
+    #[inline(never)]
+    fn local_packet(&mut self, now: Instant, side: Side, kind: Kind, src: SocketAddr, pkt: &[u8]) {
+        let Some(m) = self.local[side_index(side)].as_deref_mut() else {
+            return;
+        };
+        match kind {
+            Kind::Rtp => {
+                let mut digit = m.rtp_in(now, src, pkt);
+                while let Some(event) = digit {
+                    self.pending.push_back(MediaEvent::Digit {
+                        id: self.id,
+                        side,
+                        event,
+                    });
+                    digit = m.next_digit();
+                }
+            }
+            Kind::Rtcp => m.rtcp_in(now, src, pkt),
+        }
     }
 
     /// One `recvmmsg` on socket `i`. Fewer than [`BATCH`] datagrams means the queue was
