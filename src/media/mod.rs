@@ -6,6 +6,7 @@ pub mod config;
 pub mod controller;
 pub mod dtmf;
 pub mod g711;
+pub mod local;
 pub mod negotiate;
 pub mod pool;
 pub mod prompt;

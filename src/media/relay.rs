@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use super::config::{Latching, MediaConfig};
 use super::g711::Transcode;
-use super::rtp;
+use super::prompt::StreamState;
+use super::rtp::{self, RtpHeader};
 use super::stats::{CallStats, Receiver, StreamStats, CLOCK_RATE};
 use super::{MediaId, Side};
 use crate::acl::Egress;
@@ -90,7 +91,8 @@ pub struct RelayParams {
 }
 
 impl RelayParams {
-    fn leg(&self, side: Side) -> &LegParams {
+    /// One side's parameters.
+    pub fn leg(&self, side: Side) -> &LegParams {
         match side {
             Side::Caller => &self.caller,
             Side::Callee => &self.callee,
@@ -190,32 +192,33 @@ pub enum MediaEvent {
 
 /// Where packets to one of a side's ports go, egress already checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dest {
+pub(super) enum Dest {
     None,
     Allowed(SocketAddr),
     Refused,
 }
 
-/// The latching rule for one of a side's addresses.
-struct Rule<'a> {
+/// The latching rule for one of a side's addresses (shared with holdless's own media,
+/// [`super::local`]).
+pub(super) struct Rule<'a> {
     /// The IP the side's SDP advertised.
-    expected: Option<IpAddr>,
+    pub(super) expected: Option<IpAddr>,
     /// The address the side's SDP advertised for this port.
-    sdp: Option<SocketAddr>,
-    mode: Latching,
-    egress: &'a Egress,
+    pub(super) sdp: Option<SocketAddr>,
+    pub(super) mode: Latching,
+    pub(super) egress: &'a Egress,
 }
 
 /// Latching state of one of a side's addresses (RTP or RTCP).
 #[derive(Debug, Clone, Copy)]
-struct Peer {
+pub(super) struct Peer {
     latched: Option<SocketAddr>,
     last_seen: Option<Instant>,
-    dest: Dest,
+    pub(super) dest: Dest,
 }
 
 impl Peer {
-    const NEW: Peer = Peer {
+    pub(super) const NEW: Peer = Peer {
         latched: None,
         last_seen: None,
         dest: Dest::None,
@@ -224,7 +227,7 @@ impl Peer {
     /// Symmetric RTP: accepts the packet if it comes from the latched source, or latches to
     /// it when the policy admits it and no live source holds the latch; packets to this side
     /// then go to the latched address.
-    fn admit(&mut self, now: Instant, src: SocketAddr, rule: &Rule) -> bool {
+    pub(super) fn admit(&mut self, now: Instant, src: SocketAddr, rule: &Rule) -> bool {
         if self.latched == Some(src) {
             self.last_seen = Some(now);
             return true;
@@ -245,7 +248,7 @@ impl Peer {
         admissible && free
     }
 
-    fn refresh(&mut self, sdp: Option<SocketAddr>, egress: &Egress) {
+    pub(super) fn refresh(&mut self, sdp: Option<SocketAddr>, egress: &Egress) {
         self.dest = match self.latched.or(sdp) {
             None => Dest::None,
             Some(a) if egress.permits(a.ip()) => Dest::Allowed(a),
@@ -282,6 +285,10 @@ pub struct Relay {
     epoch: Instant,
     params: RelayParams,
     legs: [Leg; 2],
+    /// Per destination side (caller, callee): the stream rewrite that carries on a stream
+    /// holdless's own player sent to it. `None` (every bridged call): packets keep their
+    /// numbering and the hot path pays one untaken branch.
+    continuity: [Option<Continuity>; 2],
 }
 
 fn ix(side: Side) -> usize {
@@ -312,11 +319,28 @@ impl Relay {
             epoch: now,
             params: RelayParams::default(),
             legs: [leg.clone(), leg],
+            continuity: [None, None],
         }
     }
 
+    /// From now on, packets forwarded toward `toward` carry on `c`'s stream (its SSRC, its
+    /// sequence numbers and timestamps). Kept across later negotiations, for the whole call.
+    pub fn set_continuity(&mut self, toward: Side, c: Continuity) {
+        self.continuity[ix(toward)] = Some(c);
+    }
+
+    /// Stops rewriting toward `toward`; returns the rewrite, to carry its stream on.
+    pub fn take_continuity(&mut self, toward: Side) -> Option<Continuity> {
+        self.continuity[ix(toward)].take()
+    }
+
+    /// The rewrite of packets forwarded toward `toward`, if any.
+    pub fn continuity(&self, toward: Side) -> Option<&Continuity> {
+        self.continuity[ix(toward)].as_ref()
+    }
+
     /// Applies a completed negotiation. A side whose address changed is unlatched; the
-    /// media timeouts restart.
+    /// media timeouts restart. Stream continuity ([`Relay::set_continuity`]) is kept.
     pub fn update(&mut self, now: Instant, params: RelayParams) {
         for side in SIDES {
             let (old, new) = (self.params.leg(side), params.leg(side));
@@ -379,6 +403,9 @@ impl Relay {
             Dest::None => return self.dropped(i, DropReason::NoDestination),
             Dest::Refused => return self.dropped(i, DropReason::Egress),
         };
+        if let Some(c) = self.continuity[o].as_mut() {
+            c.rewrite(now, &h, buf);
+        }
         let stats = &mut self.legs[i].stats;
         match action {
             Action::Forward(pt) | Action::Event(pt) => rtp::set_pt(buf, pt),
@@ -500,10 +527,252 @@ impl Relay {
 }
 
 /// Time since `epoch` in RTP timestamp units.
-fn arrival_ticks(epoch: Instant, now: Instant) -> u32 {
+pub(super) fn arrival_ticks(epoch: Instant, now: Instant) -> u32 {
     let d = now.saturating_duration_since(epoch);
     let per_tick = 1_000_000_000 / CLOCK_RATE;
     (d.as_secs()
         .wrapping_mul(u64::from(CLOCK_RATE))
         .wrapping_add(u64::from(d.subsec_nanos() / per_tick))) as u32
+}
+
+/// Samples of one 20 ms G.711 frame: the least a re-anchored timestamp moves on.
+const FRAME_TICKS: u32 = 160;
+
+/// What a [`Continuity`] has computed for one incoming stream (SSRC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Anchor {
+    src_ssrc: u32,
+    seq_off: u16,
+    ts_off: u32,
+}
+
+/// Carries on, toward one side, an RTP stream holdless sent itself (its prompt player), so
+/// the side sees one continuous stream when the relay takes over: every packet forwarded
+/// toward the side gets the player's SSRC and sequence numbers and timestamps shifted by
+/// offsets (`seq_out = seq_in + seq_off`, `ts_out = ts_in + ts_off`, wrapping).
+///
+/// The offsets are computed at the first packet of each incoming SSRC: its sequence number
+/// follows the last one sent toward the side, its timestamp the last one plus the time
+/// elapsed since (at least one 20 ms frame), and it carries the marker bit (RFC 3550 §5.1:
+/// the timestamp jumps, a new talkspurt starts). Later packets of that SSRC keep their own
+/// spacing, reordering and gaps. RTCP forwarded toward the side is not rewritten (its SSRC
+/// fields still name the far end's stream).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Continuity {
+    ssrc: u32,
+    /// Sequence number and timestamp of the newest packet sent toward the side, and when.
+    last_seq: u16,
+    last_ts: u32,
+    last_at: Instant,
+    anchor: Option<Anchor>,
+}
+
+impl Continuity {
+    /// Carries on `stream` (what the player's next packet would carry), whose last frame was
+    /// due at `last_sent` (`None`: it sent nothing; `now` is used).
+    pub fn new(stream: StreamState, last_sent: Option<Instant>, now: Instant) -> Continuity {
+        Continuity {
+            ssrc: stream.ssrc,
+            last_seq: stream.next_seq.wrapping_sub(1),
+            last_ts: stream.next_timestamp.wrapping_sub(FRAME_TICKS),
+            last_at: last_sent.unwrap_or(now),
+            anchor: None,
+        }
+    }
+
+    /// The SSRC packets toward the side carry.
+    pub fn ssrc(&self) -> u32 {
+        self.ssrc
+    }
+
+    /// The stream as of `now`, to hand back to a player: the next sequence number, and the
+    /// timestamp moved on by the time since the last packet (at least one frame).
+    pub fn stream(&self, now: Instant) -> StreamState {
+        StreamState {
+            ssrc: self.ssrc,
+            next_seq: self.last_seq.wrapping_add(1),
+            next_timestamp: self.last_ts.wrapping_add(self.gap(now)),
+        }
+    }
+
+    /// Timestamp units from the last packet to `now`, at least one frame.
+    fn gap(&self, now: Instant) -> u32 {
+        let nanos = now.saturating_duration_since(self.last_at).as_nanos();
+        let ticks = nanos * u128::from(CLOCK_RATE) / 1_000_000_000;
+        // Timestamps are modulo 2^32.
+        (ticks as u32).max(FRAME_TICKS)
+    }
+
+    /// Rewrites a forwarded packet's sequence number, timestamp and SSRC (and the marker bit
+    /// on the first packet of a new incoming SSRC). `buf` holds the packet `h` was parsed from.
+    fn rewrite(&mut self, now: Instant, h: &RtpHeader, buf: &mut [u8]) {
+        let anchor = match self.anchor {
+            Some(a) if a.src_ssrc == h.ssrc => a,
+            _ => {
+                let a = Anchor {
+                    src_ssrc: h.ssrc,
+                    seq_off: self.last_seq.wrapping_add(1).wrapping_sub(h.seq),
+                    ts_off: self
+                        .last_ts
+                        .wrapping_add(self.gap(now))
+                        .wrapping_sub(h.timestamp),
+                };
+                self.anchor = Some(a);
+                if let Some(b) = buf.get_mut(1) {
+                    *b |= 0x80;
+                }
+                a
+            }
+        };
+        let seq = h.seq.wrapping_add(anchor.seq_off);
+        let ts = h.timestamp.wrapping_add(anchor.ts_off);
+        if let Some(head) = buf.get_mut(2..12) {
+            head[0..2].copy_from_slice(&seq.to_be_bytes());
+            head[2..6].copy_from_slice(&ts.to_be_bytes());
+            head[6..10].copy_from_slice(&self.ssrc.to_be_bytes());
+        }
+        // Newer than the newest sent (RFC 3550 A.1 style: less than half the space ahead).
+        let ahead = seq.wrapping_sub(self.last_seq);
+        if ahead != 0 && ahead < 0x8000 {
+            self.last_seq = seq;
+            self.last_ts = ts;
+            self.last_at = now;
+        }
+    }
+}
+
+#[cfg(test)]
+mod continuity_tests {
+    use super::*;
+    use crate::media::rtp::{build_rtp, parse_rtp};
+
+    const CALLER: ([u8; 4], u16) = ([127, 0, 0, 10], 4000);
+    const CALLEE: ([u8; 4], u16) = ([127, 0, 0, 20], 5000);
+
+    fn addr((ip, port): ([u8; 4], u16)) -> SocketAddr {
+        SocketAddr::from((ip, port))
+    }
+
+    fn leg(at: SocketAddr, map: &[(u8, Action)]) -> LegParams {
+        let mut m = PtMap::default();
+        for &(pt, a) in map {
+            m.set(pt, a);
+        }
+        LegParams {
+            rtp: Some(at),
+            rtcp: None,
+            source_ip: Some(at.ip()),
+            sends: true,
+            receives: true,
+            map: m,
+        }
+    }
+
+    fn relay(t0: Instant) -> Relay {
+        let egress = Arc::new(Egress::new(vec!["127.0.0.0/8".parse().unwrap()]));
+        let mut r = Relay::new(t0, &MediaConfig::default(), egress);
+        let fwd = [(0, Action::Forward(0)), (101, Action::Event(101))];
+        r.update(
+            t0,
+            RelayParams {
+                caller: leg(addr(CALLER), &fwd),
+                callee: leg(addr(CALLEE), &fwd),
+                active: true,
+                on_hold: false,
+            },
+        );
+        r
+    }
+
+    const PLAYER: StreamState = StreamState {
+        ssrc: 0x5151_5151,
+        next_seq: 65_534,
+        next_timestamp: u32::MAX - 100,
+    };
+
+    /// A packet from the callee through the relay: the header the caller gets, and its marker.
+    fn from_callee(r: &mut Relay, now: Instant, seq: u16, ts: u32, ssrc: u32) -> (RtpHeader, bool) {
+        let mut p = build_rtp(0, seq, ts, ssrc, &[0xFF; 160]);
+        let v = r.rtp_in(now, Side::Callee, addr(CALLEE), &mut p);
+        assert_eq!(v, Verdict::Forward(addr(CALLER)));
+        assert_eq!(p[12..], [0xFF; 160], "payload untouched");
+        (parse_rtp(&p).unwrap(), p[1] & 0x80 != 0)
+    }
+
+    #[test]
+    fn forwarded_packets_carry_on_the_players_stream() {
+        let t0 = Instant::now();
+        let mut r = relay(t0);
+        let last_frame = t0;
+        r.set_continuity(Side::Caller, Continuity::new(PLAYER, Some(last_frame), t0));
+        // The callee's first packet arrives 20 ms after the player's last frame.
+        let t1 = t0 + Duration::from_millis(20);
+        let (h, marker) = from_callee(&mut r, t1, 1000, 80_000, 0xCA11EE);
+        assert_eq!(
+            (h.seq, h.timestamp, h.ssrc, marker),
+            (PLAYER.next_seq, PLAYER.next_timestamp, PLAYER.ssrc, true),
+            "continues the player's numbering, marker set"
+        );
+        // The next ones keep their spacing, wrapping, without the marker.
+        for k in 1..5u16 {
+            let (h, marker) = from_callee(
+                &mut r,
+                t1 + Duration::from_millis(20 * u64::from(k)),
+                1000 + k,
+                80_000 + 160 * u32::from(k),
+                0xCA11EE,
+            );
+            assert_eq!(h.seq, PLAYER.next_seq.wrapping_add(k));
+            assert_eq!(
+                h.timestamp,
+                PLAYER.next_timestamp.wrapping_add(160 * u32::from(k))
+            );
+            assert_eq!((h.ssrc, marker), (PLAYER.ssrc, false));
+        }
+        // Nothing toward the callee is rewritten.
+        let mut p = build_rtp(0, 7, 7, 7, &[0xFF; 160]);
+        let v = r.rtp_in(t1, Side::Caller, addr(CALLER), &mut p);
+        assert_eq!(v, Verdict::Forward(addr(CALLEE)));
+        assert_eq!(p, build_rtp(0, 7, 7, 7, &[0xFF; 160]));
+    }
+
+    #[test]
+    fn a_late_first_packet_moves_the_timestamp_on_by_the_gap() {
+        let t0 = Instant::now();
+        let mut r = relay(t0);
+        r.set_continuity(Side::Caller, Continuity::new(PLAYER, Some(t0), t0));
+        // 1 s after the last frame: 50 frames later, 49 frames past the next slot.
+        let (h, _) = from_callee(&mut r, t0 + Duration::from_secs(1), 9, 9, 1);
+        assert_eq!(h.seq, PLAYER.next_seq);
+        assert_eq!(h.timestamp, PLAYER.next_timestamp.wrapping_add(49 * 160));
+    }
+
+    #[test]
+    fn a_new_incoming_ssrc_reanchors_with_the_marker() {
+        let t0 = Instant::now();
+        let mut r = relay(t0);
+        r.set_continuity(Side::Caller, Continuity::new(PLAYER, Some(t0), t0));
+        let t1 = t0 + Duration::from_millis(20);
+        from_callee(&mut r, t1, 500, 1_000, 0xA);
+        from_callee(&mut r, t1 + Duration::from_millis(20), 501, 1_160, 0xA);
+        // A reordered straggler keeps its place and does not move the newest.
+        let (h, _) = from_callee(&mut r, t1 + Duration::from_millis(30), 499, 840, 0xA);
+        assert_eq!(h.seq, PLAYER.next_seq.wrapping_sub(1));
+        // The far end restarts with another SSRC and numbering.
+        let (h, marker) = from_callee(&mut r, t1 + Duration::from_millis(40), 7, 123, 0xB);
+        assert_eq!(h.seq, PLAYER.next_seq.wrapping_add(2));
+        assert_eq!(h.timestamp, PLAYER.next_timestamp.wrapping_add(2 * 160));
+        assert_eq!((h.ssrc, marker), (PLAYER.ssrc, true));
+        // Kept across a renegotiation; handed back as a stream.
+        r.update(t1, r.params().clone());
+        assert!(r.continuity(Side::Caller).is_some());
+        let c = r.take_continuity(Side::Caller).unwrap();
+        let s = c.stream(t1 + Duration::from_millis(60));
+        assert_eq!(s.ssrc, PLAYER.ssrc);
+        assert_eq!(s.next_seq, PLAYER.next_seq.wrapping_add(3));
+        assert_eq!(
+            s.next_timestamp,
+            PLAYER.next_timestamp.wrapping_add(3 * 160)
+        );
+    }
 }

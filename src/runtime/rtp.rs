@@ -12,8 +12,17 @@
 //! relay's decision and is sent straight from the socket facing the other side. No allocation, channel hop or shared lock per packet; the
 //! relay parameters change only on a completed offer/answer, through the call's command
 //! channel. Media timeouts and the final statistics go to the engine as [`MediaEvent`]s.
+//!
+//! A side answered locally ([`MediaControl::answer_locally`]) gets holdless's own endpoint,
+//! a [`LocalMedia`] built by the controller and moved into the call's task: that side's RTP
+//! and RTCP go to it instead of the relay (DTMF detectors), its prompt frames go out on the
+//! 20 ms deadlines of its player from holdless's socket facing the side, and its digits and
+//! finished clips go to the engine like timeouts (waiting for room, never dropped). When the
+//! side is joined (the answer to the onward offer), the local media is dropped and its stream
+//! handed to the relay's [`Continuity`](crate::media::relay::Continuity), so the side's RTP
+//! stream carries on. A bridged call pays one untaken branch per packet for this.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::{SocketAddr, UdpSocket as StdSocket};
@@ -31,14 +40,18 @@ use tokio::time::Sleep;
 
 use super::recv_batch::{recv_batch, Received, BATCH};
 use crate::acl::Egress;
+use crate::media::local::{merge_stats, LocalMedia};
+use crate::media::prompt::{Clip, PlayerEvent, RtpFrame};
 use crate::media::relay::{Relay, RelayParams, Verdict};
 use crate::media::{
-    MediaConfig, MediaControl, MediaController, MediaError, MediaEvent, MediaId, Side,
+    CallStats, MediaConfig, MediaControl, MediaController, MediaError, MediaEvent, MediaId, Side,
+    StreamStats,
 };
 
 /// Depth of the media event queue to the engine. Events are rare (a timeout or a release per
-/// call); 1024 absorbs a burst of call ends. A full queue drops `Released` statistics (counted
-/// in [`RtpCounters::events_dropped`]); a timeout waits for room.
+/// call, a digit or a finished prompt now and then); 1024 absorbs a burst of call ends. A full
+/// queue drops `Released` statistics (counted in [`RtpCounters::events_dropped`]); timeouts,
+/// digits and finished prompts wait for room.
 pub const EVENT_QUEUE: usize = 1024;
 
 /// Largest datagram relayed. RTP for G.711 is ~172–332 bytes; anything that fills the
@@ -81,8 +94,16 @@ pub struct RtpCounters {
     pub events_dropped: AtomicU64,
 }
 
+/// What the runtime tells a call's task.
 enum Command {
+    /// A completed offer/answer: new relay parameters; a local side is joined.
     Update(Box<RelayParams>),
+    /// `side` is answered locally: this media takes its packets.
+    Local { side: Side, media: Box<LocalMedia> },
+    /// Play a clip to a local side.
+    Play { side: Side, clip: Clip },
+    /// Stop what plays to a local side.
+    Stop { side: Side },
 }
 
 /// Media for the running server: the controller plus one relay task per call.
@@ -292,6 +313,15 @@ fn bind(addr: SocketAddr) -> io::Result<StdSocket> {
     Ok(s)
 }
 
+impl RtpRuntime {
+    fn command(&self, id: MediaId, cmd: Command) {
+        if let Some(tx) = self.calls.get(&id) {
+            // The task is gone only if it panicked; the call then simply has no media.
+            let _ = tx.send(cmd);
+        }
+    }
+}
+
 impl MediaControl for RtpRuntime {
     fn create(&mut self, now: Instant) -> Result<MediaId, MediaError> {
         for _ in 0..BIND_ATTEMPTS {
@@ -339,11 +369,36 @@ impl MediaControl for RtpRuntime {
         sdp: &[u8],
     ) -> Result<Bytes, MediaError> {
         let out = self.ctl.answer(now, id, from, sdp)?;
-        if let (Some(tx), Some(p)) = (self.calls.get(&id), self.ctl.relay_params(id)) {
-            // The task is gone only if it panicked; the call then simply has no media.
-            let _ = tx.send(Command::Update(Box::new(p.clone())));
+        if let Some(p) = self.ctl.relay_params(id) {
+            self.command(id, Command::Update(Box::new(p.clone())));
         }
         Ok(out)
+    }
+
+    fn answer_locally(
+        &mut self,
+        now: Instant,
+        id: MediaId,
+        side: Side,
+        sdp: &[u8],
+    ) -> Result<Bytes, MediaError> {
+        let out = self.ctl.answer_locally(now, id, side, sdp)?;
+        if let Some(media) = self.ctl.take_local(id, side) {
+            self.command(id, Command::Local { side, media });
+        }
+        Ok(out)
+    }
+
+    fn offer_onward(&mut self, now: Instant, id: MediaId, from: Side) -> Result<Bytes, MediaError> {
+        self.ctl.offer_onward(now, id, from)
+    }
+
+    fn play(&mut self, _now: Instant, id: MediaId, side: Side, clip: Clip) {
+        self.command(id, Command::Play { side, clip });
+    }
+
+    fn stop_playing(&mut self, id: MediaId, side: Side) {
+        self.command(id, Command::Stop { side });
     }
 
     fn release(&mut self, id: MediaId) {
@@ -367,6 +422,13 @@ const SOCKETS: [(Side, Kind); 4] = [
     (Side::Callee, Kind::Rtp),
     (Side::Callee, Kind::Rtcp),
 ];
+
+fn side_index(side: Side) -> usize {
+    match side {
+        Side::Caller => 0,
+        Side::Callee => 1,
+    }
+}
 
 fn socket_index(side: Side, kind: Kind) -> usize {
     match (side, kind) {
@@ -399,6 +461,8 @@ struct CallTask {
 struct Tally {
     received: u64,
     relayed: u64,
+    /// Taken by local media (neither relayed nor dropped).
+    local: u64,
 }
 
 fn clock() -> Instant {
@@ -435,6 +499,9 @@ impl CallTask {
             cmds,
             events,
             counters,
+            local: [None, None],
+            earlier: [StreamStats::default(); 2],
+            pending: VecDeque::new(),
         }
         .run()
         .await;
@@ -456,6 +523,12 @@ struct Running {
     cmds: mpsc::UnboundedReceiver<Command>,
     events: mpsc::Sender<MediaEvent>,
     counters: Arc<RtpCounters>,
+    /// Per side (caller, callee): holdless's own media while the side is answered locally.
+    local: [Option<Box<LocalMedia>>; 2],
+    /// Per side: what the side sent to local media that is gone.
+    earlier: [StreamStats; 2],
+    /// Events for the engine, sent (waiting for room) before the task sleeps again.
+    pending: VecDeque<MediaEvent>,
 }
 
 impl Running {
@@ -469,16 +542,24 @@ impl Running {
             let t = RECV_BUF.with_borrow_mut(|buf| self.drain(now, buf));
             self.count(&t);
             while let Some((side, reason)) = self.relay.handle_timeout(now) {
-                let ev = MediaEvent::Timeout {
-                    id: self.id,
-                    side,
-                    reason,
-                };
-                if self.events.send(ev).await.is_err() {
-                    break;
+                // A local side's timeout is its local media's.
+                if self.local[side_index(side)].is_none() {
+                    self.pending.push_back(MediaEvent::Timeout {
+                        id: self.id,
+                        side,
+                        reason,
+                    });
                 }
             }
-            let next = self.relay.poll_timeout();
+            if self.local.iter().any(Option::is_some) {
+                self.tick_local(now);
+            }
+            while let Some(ev) = self.pending.pop_front() {
+                if self.events.send(ev).await.is_err() {
+                    self.pending.clear();
+                }
+            }
+            let next = self.next_deadline();
             if next != armed {
                 let at = next.map_or_else(far, tokio::time::Instant::from_std);
                 sleep.as_mut().reset(at);
@@ -490,11 +571,11 @@ impl Running {
             }
             match self.wait(sleep.as_mut()).await {
                 Wake::Packets | Wake::Timer => {}
-                Wake::Command(Some(Command::Update(p))) => self.relay.update(clock(), *p),
+                Wake::Command(Some(cmd)) => self.command(clock(), cmd),
                 Wake::Command(None) => break,
             }
         }
-        let stats = self.relay.stats();
+        let stats = self.stats();
         let Running {
             id,
             socks,
@@ -512,6 +593,104 @@ impl Running {
         {
             counters.events_dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Applies a command from the runtime.
+    fn command(&mut self, now: Instant, cmd: Command) {
+        match cmd {
+            Command::Update(p) => {
+                self.relay.update(now, *p);
+                // A completed offer/answer joins local sides: the relay carries their
+                // streams on.
+                for side in [Side::Caller, Side::Callee] {
+                    let i = side_index(side);
+                    if let Some(mut m) = self.local[i].take() {
+                        self.fold_player_events(side, &mut m);
+                        self.relay.set_continuity(side, m.continuity(now));
+                        self.earlier[i] = merge_stats(&self.earlier[i], &m.stats());
+                    }
+                }
+            }
+            Command::Local { side, mut media } => {
+                let i = side_index(side);
+                if let Some(c) = self.relay.take_continuity(side) {
+                    media.continue_stream(c.stream(now));
+                }
+                if let Some(old) = self.local[i].take() {
+                    media.take_over(*old);
+                }
+                self.local[i] = Some(media);
+            }
+            Command::Play { side, clip } => match self.local[side_index(side)].as_deref_mut() {
+                Some(m) => m.play(now, clip),
+                None => tracing::debug!(?side, "play to a side that is not local; ignored"),
+            },
+            Command::Stop { side } => {
+                if let Some(m) = self.local[side_index(side)].as_deref_mut() {
+                    m.stop();
+                }
+            }
+        }
+    }
+
+    /// Local media's due work: frames sent from the socket facing the side, the media
+    /// timeout, finished clips.
+    fn tick_local(&mut self, now: Instant) {
+        for side in [Side::Caller, Side::Callee] {
+            let Some(mut m) = self.local[side_index(side)].take() else {
+                continue;
+            };
+            let sock = &self.socks[socket_index(side, Kind::Rtp)];
+            let mut buf = [0u8; RtpFrame::LEN];
+            while let Some((frame, to)) = m.poll_transmit(now) {
+                let sent = frame
+                    .write(&mut buf)
+                    .map(|n| sock.try_send_to(&buf[..n], to));
+                if !matches!(sent, Some(Ok(_))) {
+                    m.send_failed();
+                }
+            }
+            if let Some(reason) = m.handle_timeout(now) {
+                self.pending.push_back(MediaEvent::Timeout {
+                    id: self.id,
+                    side,
+                    reason,
+                });
+            }
+            self.fold_player_events(side, &mut m);
+            self.local[side_index(side)] = Some(m);
+        }
+    }
+
+    /// Local media's finished clips as [`MediaEvent::PlayFinished`].
+    fn fold_player_events(&mut self, side: Side, m: &mut LocalMedia) {
+        while let Some(e) = m.poll_event() {
+            if e == PlayerEvent::Finished {
+                self.pending
+                    .push_back(MediaEvent::PlayFinished { id: self.id, side });
+            }
+        }
+    }
+
+    /// The earliest of the relay's media timeout and local media's next frame or timeout.
+    fn next_deadline(&self) -> Option<Instant> {
+        let local = self.local.iter().flatten().filter_map(|m| m.poll_timeout());
+        self.relay.poll_timeout().into_iter().chain(local).min()
+    }
+
+    /// The relay's statistics with those of local media, past and present.
+    fn stats(&self) -> CallStats {
+        let mut s = self.relay.stats();
+        for side in [Side::Caller, Side::Callee] {
+            let i = side_index(side);
+            let mut local = self.earlier[i];
+            if let Some(m) = &self.local[i] {
+                local = merge_stats(&local, &m.stats());
+            }
+            let relayed = s.side_mut(side);
+            *relayed = merge_stats(&local, relayed);
+        }
+        s
     }
 
     /// Waits for a readable socket, a command or the timer.
@@ -538,6 +717,9 @@ impl Running {
     fn drain(&mut self, now: Instant, buf: &mut [u8]) -> Tally {
         let mut t = Tally::default();
         for (i, &(side, kind)) in SOCKETS.iter().enumerate() {
+            // Whether holdless's own media is this side's far end, or the other side's.
+            let local_in = self.local[side_index(side)].is_some();
+            let local_out = self.local[side_index(side.other())].is_some();
             for _ in 0..BURST.div_ceil(BATCH) {
                 let mut got = [NOTHING; BATCH];
                 let n = match self.receive(i, buf, &mut got) {
@@ -554,11 +736,20 @@ impl Running {
                         continue; // possibly truncated, or a family not relayed
                     };
                     let pkt = &mut slot[..r.len];
+                    if local_in {
+                        t.local += 1;
+                        self.local_packet(now, side, kind, src, pkt);
+                        continue;
+                    }
                     let verdict = match kind {
                         Kind::Rtp => self.relay.rtp_in(now, side, src, pkt),
                         Kind::Rtcp => self.relay.rtcp_in(now, side, src, pkt),
                     };
                     if let Verdict::Forward(to) = verdict {
+                        if local_out {
+                            // The other side hears holdless's own media, not this one.
+                            continue;
+                        }
                         let out = &self.socks[socket_index(side.other(), kind)];
                         match out.try_send_to(pkt, to) {
                             Ok(_) => t.relayed += 1,
@@ -572,6 +763,29 @@ impl Running {
             }
         }
         t
+    }
+
+    /// A datagram from a side whose far end is holdless itself: its packets stop here (DTMF
+    /// detectors, latching, counts). Kept out of line, off the relay's path.
+    #[inline(never)]
+    fn local_packet(&mut self, now: Instant, side: Side, kind: Kind, src: SocketAddr, pkt: &[u8]) {
+        let Some(m) = self.local[side_index(side)].as_deref_mut() else {
+            return;
+        };
+        match kind {
+            Kind::Rtp => {
+                let mut digit = m.rtp_in(now, src, pkt);
+                while let Some(event) = digit {
+                    self.pending.push_back(MediaEvent::Digit {
+                        id: self.id,
+                        side,
+                        event,
+                    });
+                    digit = m.next_digit();
+                }
+            }
+            Kind::Rtcp => m.rtcp_in(now, src, pkt),
+        }
     }
 
     /// One `recvmmsg` on socket `i`. Fewer than [`BATCH`] datagrams means the queue was
@@ -602,13 +816,18 @@ impl Running {
             c.received.fetch_add(t.received, Ordering::Relaxed);
             c.relayed.fetch_add(t.relayed, Ordering::Relaxed);
             c.dropped
-                .fetch_add(t.received - t.relayed, Ordering::Relaxed);
+                .fetch_add(t.received - t.relayed - t.local, Ordering::Relaxed);
         }
     }
 }
 
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Command::Update")
+        f.write_str(match self {
+            Command::Update(_) => "Command::Update",
+            Command::Local { .. } => "Command::Local",
+            Command::Play { .. } => "Command::Play",
+            Command::Stop { .. } => "Command::Stop",
+        })
     }
 }
