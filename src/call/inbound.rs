@@ -193,7 +193,11 @@ impl CallCore {
             stage: Stage::AwaitingView,
             arrived: cx.now,
             arrived_at: (self.clock)(),
-            ani: caller_number(invite),
+            ani: caller_number(invite).map(|raw| {
+                // E.164 by the call target's rules where it reads as a number; kept as sent
+                // otherwise (a SIP user name), so the record still says who called.
+                target.callback.numbers.normalize(&raw).unwrap_or(raw)
+            }),
             dialled: dialled.to_owned(),
             captured,
             offer,
@@ -716,4 +720,47 @@ pub fn inbound_targets(
         );
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::parse::{parse, Framing};
+
+    fn invite(extra: &str) -> Message {
+        let text = format!(
+            "INVITE sip:+15550001000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.9:5070;branch=z9hG4bK1\r\n\
+             Max-Forwards: 70\r\nFrom: \"A\" <sip:+15557654321@127.0.0.9>;tag=1\r\nTo: <sip:+15550001000@127.0.0.1>\r\n\
+             Call-ID: c\r\nCSeq: 1 INVITE\r\n{extra}Content-Length: 0\r\n\r\n"
+        );
+        parse(text.as_bytes(), Framing::Datagram).unwrap().msg
+    }
+
+    #[test]
+    fn the_caller_is_p_asserted_identity_before_from() {
+        assert_eq!(caller_number(&invite("")).as_deref(), Some("+15557654321"));
+        let pai = "P-Asserted-Identity: \"Real\" <sip:5551112222@carrier.example;user=phone>\r\n";
+        assert_eq!(caller_number(&invite(pai)).as_deref(), Some("5551112222"));
+        let tel = "P-Asserted-Identity: <tel:+15553334444>\r\n";
+        assert_eq!(caller_number(&invite(tel)).as_deref(), Some("+15553334444"));
+    }
+
+    #[test]
+    fn an_anonymous_caller_has_no_number() {
+        let m = invite("").to_bytes();
+        let anon = String::from_utf8_lossy(&m).replace(
+            "\"A\" <sip:+15557654321@127.0.0.9>",
+            "\"Anonymous\" <sip:anonymous@anonymous.invalid>",
+        );
+        let msg = parse(anon.as_bytes(), Framing::Datagram).unwrap().msg;
+        assert_eq!(caller_number(&msg), None);
+    }
+
+    #[test]
+    fn the_law_answered_is_read_from_the_answer() {
+        let pcma = b"v=0\r\nm=audio 30000 RTP/AVP 8 101\r\n";
+        let pcmu = b"v=0\r\nm=audio 30000 RTP/AVP 0\r\n";
+        assert_eq!(law_of(pcma), Law::Pcma);
+        assert_eq!(law_of(pcmu), Law::Pcmu);
+    }
 }
