@@ -23,6 +23,7 @@
 #   hold:          0: holdless calls the contact center (SIPp UAS) and joins the two
 #                  without a re-INVITE; g711a.pcap crosses both ways (payloads matched on
 #                  the wire); the caller's BYE ends both; a choseToHold record.
+#   hold-tcp:      the same with * and the caller on TCP.
 #   not-offering:  a closed call target (next_day and scheduled off, not_offering =
 #                  "bridge"): the caller goes straight to the contact center.
 # Cases hit by a known holdless bug are skipped with a visible SKIP line unless
@@ -418,6 +419,16 @@ if hl_start inbound "$CFG" "$SIP_PORT" "$HTTP_PORT"; then
         check hold-api "nothing registered" api none +15550002003
         check hold-record "a choseToHold call record" \
             api record "$(call_id hold)" choseToHold=true earlyHangup=false outcome='"Held"'
+    fi
+
+    # 5 + 10. Keep holding with *, the caller on TCP (the contact center on UDP).
+    if run_case hold-tcp; then
+        bridged_case hold-tcp "* over TCP: joined to the contact center; caller BYE ends both" \
+            uac-hold.xml "$(csv hold-tcp +15550002009)" +15550001000 "$IN/keys-star.pcap" -t t1
+        check hold-tcp-media "RTP both ways through holdless" both_ways hold-tcp
+        check hold-tcp-no-reinvite "the caller got no request (no re-INVITE)" no_request_but hold-tcp
+        check hold-tcp-record "a choseToHold call record" \
+            api record "$(call_id hold-tcp)" choseToHold=true outcome='"Held"'
     fi
 
     # 9. Not offering: bridged at once.

@@ -8,6 +8,7 @@ SIPp rewrites only the addresses and ports, so the payload types below are what 
 must offer: telephone-event on 101, PCMA on 8.
 
   keys-0.pcap          RFC 4733 '0' (keep holding)
+  keys-star.pcap       RFC 4733 '*' (keep holding too)
   keys-2-number.pcap   RFC 4733 '2', 1 s, '5552345678#', 1.5 s, '1'
                        (another number, its digits then #, the read-back confirmed)
   keys-3-1.pcap        RFC 4733 '3', 1.5 s, '1' (scheduled: the first slot read out)
@@ -124,6 +125,7 @@ def inband(key_freqs, tone_s=0.2, before_s=0.1, after_s=0.3):
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
     rfc4733([("0", 0.1)]).write(os.path.join(out, "keys-0.pcap"))
+    rfc4733([("*", 0.1)]).write(os.path.join(out, "keys-star.pcap"))
     number = [(d, 0.1) for d in "5552345678"] + [("#", 1.5)]
     rfc4733([("2", 1.0)] + number + [("1", 0.1)]).write(os.path.join(out, "keys-2-number.pcap"))
     rfc4733([("3", 1.5), ("1", 0.1)]).write(os.path.join(out, "keys-3-1.pcap"))
