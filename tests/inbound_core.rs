@@ -673,3 +673,57 @@ fn dtmf_info_in_a_bridged_call_is_relayed_to_the_other_leg() {
         "the menu is over: the key is not taken"
     );
 }
+
+#[test]
+fn a_busy_contact_center_gets_the_held_caller_an_apology_then_bye_and_an_agent_busy_record() {
+    let mut h = Harness::open();
+    h.answered(10);
+    let out = h.digit('*');
+    let inv = request(&out, Method::Invite)
+        .expect("INVITE to the contact center")
+        .clone();
+    let plays = h.plays().len();
+    let out = h.send(CC, &cc_answer(&inv, 486, None));
+    assert!(request(&out, Method::Ack).is_some(), "the 486 is ACKed");
+    assert!(
+        request(&out, Method::Bye).is_none(),
+        "the caller is not dropped at once"
+    );
+    assert_eq!(
+        h.plays().len(),
+        plays + 1,
+        "the agent-unavailable prompt plays"
+    );
+    let out = h.prompt_done();
+    let bye = request(&out, Method::Bye).expect("then BYE");
+    assert_eq!(bye.call_id(), Some("in-10@caller"));
+    h.send(CALLER, &cc_answer(bye, 200, None));
+    let records = h.records();
+    assert_eq!(records.len(), 1);
+    let rec = serde_json::to_value(&records[0].record).unwrap();
+    assert_eq!(rec["choseToHold"], true);
+    assert_eq!(rec["agentBusy"], true);
+}
+
+#[test]
+fn a_contact_center_that_never_answers_is_cancelled_and_the_held_caller_hears_why() {
+    let mut h = Harness::open();
+    h.answered(11);
+    let out = h.digit('0');
+    let inv = request(&out, Method::Invite).unwrap().clone();
+    h.send(CC, &cc_answer(&inv, 180, None));
+    let out = h.advance(Duration::from_secs(61));
+    let cancel = request(&out, Method::Cancel).expect("CANCEL after the ring timeout");
+    let out = h.send(CC, &cc_answer(cancel, 200, None));
+    assert!(out.is_empty());
+    let out = h.send(CC, &cc_answer(&inv, 487, None));
+    assert!(request(&out, Method::Bye).is_none());
+    let out = h.advance(Duration::from_secs(10));
+    let bye = request(&out, Method::Bye)
+        .expect("BYE once the apology is over (bounded)")
+        .clone();
+    h.send(CALLER, &cc_answer(&bye, 200, None));
+    assert_eq!(h.ended(), vec![EndReason::Completed]);
+    let rec = serde_json::to_value(&h.records()[0].record).unwrap();
+    assert_eq!(rec["agentLegTimeout"], true);
+}

@@ -478,6 +478,9 @@ impl CallCore {
                 Self::reply(cx, tx, out);
             }
         }
+        if self.held_caller_refused(cx, key, code) {
+            return;
+        }
         self.teardown(cx, key, EndReason::Rejected(code));
     }
 
@@ -961,6 +964,15 @@ impl CallCore {
                     .is_some_and(|l| l.invite_out_tx().is_some());
                 if call.phase == Phase::Ending || !ringing {
                     return;
+                }
+                if call.answered.is_some() {
+                    // A caller holdless answered itself waits for the contact center: cancel
+                    // that leg; its 487 leads to the apology ([`CallCore::held_caller_refused`]).
+                    tracing::info!(call = key.0, "contact center did not answer in time");
+                    if let Some(o) = call.callee.as_mut().and_then(Leg::outgoing_mut) {
+                        o.cancel_wanted = true;
+                    }
+                    return self.send_cancel(cx, key);
                 }
                 if let Some(tx) = call.caller.take_invite_tx() {
                     let r = self.caller_response(&self.calls[&key], 480, "Temporarily Unavailable");

@@ -58,6 +58,8 @@ enum Stage {
     Conversation,
     /// Passing the caller to the contact center (the second leg placed).
     Holding,
+    /// The contact center did not take the caller: the apology plays, then BYE.
+    Apologising,
 }
 
 /// The inbound flow's state for one call.
@@ -81,6 +83,8 @@ pub(super) struct Inbound {
     not_offered: Option<WidgetState>,
     /// A registration sent and not answered yet.
     registering: bool,
+    /// The contact center refused the caller who kept holding, with this status.
+    refused_by_contact_center: Option<u16>,
 }
 
 impl Inbound {
@@ -205,6 +209,7 @@ impl CallCore {
             law: Law::Pcmu,
             not_offered: None,
             registering: false,
+            refused_by_contact_center: None,
             target: target.clone(),
         };
         let key = self.insert_call(caller, None, media, Flow::Inbound(Box::new(flow)));
@@ -545,6 +550,45 @@ impl CallCore {
         tracing::info!(call = key.0, "caller bridged to the contact center");
     }
 
+    /// The contact center refused (or never answered) a caller holdless had answered and
+    /// who chose to keep holding: that leg is dropped, the caller hears the
+    /// agent-unavailable prompt, then BYE. Returns false when this is not such a call.
+    pub(super) fn held_caller_refused(&mut self, cx: &mut Ctx, key: CallKey, code: u16) -> bool {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return false;
+        };
+        let media = call.media;
+        let answered = call.answered.is_some() && call.phase == Phase::Answered;
+        let Flow::Inbound(f) = &mut call.flow else {
+            return false;
+        };
+        if !answered || f.stage != Stage::Holding {
+            return false;
+        }
+        tracing::info!(
+            call = key.0,
+            code,
+            "contact center did not take the held caller"
+        );
+        f.stage = Stage::Apologising;
+        f.refused_by_contact_center = Some(code);
+        let clip = f.target.prompts.render(
+            &[crate::media::prompt::Say::Prompt(
+                crate::media::prompt::names::AGENT_UNAVAILABLE,
+            )],
+            f.law,
+        );
+        let bound = clip.duration() + Duration::from_secs(2);
+        if let Some(leg) = call.callee.take() {
+            let k = super::flow::dialog_key(&leg);
+            self.dialogs.remove(&k);
+        }
+        cx.media.play(cx.now, media, Side::Caller, clip);
+        // Should the end of the prompt never be reported, the call still ends.
+        self.set_timer(key, CallTimer::Menu, cx.now + bound);
+        true
+    }
+
     /// A digit or the end of a prompt from a side whose media holdless terminates.
     pub fn local_media(&mut self, cx: &mut Ctx, ev: MediaEvent) {
         let (id, digit) = match &ev {
@@ -558,6 +602,12 @@ impl CallCore {
         let Some(f) = self.inbound_mut(key) else {
             return;
         };
+        if f.stage == Stage::Apologising {
+            if digit.is_none() {
+                self.teardown(cx, key, EndReason::Completed);
+            }
+            return;
+        }
         let Some(menu) = f.menu.as_mut() else { return };
         match digit {
             Some(DtmfEvent { digit, .. }) => menu.handle_digit(cx.now, digit),
@@ -618,8 +668,14 @@ impl CallCore {
         self.send_in_dialog(cx, key, other, out, ClientPurpose::Info);
     }
 
-    /// The menu's own timer.
+    /// The menu's own timer (or the apology's bound).
     pub(super) fn menu_timeout(&mut self, cx: &mut Ctx, key: CallKey) {
+        if self
+            .inbound_mut(key)
+            .is_some_and(|f| f.stage == Stage::Apologising)
+        {
+            return self.teardown(cx, key, EndReason::Completed);
+        }
         let Some(menu) = self.inbound_mut(key).and_then(|f| f.menu.as_mut()) else {
             return;
         };
@@ -652,6 +708,15 @@ pub(super) fn record_of(f: &Inbound, call_id: &str, now: Instant) -> Option<Reco
         ended_at,
         end,
     );
+    if let Some(code) = f.refused_by_contact_center {
+        let flag = match code {
+            486 | 600 => &mut record.agent_busy,
+            408 | 480 | 487 => &mut record.agent_leg_timeout,
+            500..=599 => &mut record.agent_leg_error,
+            _ => &mut record.agent_leg_rejected,
+        };
+        *flag = Some(true);
+    }
     if let Some(menu) = &f.menu {
         let o = menu.outcome();
         record.next_day_callback_offered = Some(o.next_day_offered);
