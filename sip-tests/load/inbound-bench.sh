@@ -137,7 +137,6 @@ in_step() {
     gen=$(((n + cps - 1) / cps))
     to=$((gen + key_ms / 1000 + CONFIRM_S + 40))
     if [ "$kind" = rate ]; then ep_n=4000; lim=$((cps * (key_ms / 1000 + CONFIRM_S + 4) + 200)); else ep_n=$n; lim=$((n + 10)); fi
-    [ "$ep_n" -le "$n" ] || [ "$kind" = rate ] || ep_n=$n
     hl_config "$d/holdless.toml"
     # unique caller numbers across the whole run: +1555 2xx xxxx, a block of 100000 per step
     STEP_NO=$((${STEP_NO:-0} + 1))
