@@ -77,6 +77,23 @@ impl MediaControl for Shared {
     fn offer_onward(&mut self, now: Instant, id: MediaId, from: Side) -> Result<Bytes, MediaError> {
         self.with(|c| c.offer_onward(now, id, from))
     }
+    fn offer_locally(
+        &mut self,
+        now: Instant,
+        id: MediaId,
+        side: Side,
+    ) -> Result<Bytes, MediaError> {
+        self.with(|c| c.offer_locally(now, id, side))
+    }
+    fn accept_local_answer(
+        &mut self,
+        now: Instant,
+        id: MediaId,
+        side: Side,
+        sdp: &[u8],
+    ) -> Result<(), MediaError> {
+        self.with(|c| c.accept_local_answer(now, id, side, sdp))
+    }
     fn play(&mut self, now: Instant, id: MediaId, side: Side, clip: Clip) {
         self.plays.lock().unwrap().push((id, clip.duration()));
         self.with(|c| c.play(now, id, side, clip))
@@ -245,13 +262,22 @@ impl Harness {
     }
 
     fn invite(&mut self, n: u32, from_user: &str) -> Vec<Message> {
-        let body = sdp("127.0.0.10", 40000, "8 0 101");
+        self.invite_with(n, from_user, &sdp("127.0.0.10", 40000, "8 0 101"))
+    }
+
+    /// An INVITE with this body (empty: a delayed offer).
+    fn invite_with(&mut self, n: u32, from_user: &str, body: &str) -> Vec<Message> {
+        let ct = if body.is_empty() {
+            ""
+        } else {
+            "Content-Type: application/sdp\r\n"
+        };
         let msg = format!(
             "INVITE sip:+15550001000@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKin{n}\r\n\
              Max-Forwards: 70\r\nFrom: \"Caller\" <sip:{from_user}@127.0.0.10>;tag=ca{n}\r\n\
              To: <sip:+15550001000@127.0.0.1>\r\nCall-ID: in-{n}@caller\r\nCSeq: 1 INVITE\r\n\
              Contact: <sip:caller@{CALLER}>\r\nX-User-To-User: 4142432d3132333435;encoding=hex\r\n\
-             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+             {ct}Content-Length: {}\r\n\r\n{body}",
             body.len()
         );
         self.send(CALLER, &msg)
@@ -726,4 +752,46 @@ fn a_contact_center_that_never_answers_is_cancelled_and_the_held_caller_hears_wh
     assert_eq!(h.ended(), vec![EndReason::Completed]);
     let rec = serde_json::to_value(&h.records()[0].record).unwrap();
     assert_eq!(rec["agentLegTimeout"], true);
+}
+
+/// The ACK for `ok` carrying an SDP answer.
+fn ack_with_answer(ok: &Message, body: &str) -> String {
+    ack_for(ok, 1).replace(
+        "Content-Length: 0\r\n\r\n",
+        &format!(
+            "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+#[test]
+fn a_delayed_offer_gets_holdless_offer_in_the_200_and_the_menu_starts_with_the_acks_answer() {
+    let mut h = Harness::open();
+    let out = h.invite_with(12, "+15557654321", "");
+    let ok = status(&out, 200).expect("answered with an offer").clone();
+    let offer = String::from_utf8_lossy(&ok.body).to_string();
+    assert!(
+        offer.contains("RTP/AVP 0 8 101"),
+        "both laws and events: {offer}"
+    );
+    assert!(h.plays().is_empty(), "nothing plays before the answer");
+    let out = h.send(
+        CALLER,
+        &ack_with_answer(&ok, &sdp("127.0.0.10", 40000, "8 101")),
+    );
+    assert!(out.is_empty());
+    assert_eq!(h.plays().len(), 1, "the offer and menu start with the ACK");
+    h.digit('1');
+    assert_eq!(h.registrations().len(), 1);
+}
+
+#[test]
+fn a_delayed_offer_whose_ack_has_no_answer_is_hung_up() {
+    let mut h = Harness::open();
+    let out = h.invite_with(13, "+15557654321", "");
+    let ok = status(&out, 200).unwrap().clone();
+    let out = h.send(CALLER, &ack_for(&ok, 1));
+    assert!(request(&out, Method::Bye).is_some(), "no media agreed: BYE");
+    assert!(h.plays().is_empty());
 }

@@ -924,6 +924,12 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return true;
         };
+        if side == Side::Caller && matches!(call.flow, Flow::Inbound(_)) && call.callee.is_none() {
+            self.inbound_ack(cx, key, ack);
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return true;
+        };
         if side == Side::Caller && call.ack_waits_for_caller {
             call.ack_waits_for_caller = false;
             let media = call.media;

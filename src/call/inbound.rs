@@ -75,8 +75,11 @@ pub(super) struct Inbound {
     dialled: String,
     /// The configured headers found on the INVITE.
     captured: Vec<CapturedHeader>,
-    /// The caller's offer, kept until the view says how to answer it.
-    offer: Bytes,
+    /// The caller's offer, kept until the view says how to answer it (`None`: the INVITE
+    /// had none; holdless offers in its 200 and the answer comes in the ACK).
+    offer: Option<Bytes>,
+    /// holdless offered in its 200: the conversation starts with the ACK's answer.
+    awaiting_answer: bool,
     menu: Option<Menu>,
     law: Law,
     /// Callbacks were not offered: the widget state that said so.
@@ -168,15 +171,8 @@ impl CallCore {
         if let Err(r) = self.admit(invite) {
             return Self::reply(cx, tx, r);
         }
-        let Some(offer) = sdp_body(invite).map(Bytes::copy_from_slice) else {
-            // A delayed offer: holdless would have to offer first. Not done yet.
-            let mut r = response_for(invite, 488, "Not Acceptable Here", None);
-            r.push(
-                Name::Warning,
-                "399 holdless \"an SDP offer in the INVITE is required\"",
-            );
-            return Self::reply(cx, tx, r);
-        };
+        // None: a delayed offer (holdless offers in its 200, the answer comes in the ACK).
+        let offer = sdp_body(invite).map(Bytes::copy_from_slice);
         let mut caller = match self.uas_leg(tx, invite, reply_to) {
             Ok(leg) => leg,
             Err(r) => return Self::reply(cx, tx, r),
@@ -205,6 +201,7 @@ impl CallCore {
             dialled: dialled.to_owned(),
             captured,
             offer,
+            awaiting_answer: false,
             menu: None,
             law: Law::Pcmu,
             not_offered: None,
@@ -292,9 +289,10 @@ impl CallCore {
             return self.teardown(cx, key, EndReason::Rejected(480));
         };
         let media = call.media;
-        let out_offer = match cx.media.offer(cx.now, media, Side::Caller, &offer) {
-            Ok(o) => o,
-            Err(e) => {
+        let out_offer = match offer.map(|o| cx.media.offer(cx.now, media, Side::Caller, &o)) {
+            None => None,
+            Some(Ok(o)) => Some(o),
+            Some(Err(e)) => {
                 if let Some(tx) = self
                     .calls
                     .get_mut(&key)
@@ -322,14 +320,15 @@ impl CallCore {
     }
 
     /// Places the leg to the contact center (directly, not through the outbound trunk)
-    /// with `offer`, the caller's captured headers passed on; files it under the call.
+    /// with `offer` (none: a delayed offer), the caller's captured headers passed on;
+    /// files it under the call.
     fn place_contact_center_leg(
         &mut self,
         cx: &mut Ctx,
         key: CallKey,
         inbound: &Message,
         to_uri: &str,
-        offer: Bytes,
+        offer: Option<Bytes>,
     ) -> Option<Leg> {
         let dest = match route::destination(to_uri) {
             Ok(d) => d,
@@ -338,7 +337,7 @@ impl CallCore {
                 return None;
             }
         };
-        let leg = self.originate_direct(cx, inbound, to_uri, dest, Some(offer))?;
+        let leg = self.originate_direct(cx, inbound, to_uri, dest, offer)?;
         let dialog_key = super::flow::dialog_key(&leg);
         self.dialogs.insert(dialog_key.clone(), (key, Side::Callee));
         if let Some(tx) = leg.invite_out_tx() {
@@ -360,10 +359,11 @@ impl CallCore {
         let Flow::Inbound(f) = &mut call.flow else {
             return;
         };
-        let answer = match cx
-            .media
-            .answer_locally(cx.now, media, Side::Caller, &f.offer)
-        {
+        let sdp = match &f.offer {
+            Some(offer) => cx.media.answer_locally(cx.now, media, Side::Caller, offer),
+            None => cx.media.offer_locally(cx.now, media, Side::Caller),
+        };
+        let answer = match sdp {
             Ok(a) => a,
             Err(e) => {
                 if let Some(tx) = call.caller.take_invite_tx() {
@@ -376,6 +376,8 @@ impl CallCore {
         f.law = law_of(&answer);
         f.menu = menu;
         f.stage = Stage::Conversation;
+        f.awaiting_answer = f.offer.is_none();
+        let start_now = !f.awaiting_answer;
         let mut ok = self.caller_response(&self.calls[&key], 200, "OK");
         let call = &self.calls[&key];
         ok.push(Name::Allow, ALLOWED_METHODS);
@@ -411,7 +413,44 @@ impl CallCore {
         self.arm_2xx(cx, key, Side::Caller, to);
         self.restart_session(cx, key, Side::Caller);
         self.events.push_back(CallEvent::Answered { call: key });
-        self.drive(cx, key);
+        if start_now {
+            self.drive(cx, key);
+        }
+    }
+
+    /// The caller's ACK to the 200 that carried holdless's offer: its answer makes the
+    /// media local and the conversation starts. No usable answer: the call ends.
+    pub(super) fn inbound_ack(&mut self, cx: &mut Ctx, key: CallKey, ack: &Message) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let media = call.media;
+        let Flow::Inbound(f) = &mut call.flow else {
+            return;
+        };
+        if !std::mem::take(&mut f.awaiting_answer) {
+            return;
+        }
+        let result = match sdp_body(ack) {
+            Some(answer) => cx
+                .media
+                .accept_local_answer(cx.now, media, Side::Caller, answer),
+            None => Err(crate::media::MediaError::MalformedSdp(
+                "the ACK carries no answer to holdless's offer".into(),
+            )),
+        };
+        match result {
+            Ok(()) => {
+                if let Some(l) = law_from_answer(ack) {
+                    f.law = l;
+                }
+                self.drive(cx, key)
+            }
+            Err(e) => {
+                tracing::info!(call = key.0, error = %e, "no usable answer in the ACK");
+                self.teardown(cx, key, EndReason::Media(e.status().0));
+            }
+        }
     }
 
     /// Carries out what the menu asks for, then arms its timer.
@@ -523,7 +562,7 @@ impl CallCore {
             }
         };
         let invite = self.calls[&key].caller.invite.clone();
-        match self.place_contact_center_leg(cx, key, &invite, &cc, offer) {
+        match self.place_contact_center_leg(cx, key, &invite, &cc, Some(offer)) {
             Some(leg) => {
                 if let Some(call) = self.calls.get_mut(&key) {
                     call.callee = Some(leg);
@@ -725,6 +764,11 @@ pub(super) fn record_of(f: &Inbound, call_id: &str, now: Instant) -> Option<Reco
         organization: t.organization.clone().unwrap_or_default(),
         record,
     })
+}
+
+/// The law of an ACK's SDP answer (its first audio format).
+fn law_from_answer(ack: &Message) -> Option<Law> {
+    sdp_body(ack).map(law_of)
 }
 
 /// The G.711 law holdless answered with (the first audio format of its answer).
