@@ -160,6 +160,8 @@ struct Harness {
     utc: DateTime<Utc>,
     now: Instant,
     events: Vec<CallEvent>,
+    /// The callback engine does not answer view requests (it hangs).
+    engine_silent: bool,
 }
 
 impl Harness {
@@ -202,6 +204,7 @@ impl Harness {
             utc,
             now: Instant::now(),
             events: Vec::new(),
+            engine_silent: false,
         }
     }
 
@@ -229,6 +232,7 @@ impl Harness {
                 return out;
             };
             match ev {
+                CallEvent::ViewWanted { .. } if self.engine_silent => {}
                 CallEvent::ViewWanted { call, call_target } => {
                     let view = self.engine.target_view(self.utc, &call_target, true);
                     self.ep.view_ready(self.now, call, Some((self.utc, view)));
@@ -794,4 +798,19 @@ fn a_delayed_offer_whose_ack_has_no_answer_is_hung_up() {
     let out = h.send(CALLER, &ack_for(&ok, 1));
     assert!(request(&out, Method::Bye).is_some(), "no media agreed: BYE");
     assert!(h.plays().is_empty());
+}
+
+#[test]
+fn a_callback_engine_that_does_not_answer_is_taken_as_unavailable_after_three_seconds() {
+    let mut h = Harness::open();
+    h.engine_silent = true;
+    let out = h.invite(14, "+15557654321");
+    assert!(status(&out, 100).is_some());
+    assert!(
+        request(&out, Method::Invite).is_none(),
+        "waits for the view"
+    );
+    let out = h.advance(Duration::from_secs(3));
+    let inv = request(&out, Method::Invite).expect("not offered: bridged to the contact center");
+    assert!(inv.request_uri().unwrap().contains("+15550009999"));
 }

@@ -32,6 +32,10 @@ use crate::sip::transaction::response_for;
 use crate::sip::validate::{cseq, ALLOWED_METHODS};
 use crate::sip::{name_addr, Method, Name, Peer};
 
+/// How long an inbound call waits for the callback engine's view before it is handled as
+/// "platform unavailable" (callbacks not offered).
+const VIEW_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// A call target as the inbound flow needs it; shared by every call to it.
 #[derive(Debug)]
 pub struct InboundTarget {
@@ -220,6 +224,8 @@ impl CallCore {
             call: key,
             call_target: target.id.clone(),
         });
+        // A callback engine that does not answer must not leave the caller ringing.
+        self.set_timer(key, CallTimer::Menu, cx.now + VIEW_TIMEOUT);
     }
 
     fn inbound_mut(&mut self, key: CallKey) -> Option<&mut Inbound> {
@@ -249,6 +255,13 @@ impl CallCore {
         if f.stage != Stage::AwaitingView {
             return;
         }
+        self.clear_timer(key, CallTimer::Menu);
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let Flow::Inbound(f) = &mut call.flow else {
+            return;
+        };
         let (at, view) = view.unwrap_or_else(|| ((self.clock)(), unavailable_view()));
         let t = f.target.clone();
         let entry = plan::entry(at, &view, &t.callback, &t.ivr, f.ani.as_deref());
@@ -707,8 +720,18 @@ impl CallCore {
         self.send_in_dialog(cx, key, other, out, ClientPurpose::Info);
     }
 
-    /// The menu's own timer (or the apology's bound).
+    /// The menu's own timer (or the apology's bound, or the wait for the engine's view).
     pub(super) fn menu_timeout(&mut self, cx: &mut Ctx, key: CallKey) {
+        if self
+            .inbound_mut(key)
+            .is_some_and(|f| f.stage == Stage::AwaitingView)
+        {
+            tracing::warn!(
+                call = key.0,
+                "no call target view in time: nothing is offered"
+            );
+            return self.view_ready(cx, key, None);
+        }
         if self
             .inbound_mut(key)
             .is_some_and(|f| f.stage == Stage::Apologising)
