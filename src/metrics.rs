@@ -25,6 +25,9 @@ pub enum Kind {
     RtpBytes,
     /// RTP packets a side's streams lost on the way to holdless (RFC 3550 A.3).
     RtpLost,
+    /// Inbound transfers, by how the caller's conversation ended (`registered`, `refused`,
+    /// and the call record's outcome for calls without a callback), and records not kept.
+    Inbound,
 }
 
 impl Kind {
@@ -40,6 +43,7 @@ impl Kind {
             Kind::RtpRelayed => "holdless_rtp_relayed_packets_total",
             Kind::RtpBytes => "holdless_rtp_bytes_total",
             Kind::RtpLost => "holdless_rtp_lost_packets_total",
+            Kind::Inbound => "holdless_inbound_calls_total",
         }
     }
 
@@ -48,7 +52,7 @@ impl Kind {
         match self {
             Kind::Received | Kind::Sent | Kind::Absorbed => "what",
             Kind::Dropped | Kind::Rejected => "reason",
-            Kind::Calls => "outcome",
+            Kind::Calls | Kind::Inbound => "outcome",
             Kind::RtpRelayed | Kind::RtpBytes | Kind::RtpLost => "from",
         }
     }

@@ -77,6 +77,23 @@ impl MediaControl for Shared {
     fn offer_onward(&mut self, now: Instant, id: MediaId, from: Side) -> Result<Bytes, MediaError> {
         self.with(|c| c.offer_onward(now, id, from))
     }
+    fn offer_locally(
+        &mut self,
+        now: Instant,
+        id: MediaId,
+        side: Side,
+    ) -> Result<Bytes, MediaError> {
+        self.with(|c| c.offer_locally(now, id, side))
+    }
+    fn accept_local_answer(
+        &mut self,
+        now: Instant,
+        id: MediaId,
+        side: Side,
+        sdp: &[u8],
+    ) -> Result<(), MediaError> {
+        self.with(|c| c.accept_local_answer(now, id, side, sdp))
+    }
     fn play(&mut self, now: Instant, id: MediaId, side: Side, clip: Clip) {
         self.plays.lock().unwrap().push((id, clip.duration()));
         self.with(|c| c.play(now, id, side, clip))
@@ -143,6 +160,8 @@ struct Harness {
     utc: DateTime<Utc>,
     now: Instant,
     events: Vec<CallEvent>,
+    /// The callback engine does not answer view requests (it hangs).
+    engine_silent: bool,
 }
 
 impl Harness {
@@ -185,6 +204,7 @@ impl Harness {
             utc,
             now: Instant::now(),
             events: Vec::new(),
+            engine_silent: false,
         }
     }
 
@@ -212,6 +232,7 @@ impl Harness {
                 return out;
             };
             match ev {
+                CallEvent::ViewWanted { .. } if self.engine_silent => {}
                 CallEvent::ViewWanted { call, call_target } => {
                     let view = self.engine.target_view(self.utc, &call_target, true);
                     self.ep.view_ready(self.now, call, Some((self.utc, view)));
@@ -245,13 +266,22 @@ impl Harness {
     }
 
     fn invite(&mut self, n: u32, from_user: &str) -> Vec<Message> {
-        let body = sdp("127.0.0.10", 40000, "8 0 101");
+        self.invite_with(n, from_user, &sdp("127.0.0.10", 40000, "8 0 101"))
+    }
+
+    /// An INVITE with this body (empty: a delayed offer).
+    fn invite_with(&mut self, n: u32, from_user: &str, body: &str) -> Vec<Message> {
+        let ct = if body.is_empty() {
+            ""
+        } else {
+            "Content-Type: application/sdp\r\n"
+        };
         let msg = format!(
             "INVITE sip:+15550001000@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKin{n}\r\n\
              Max-Forwards: 70\r\nFrom: \"Caller\" <sip:{from_user}@127.0.0.10>;tag=ca{n}\r\n\
              To: <sip:+15550001000@127.0.0.1>\r\nCall-ID: in-{n}@caller\r\nCSeq: 1 INVITE\r\n\
              Contact: <sip:caller@{CALLER}>\r\nX-User-To-User: 4142432d3132333435;encoding=hex\r\n\
-             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+             {ct}Content-Length: {}\r\n\r\n{body}",
             body.len()
         );
         self.send(CALLER, &msg)
@@ -672,4 +702,115 @@ fn dtmf_info_in_a_bridged_call_is_relayed_to_the_other_leg() {
         h.registrations().is_empty(),
         "the menu is over: the key is not taken"
     );
+}
+
+#[test]
+fn a_busy_contact_center_gets_the_held_caller_an_apology_then_bye_and_an_agent_busy_record() {
+    let mut h = Harness::open();
+    h.answered(10);
+    let out = h.digit('*');
+    let inv = request(&out, Method::Invite)
+        .expect("INVITE to the contact center")
+        .clone();
+    let plays = h.plays().len();
+    let out = h.send(CC, &cc_answer(&inv, 486, None));
+    assert!(request(&out, Method::Ack).is_some(), "the 486 is ACKed");
+    assert!(
+        request(&out, Method::Bye).is_none(),
+        "the caller is not dropped at once"
+    );
+    assert_eq!(
+        h.plays().len(),
+        plays + 1,
+        "the agent-unavailable prompt plays"
+    );
+    let out = h.prompt_done();
+    let bye = request(&out, Method::Bye).expect("then BYE");
+    assert_eq!(bye.call_id(), Some("in-10@caller"));
+    h.send(CALLER, &cc_answer(bye, 200, None));
+    let records = h.records();
+    assert_eq!(records.len(), 1);
+    let rec = serde_json::to_value(&records[0].record).unwrap();
+    assert_eq!(rec["choseToHold"], true);
+    assert_eq!(rec["agentBusy"], true);
+}
+
+#[test]
+fn a_contact_center_that_never_answers_is_cancelled_and_the_held_caller_hears_why() {
+    let mut h = Harness::open();
+    h.answered(11);
+    let out = h.digit('0');
+    let inv = request(&out, Method::Invite).unwrap().clone();
+    h.send(CC, &cc_answer(&inv, 180, None));
+    let out = h.advance(Duration::from_secs(61));
+    let cancel = request(&out, Method::Cancel).expect("CANCEL after the ring timeout");
+    let out = h.send(CC, &cc_answer(cancel, 200, None));
+    assert!(out.is_empty());
+    let out = h.send(CC, &cc_answer(&inv, 487, None));
+    assert!(request(&out, Method::Bye).is_none());
+    let out = h.advance(Duration::from_secs(10));
+    let bye = request(&out, Method::Bye)
+        .expect("BYE once the apology is over (bounded)")
+        .clone();
+    h.send(CALLER, &cc_answer(&bye, 200, None));
+    assert_eq!(h.ended(), vec![EndReason::Completed]);
+    let rec = serde_json::to_value(&h.records()[0].record).unwrap();
+    assert_eq!(rec["agentLegTimeout"], true);
+}
+
+/// The ACK for `ok` carrying an SDP answer.
+fn ack_with_answer(ok: &Message, body: &str) -> String {
+    ack_for(ok, 1).replace(
+        "Content-Length: 0\r\n\r\n",
+        &format!(
+            "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+#[test]
+fn a_delayed_offer_gets_holdless_offer_in_the_200_and_the_menu_starts_with_the_acks_answer() {
+    let mut h = Harness::open();
+    let out = h.invite_with(12, "+15557654321", "");
+    let ok = status(&out, 200).expect("answered with an offer").clone();
+    let offer = String::from_utf8_lossy(&ok.body).to_string();
+    assert!(
+        offer.contains("RTP/AVP 0 8 101"),
+        "both laws and events: {offer}"
+    );
+    assert!(h.plays().is_empty(), "nothing plays before the answer");
+    let out = h.send(
+        CALLER,
+        &ack_with_answer(&ok, &sdp("127.0.0.10", 40000, "8 101")),
+    );
+    assert!(out.is_empty());
+    assert_eq!(h.plays().len(), 1, "the offer and menu start with the ACK");
+    h.digit('1');
+    assert_eq!(h.registrations().len(), 1);
+}
+
+#[test]
+fn a_delayed_offer_whose_ack_has_no_answer_is_hung_up() {
+    let mut h = Harness::open();
+    let out = h.invite_with(13, "+15557654321", "");
+    let ok = status(&out, 200).unwrap().clone();
+    let out = h.send(CALLER, &ack_for(&ok, 1));
+    assert!(request(&out, Method::Bye).is_some(), "no media agreed: BYE");
+    assert!(h.plays().is_empty());
+}
+
+#[test]
+fn a_callback_engine_that_does_not_answer_is_taken_as_unavailable_after_three_seconds() {
+    let mut h = Harness::open();
+    h.engine_silent = true;
+    let out = h.invite(14, "+15557654321");
+    assert!(status(&out, 100).is_some());
+    assert!(
+        request(&out, Method::Invite).is_none(),
+        "waits for the view"
+    );
+    let out = h.advance(Duration::from_secs(3));
+    let inv = request(&out, Method::Invite).expect("not offered: bridged to the contact center");
+    assert!(inv.request_uri().unwrap().contains("+15550009999"));
 }

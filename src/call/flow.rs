@@ -478,6 +478,9 @@ impl CallCore {
                 Self::reply(cx, tx, out);
             }
         }
+        if self.held_caller_refused(cx, key, code) {
+            return;
+        }
         self.teardown(cx, key, EndReason::Rejected(code));
     }
 
@@ -921,6 +924,12 @@ impl CallCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return true;
         };
+        if side == Side::Caller && matches!(call.flow, Flow::Inbound(_)) && call.callee.is_none() {
+            self.inbound_ack(cx, key, ack);
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return true;
+        };
         if side == Side::Caller && call.ack_waits_for_caller {
             call.ack_waits_for_caller = false;
             let media = call.media;
@@ -961,6 +970,15 @@ impl CallCore {
                     .is_some_and(|l| l.invite_out_tx().is_some());
                 if call.phase == Phase::Ending || !ringing {
                     return;
+                }
+                if call.answered.is_some() {
+                    // A caller holdless answered itself waits for the contact center: cancel
+                    // that leg; its 487 leads to the apology ([`CallCore::held_caller_refused`]).
+                    tracing::info!(call = key.0, "contact center did not answer in time");
+                    if let Some(o) = call.callee.as_mut().and_then(Leg::outgoing_mut) {
+                        o.cancel_wanted = true;
+                    }
+                    return self.send_cancel(cx, key);
                 }
                 if let Some(tx) = call.caller.take_invite_tx() {
                     let r = self.caller_response(&self.calls[&key], 480, "Temporarily Unavailable");

@@ -32,6 +32,10 @@ use crate::sip::transaction::response_for;
 use crate::sip::validate::{cseq, ALLOWED_METHODS};
 use crate::sip::{name_addr, Method, Name, Peer};
 
+/// How long an inbound call waits for the callback engine's view before it is handled as
+/// "platform unavailable" (callbacks not offered).
+const VIEW_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// A call target as the inbound flow needs it; shared by every call to it.
 #[derive(Debug)]
 pub struct InboundTarget {
@@ -58,6 +62,8 @@ enum Stage {
     Conversation,
     /// Passing the caller to the contact center (the second leg placed).
     Holding,
+    /// The contact center did not take the caller: the apology plays, then BYE.
+    Apologising,
 }
 
 /// The inbound flow's state for one call.
@@ -73,14 +79,19 @@ pub(super) struct Inbound {
     dialled: String,
     /// The configured headers found on the INVITE.
     captured: Vec<CapturedHeader>,
-    /// The caller's offer, kept until the view says how to answer it.
-    offer: Bytes,
+    /// The caller's offer, kept until the view says how to answer it (`None`: the INVITE
+    /// had none; holdless offers in its 200 and the answer comes in the ACK).
+    offer: Option<Bytes>,
+    /// holdless offered in its 200: the conversation starts with the ACK's answer.
+    awaiting_answer: bool,
     menu: Option<Menu>,
     law: Law,
     /// Callbacks were not offered: the widget state that said so.
     not_offered: Option<WidgetState>,
     /// A registration sent and not answered yet.
     registering: bool,
+    /// The contact center refused the caller who kept holding, with this status.
+    refused_by_contact_center: Option<u16>,
 }
 
 impl Inbound {
@@ -164,15 +175,8 @@ impl CallCore {
         if let Err(r) = self.admit(invite) {
             return Self::reply(cx, tx, r);
         }
-        let Some(offer) = sdp_body(invite).map(Bytes::copy_from_slice) else {
-            // A delayed offer: holdless would have to offer first. Not done yet.
-            let mut r = response_for(invite, 488, "Not Acceptable Here", None);
-            r.push(
-                Name::Warning,
-                "399 holdless \"an SDP offer in the INVITE is required\"",
-            );
-            return Self::reply(cx, tx, r);
-        };
+        // None: a delayed offer (holdless offers in its 200, the answer comes in the ACK).
+        let offer = sdp_body(invite).map(Bytes::copy_from_slice);
         let mut caller = match self.uas_leg(tx, invite, reply_to) {
             Ok(leg) => leg,
             Err(r) => return Self::reply(cx, tx, r),
@@ -201,10 +205,12 @@ impl CallCore {
             dialled: dialled.to_owned(),
             captured,
             offer,
+            awaiting_answer: false,
             menu: None,
             law: Law::Pcmu,
             not_offered: None,
             registering: false,
+            refused_by_contact_center: None,
             target: target.clone(),
         };
         let key = self.insert_call(caller, None, media, Flow::Inbound(Box::new(flow)));
@@ -218,6 +224,8 @@ impl CallCore {
             call: key,
             call_target: target.id.clone(),
         });
+        // A callback engine that does not answer must not leave the caller ringing.
+        self.set_timer(key, CallTimer::Menu, cx.now + VIEW_TIMEOUT);
     }
 
     fn inbound_mut(&mut self, key: CallKey) -> Option<&mut Inbound> {
@@ -247,6 +255,13 @@ impl CallCore {
         if f.stage != Stage::AwaitingView {
             return;
         }
+        self.clear_timer(key, CallTimer::Menu);
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let Flow::Inbound(f) = &mut call.flow else {
+            return;
+        };
         let (at, view) = view.unwrap_or_else(|| ((self.clock)(), unavailable_view()));
         let t = f.target.clone();
         let entry = plan::entry(at, &view, &t.callback, &t.ivr, f.ani.as_deref());
@@ -287,9 +302,10 @@ impl CallCore {
             return self.teardown(cx, key, EndReason::Rejected(480));
         };
         let media = call.media;
-        let out_offer = match cx.media.offer(cx.now, media, Side::Caller, &offer) {
-            Ok(o) => o,
-            Err(e) => {
+        let out_offer = match offer.map(|o| cx.media.offer(cx.now, media, Side::Caller, &o)) {
+            None => None,
+            Some(Ok(o)) => Some(o),
+            Some(Err(e)) => {
                 if let Some(tx) = self
                     .calls
                     .get_mut(&key)
@@ -317,14 +333,15 @@ impl CallCore {
     }
 
     /// Places the leg to the contact center (directly, not through the outbound trunk)
-    /// with `offer`, the caller's captured headers passed on; files it under the call.
+    /// with `offer` (none: a delayed offer), the caller's captured headers passed on;
+    /// files it under the call.
     fn place_contact_center_leg(
         &mut self,
         cx: &mut Ctx,
         key: CallKey,
         inbound: &Message,
         to_uri: &str,
-        offer: Bytes,
+        offer: Option<Bytes>,
     ) -> Option<Leg> {
         let dest = match route::destination(to_uri) {
             Ok(d) => d,
@@ -333,7 +350,7 @@ impl CallCore {
                 return None;
             }
         };
-        let leg = self.originate_direct(cx, inbound, to_uri, dest, Some(offer))?;
+        let leg = self.originate_direct(cx, inbound, to_uri, dest, offer)?;
         let dialog_key = super::flow::dialog_key(&leg);
         self.dialogs.insert(dialog_key.clone(), (key, Side::Callee));
         if let Some(tx) = leg.invite_out_tx() {
@@ -355,10 +372,11 @@ impl CallCore {
         let Flow::Inbound(f) = &mut call.flow else {
             return;
         };
-        let answer = match cx
-            .media
-            .answer_locally(cx.now, media, Side::Caller, &f.offer)
-        {
+        let sdp = match &f.offer {
+            Some(offer) => cx.media.answer_locally(cx.now, media, Side::Caller, offer),
+            None => cx.media.offer_locally(cx.now, media, Side::Caller),
+        };
+        let answer = match sdp {
             Ok(a) => a,
             Err(e) => {
                 if let Some(tx) = call.caller.take_invite_tx() {
@@ -371,6 +389,8 @@ impl CallCore {
         f.law = law_of(&answer);
         f.menu = menu;
         f.stage = Stage::Conversation;
+        f.awaiting_answer = f.offer.is_none();
+        let start_now = !f.awaiting_answer;
         let mut ok = self.caller_response(&self.calls[&key], 200, "OK");
         let call = &self.calls[&key];
         ok.push(Name::Allow, ALLOWED_METHODS);
@@ -406,7 +426,44 @@ impl CallCore {
         self.arm_2xx(cx, key, Side::Caller, to);
         self.restart_session(cx, key, Side::Caller);
         self.events.push_back(CallEvent::Answered { call: key });
-        self.drive(cx, key);
+        if start_now {
+            self.drive(cx, key);
+        }
+    }
+
+    /// The caller's ACK to the 200 that carried holdless's offer: its answer makes the
+    /// media local and the conversation starts. No usable answer: the call ends.
+    pub(super) fn inbound_ack(&mut self, cx: &mut Ctx, key: CallKey, ack: &Message) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let media = call.media;
+        let Flow::Inbound(f) = &mut call.flow else {
+            return;
+        };
+        if !std::mem::take(&mut f.awaiting_answer) {
+            return;
+        }
+        let result = match sdp_body(ack) {
+            Some(answer) => cx
+                .media
+                .accept_local_answer(cx.now, media, Side::Caller, answer),
+            None => Err(crate::media::MediaError::MalformedSdp(
+                "the ACK carries no answer to holdless's offer".into(),
+            )),
+        };
+        match result {
+            Ok(()) => {
+                if let Some(l) = law_from_answer(ack) {
+                    f.law = l;
+                }
+                self.drive(cx, key)
+            }
+            Err(e) => {
+                tracing::info!(call = key.0, error = %e, "no usable answer in the ACK");
+                self.teardown(cx, key, EndReason::Media(e.status().0));
+            }
+        }
     }
 
     /// Carries out what the menu asks for, then arms its timer.
@@ -518,7 +575,7 @@ impl CallCore {
             }
         };
         let invite = self.calls[&key].caller.invite.clone();
-        match self.place_contact_center_leg(cx, key, &invite, &cc, offer) {
+        match self.place_contact_center_leg(cx, key, &invite, &cc, Some(offer)) {
             Some(leg) => {
                 if let Some(call) = self.calls.get_mut(&key) {
                     call.callee = Some(leg);
@@ -545,6 +602,45 @@ impl CallCore {
         tracing::info!(call = key.0, "caller bridged to the contact center");
     }
 
+    /// The contact center refused (or never answered) a caller holdless had answered and
+    /// who chose to keep holding: that leg is dropped, the caller hears the
+    /// agent-unavailable prompt, then BYE. Returns false when this is not such a call.
+    pub(super) fn held_caller_refused(&mut self, cx: &mut Ctx, key: CallKey, code: u16) -> bool {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return false;
+        };
+        let media = call.media;
+        let answered = call.answered.is_some() && call.phase == Phase::Answered;
+        let Flow::Inbound(f) = &mut call.flow else {
+            return false;
+        };
+        if !answered || f.stage != Stage::Holding {
+            return false;
+        }
+        tracing::info!(
+            call = key.0,
+            code,
+            "contact center did not take the held caller"
+        );
+        f.stage = Stage::Apologising;
+        f.refused_by_contact_center = Some(code);
+        let clip = f.target.prompts.render(
+            &[crate::media::prompt::Say::Prompt(
+                crate::media::prompt::names::AGENT_UNAVAILABLE,
+            )],
+            f.law,
+        );
+        let bound = clip.duration() + Duration::from_secs(2);
+        if let Some(leg) = call.callee.take() {
+            let k = super::flow::dialog_key(&leg);
+            self.dialogs.remove(&k);
+        }
+        cx.media.play(cx.now, media, Side::Caller, clip);
+        // Should the end of the prompt never be reported, the call still ends.
+        self.set_timer(key, CallTimer::Menu, cx.now + bound);
+        true
+    }
+
     /// A digit or the end of a prompt from a side whose media holdless terminates.
     pub fn local_media(&mut self, cx: &mut Ctx, ev: MediaEvent) {
         let (id, digit) = match &ev {
@@ -558,6 +654,12 @@ impl CallCore {
         let Some(f) = self.inbound_mut(key) else {
             return;
         };
+        if f.stage == Stage::Apologising {
+            if digit.is_none() {
+                self.teardown(cx, key, EndReason::Completed);
+            }
+            return;
+        }
         let Some(menu) = f.menu.as_mut() else { return };
         match digit {
             Some(DtmfEvent { digit, .. }) => menu.handle_digit(cx.now, digit),
@@ -618,8 +720,24 @@ impl CallCore {
         self.send_in_dialog(cx, key, other, out, ClientPurpose::Info);
     }
 
-    /// The menu's own timer.
+    /// The menu's own timer (or the apology's bound, or the wait for the engine's view).
     pub(super) fn menu_timeout(&mut self, cx: &mut Ctx, key: CallKey) {
+        if self
+            .inbound_mut(key)
+            .is_some_and(|f| f.stage == Stage::AwaitingView)
+        {
+            tracing::warn!(
+                call = key.0,
+                "no call target view in time: nothing is offered"
+            );
+            return self.view_ready(cx, key, None);
+        }
+        if self
+            .inbound_mut(key)
+            .is_some_and(|f| f.stage == Stage::Apologising)
+        {
+            return self.teardown(cx, key, EndReason::Completed);
+        }
         let Some(menu) = self.inbound_mut(key).and_then(|f| f.menu.as_mut()) else {
             return;
         };
@@ -652,6 +770,15 @@ pub(super) fn record_of(f: &Inbound, call_id: &str, now: Instant) -> Option<Reco
         ended_at,
         end,
     );
+    if let Some(code) = f.refused_by_contact_center {
+        let flag = match code {
+            486 | 600 => &mut record.agent_busy,
+            408 | 480 | 487 => &mut record.agent_leg_timeout,
+            500..=599 => &mut record.agent_leg_error,
+            _ => &mut record.agent_leg_rejected,
+        };
+        *flag = Some(true);
+    }
     if let Some(menu) = &f.menu {
         let o = menu.outcome();
         record.next_day_callback_offered = Some(o.next_day_offered);
@@ -660,6 +787,11 @@ pub(super) fn record_of(f: &Inbound, call_id: &str, now: Instant) -> Option<Reco
         organization: t.organization.clone().unwrap_or_default(),
         record,
     })
+}
+
+/// The law of an ACK's SDP answer (its first audio format).
+fn law_from_answer(ack: &Message) -> Option<Law> {
+    sdp_body(ack).map(law_of)
 }
 
 /// The G.711 law holdless answered with (the first audio format of its answer).

@@ -159,6 +159,32 @@ impl MediaController {
         self.calls.get_mut(&id).map(|c| &mut c.relay)
     }
 
+    /// Makes `side` local: its LocalMedia speaking `local`, carrying on the stream the relay
+    /// sent it if it was joined before.
+    fn go_local(
+        &mut self,
+        now: Instant,
+        id: MediaId,
+        side: Side,
+        local: LocalParams,
+    ) -> Result<(), MediaError> {
+        let fresh = self.new_stream();
+        let call = self.calls.get_mut(&id).ok_or(MediaError::UnknownSession)?;
+        call.local[ix(side)] = Some(local);
+        // The relay may have sent to the side before (joined, then local again).
+        let stream = call
+            .relay
+            .take_continuity(side)
+            .map_or(fresh, |c| c.stream(now));
+        let setup = LocalSetup::from_negotiation(local, call.neg.params(), side);
+        let mut m = LocalMedia::new(now, &self.cfg, self.egress.clone(), setup, stream);
+        if let Some(old) = call.media[ix(side)].take() {
+            m.take_over(*old);
+        }
+        call.media[ix(side)] = Some(Box::new(m));
+        Ok(())
+    }
+
     /// holdless's own media toward `side`, while that side is answered locally.
     pub fn local_params(&self, id: MediaId, side: Side) -> Option<LocalParams> {
         self.calls.get(&id).and_then(|c| c.local[ix(side)])
@@ -361,6 +387,31 @@ impl MediaControl for MediaController {
         Ok(out)
     }
 
+    fn offer_locally(
+        &mut self,
+        _now: Instant,
+        id: MediaId,
+        side: Side,
+    ) -> Result<Bytes, MediaError> {
+        let address = self.cfg.advertised;
+        self.call_mut(id)?.neg.offer_locally(side, address)
+    }
+
+    fn accept_local_answer(
+        &mut self,
+        now: Instant,
+        id: MediaId,
+        side: Side,
+        sdp: &[u8],
+    ) -> Result<(), MediaError> {
+        let address = self.cfg.advertised;
+        let local = self
+            .call_mut(id)?
+            .neg
+            .accept_local_answer(side, sdp, address)?;
+        self.go_local(now, id, side, local)
+    }
+
     fn answer_locally(
         &mut self,
         now: Instant,
@@ -369,21 +420,9 @@ impl MediaControl for MediaController {
         sdp: &[u8],
     ) -> Result<Bytes, MediaError> {
         let address = self.cfg.advertised;
-        let fresh = self.new_stream();
         let call = self.calls.get_mut(&id).ok_or(MediaError::UnknownSession)?;
         let (out, local) = call.neg.answer_locally(side, sdp, address)?;
-        call.local[ix(side)] = Some(local);
-        // The relay may have sent to the side before (joined, then local again).
-        let stream = call
-            .relay
-            .take_continuity(side)
-            .map_or(fresh, |c| c.stream(now));
-        let setup = LocalSetup::from_negotiation(local, call.neg.params(), side);
-        let mut m = LocalMedia::new(now, &self.cfg, self.egress.clone(), setup, stream);
-        if let Some(old) = call.media[ix(side)].take() {
-            m.take_over(*old);
-        }
-        call.media[ix(side)] = Some(Box::new(m));
+        self.go_local(now, id, side, local)?;
         Ok(out)
     }
 

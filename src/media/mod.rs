@@ -133,6 +133,27 @@ pub trait MediaControl {
     ) -> Result<Bytes, MediaError> {
         Err(MediaError::CannotTerminate)
     }
+    /// holdless's own SDP offer to `side` (its INVITE came without one): G.711 both laws
+    /// and telephone-event. Its answer comes through [`MediaControl::accept_local_answer`].
+    fn offer_locally(
+        &mut self,
+        _now: Instant,
+        _id: MediaId,
+        _side: Side,
+    ) -> Result<Bytes, MediaError> {
+        Err(MediaError::CannotTerminate)
+    }
+    /// `side`'s answer to [`MediaControl::offer_locally`]: the side's media turns local as
+    /// after [`MediaControl::answer_locally`].
+    fn accept_local_answer(
+        &mut self,
+        _now: Instant,
+        _id: MediaId,
+        _side: Side,
+        _sdp: &[u8],
+    ) -> Result<(), MediaError> {
+        Err(MediaError::CannotTerminate)
+    }
     /// Plays `clip` to `side`, whose media is local, replacing anything playing;
     /// [`MediaEvent::PlayFinished`] follows its last frame.
     fn play(&mut self, _now: Instant, _id: MediaId, _side: Side, _clip: prompt::Clip) {}

@@ -204,6 +204,68 @@ impl Negotiation {
         ))
     }
 
+    /// holdless's own offer to `to` (an INVITE that came without SDP: the offer goes in our
+    /// 200): PCMU, PCMA and telephone-event 101, sendrecv, on holdless's port facing `to`.
+    pub fn offer_locally(&mut self, to: Side, address: IpAddr) -> Result<Bytes, MediaError> {
+        let ip = match address {
+            IpAddr::V4(_) => "IP4",
+            IpAddr::V6(_) => "IP6",
+        };
+        let text = format!(
+            "v=0\r\no=- 0 0 IN {ip} {address}\r\ns=-\r\nc=IN {ip} {address}\r\nt=0 0\r\n\
+             m=audio 9 RTP/AVP 0 8 {DEFAULT_EVENTS_PT}\r\n"
+        );
+        let session = sdp::parse(text.as_bytes())?;
+        let formats = [
+            Format {
+                codec: Codec::Pcmu,
+                pt: 0,
+            },
+            Format {
+                codec: Codec::Pcma,
+                pt: 8,
+            },
+            Format {
+                codec: Codec::TelephoneEvent,
+                pt: DEFAULT_EVENTS_PT,
+            },
+        ];
+        let plan = Plan {
+            sess_id: self.sides[ix(to)].sess_id,
+            version: 0,
+            address,
+            audio_index: 0,
+            audio: Some(AudioPlan {
+                port: self.sides[ix(to)].port,
+                formats: &formats,
+                events_fmtp: Some("0-16"),
+                direction: Direction::SendRecv,
+            }),
+        };
+        Ok(self.emit(to, &session, &plan))
+    }
+
+    /// `from`'s answer to [`Negotiation::offer_locally`]: what holdless's own media on that
+    /// side speaks (the answer's first G.711 codec, and telephone-event when kept). The
+    /// agreed codec is kept for [`Negotiation::offer_onward`] as after an answered offer.
+    pub fn accept_local_answer(
+        &mut self,
+        from: Side,
+        body: &[u8],
+        address: IpAddr,
+    ) -> Result<LocalParams, MediaError> {
+        // The answer names what both sides take: settle it as an offer answered by holdless,
+        // then put back what holdless last sent that side (the offer), which is what it has.
+        let saved = (
+            self.sides[ix(from)].version,
+            self.sides[ix(from)].last_sent.clone(),
+        );
+        let (_, local) = self.answer_locally(from, body, address)?;
+        self.sides[ix(from)].version = saved.0;
+        self.sides[ix(from)].last_sent = saved.1;
+        Ok(local)
+    }
+
     /// An offer for the other side of `from`, whose offer holdless answered itself: the
     /// codec agreed with `from` (plus the other law, which the relay transcodes) and
     /// telephone-event. The other side's answer, through [`Negotiation::answer`], makes the

@@ -643,6 +643,49 @@ mod local_then_joined {
     }
 
     #[test]
+    fn a_local_offer_then_its_answer_make_the_side_local_without_a_new_sdp_version() {
+        let egress = Egress::new(vec!["127.0.0.0/8".parse().unwrap()]);
+        let mut mc = MediaController::with_seed(MediaConfig::default(), egress, 3);
+        let t0 = Instant::now();
+        let id = mc.create(t0).unwrap();
+        let offer =
+            String::from_utf8(mc.offer_locally(t0, id, Side::Caller).unwrap().to_vec()).unwrap();
+        let port = mc.port(id, Side::Caller).unwrap();
+        assert!(
+            offer.contains(&format!("m=audio {port} RTP/AVP 0 8 101\r\n")),
+            "{offer}"
+        );
+        assert!(
+            offer.contains("a=rtpmap:101 telephone-event/8000"),
+            "{offer}"
+        );
+        mc.accept_local_answer(t0, id, Side::Caller, &sdp(CALLER, 4000, "8 101", ""))
+            .unwrap();
+        let local = mc.local_params(id, Side::Caller).unwrap();
+        assert_eq!(
+            (local.codec, local.audio_pt, local.events_pt),
+            (Codec::Pcma, 8, Some(101))
+        );
+        // A later re-offer answered locally is the next version after the one the side saw.
+        let again = mc
+            .answer_locally(t0, id, Side::Caller, &sdp(CALLER, 4000, "8 101", ""))
+            .unwrap();
+        let again = String::from_utf8(again.to_vec()).unwrap();
+        let version = |s: &str| {
+            s.lines()
+                .find(|l| l.starts_with("o="))
+                .and_then(|l| l.split_whitespace().nth(2))
+                .map(str::to_owned)
+        };
+        assert_eq!(version(&offer).as_deref(), Some("1"));
+        assert_eq!(version(&again).as_deref(), Some("2"), "{again}");
+        // And the agreed law goes onward.
+        let onward =
+            String::from_utf8(mc.offer_onward(t0, id, Side::Caller).unwrap().to_vec()).unwrap();
+        assert!(onward.contains("RTP/AVP 8 0 101"), "{onward}");
+    }
+
+    #[test]
     fn onward_offer_needs_a_local_answer_first() {
         let egress = Egress::new(vec!["127.0.0.0/8".parse().unwrap()]);
         let mut mc = MediaController::with_seed(MediaConfig::default(), egress, 3);

@@ -389,6 +389,29 @@ impl MediaControl for RtpRuntime {
         Ok(out)
     }
 
+    fn offer_locally(
+        &mut self,
+        now: Instant,
+        id: MediaId,
+        side: Side,
+    ) -> Result<Bytes, MediaError> {
+        self.ctl.offer_locally(now, id, side)
+    }
+
+    fn accept_local_answer(
+        &mut self,
+        now: Instant,
+        id: MediaId,
+        side: Side,
+        sdp: &[u8],
+    ) -> Result<(), MediaError> {
+        self.ctl.accept_local_answer(now, id, side, sdp)?;
+        if let Some(media) = self.ctl.take_local(id, side) {
+            self.command(id, Command::Local { side, media });
+        }
+        Ok(())
+    }
+
     fn offer_onward(&mut self, now: Instant, id: MediaId, from: Side) -> Result<Bytes, MediaError> {
         self.ctl.offer_onward(now, id, from)
     }

@@ -235,6 +235,7 @@ impl SipEngine {
                 });
             }
             CallEvent::Register { call, request } => {
+                let counters = self.counters.clone();
                 tokio::spawn(async move {
                     let result = match svc.register(*request).await {
                         Ok(Ok(r)) => Ok(RegisteredSummary::from(&r)),
@@ -244,16 +245,26 @@ impl SipEngine {
                             Err(RefusalKind::Unavailable)
                         }
                     };
+                    let outcome = if result.is_ok() {
+                        "registered"
+                    } else {
+                        "refused"
+                    };
+                    counters.inc(Kind::Inbound, outcome);
                     let _ = tx.send(Reply::Registered { call, result });
                 });
             }
             CallEvent::Record(entry) => {
                 let counters = self.counters.clone();
+                let outcome = serde_json::to_value(entry.record.outcome)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_ascii_lowercase))
+                    .unwrap_or_else(|| "unknown".into());
                 tokio::spawn(async move {
                     match svc.record(*entry).await {
-                        Ok(()) => counters.inc(Kind::Calls, "recorded"),
+                        Ok(()) => counters.inc(Kind::Inbound, &outcome),
                         Err(e) => {
-                            counters.inc(Kind::Calls, "record_lost");
+                            counters.inc(Kind::Inbound, "record_lost");
                             tracing::error!(error = %e, "call record not kept");
                         }
                     }
