@@ -346,7 +346,7 @@ impl CallCore {
                     return;
                 };
                 match purpose {
-                    ClientPurpose::Invite => self.on_outbound_response(cx, key, resp),
+                    ClientPurpose::Invite => self.on_outbound_response(cx, key, side, resp),
                     ClientPurpose::Cancel | ClientPurpose::Info => {}
                     ClientPurpose::Reoffer => self.on_reoffer_response(cx, key, side, resp),
                     ClientPurpose::Refresh => self.on_refresh_response(cx, key, side, resp),
@@ -395,7 +395,7 @@ impl CallCore {
         match purpose {
             ClientPurpose::Invite => {
                 if let Some(call) = self.calls.get_mut(&key) {
-                    if let Some(o) = call.callee.as_mut().and_then(Leg::outgoing_mut) {
+                    if let Some(o) = call.leg_mut(side).and_then(Leg::outgoing_mut) {
                         o.tx = None;
                     }
                     if let Some(tx) = call.caller.take_invite_tx() {
@@ -431,12 +431,13 @@ impl CallCore {
         }
     }
 
-    fn on_outbound_response(&mut self, cx: &mut Ctx, key: CallKey, resp: Message) {
+    /// A response to the INVITE of the UAC leg on `side`.
+    fn on_outbound_response(&mut self, cx: &mut Ctx, key: CallKey, side: Side, resp: Message) {
         let code = resp.status().unwrap_or(0);
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let Some(callee) = call.callee.as_mut() else {
+        let Some(callee) = call.leg_mut(side) else {
             return;
         };
         if code < 200 {
@@ -451,20 +452,20 @@ impl CallCore {
                 callee.dialog = Dialog::as_uac(&callee.invite, &resp).ok();
             }
             if cancel_wanted {
-                return self.send_cancel(cx, key);
+                return self.send_cancel(cx, key, side);
             }
-            return self.relay_provisional(cx, key, resp);
+            return self.relay_provisional(cx, key, side, resp);
         }
         let out = callee.outgoing_mut().map(|o| {
             o.tx = None;
             o.clone()
         });
         if (200..300).contains(&code) {
-            return self.on_outbound_answer(cx, key, resp);
+            return self.on_outbound_answer(cx, key, side, resp);
         }
         let may_retry = out.is_some_and(|o| !o.retried_422 && !o.cancel_wanted);
         if code == 422 && may_retry && call.phase == Phase::Proceeding {
-            return self.retry_422(cx, key, &resp);
+            return self.retry_422(cx, key, side, &resp);
         }
         if call.phase == Phase::Proceeding {
             if let Some(tx) = call.caller.take_invite_tx() {
@@ -484,7 +485,7 @@ impl CallCore {
         self.teardown(cx, key, EndReason::Rejected(code));
     }
 
-    fn relay_provisional(&mut self, cx: &mut Ctx, key: CallKey, resp: Message) {
+    fn relay_provisional(&mut self, cx: &mut Ctx, key: CallKey, side: Side, resp: Message) {
         let code = resp.status().unwrap_or(180);
         let Some(call) = self.calls.get(&key) else {
             return;
@@ -501,8 +502,8 @@ impl CallCore {
         copy_pass_through(&self.cfg, &resp, &mut out);
         let media = call.media;
         if let Some(sdp) = sdp_body(&resp) {
-            if call.callee.as_ref().is_some_and(|l| l.sdp_sent.is_some()) {
-                match cx.media.answer(cx.now, media, Side::Callee, sdp) {
+            if call.leg(side).is_some_and(|l| l.sdp_sent.is_some()) {
+                match cx.media.answer(cx.now, media, side, sdp) {
                     Ok(answer) => {
                         set_body(&mut out, &answer);
                         if let Some(c) = self.calls.get_mut(&key) {
@@ -516,14 +517,14 @@ impl CallCore {
         Self::reply(cx, tx, out);
     }
 
-    fn retry_422(&mut self, cx: &mut Ctx, key: CallKey, resp: &Message) {
+    fn retry_422(&mut self, cx: &mut Ctx, key: CallKey, side: Side, resp: &Message) {
         let Some(call) = self.calls.get(&key) else {
             return;
         };
         let min = st::min_se(resp)
             .unwrap_or(self.cfg.session_expires)
             .max(self.cfg.min_se);
-        let Some(callee) = &call.callee else {
+        let Some(callee) = call.leg(side) else {
             return;
         };
         let mut inv = callee.invite.clone();
@@ -541,8 +542,8 @@ impl CallCore {
         match cx.tx.send_request(cx.now, inv.clone(), dest) {
             Ok(id) => {
                 self.client_txs
-                    .insert(id, (key, Side::Callee, ClientPurpose::Invite));
-                if let Some(c) = self.calls.get_mut(&key).and_then(|c| c.callee.as_mut()) {
+                    .insert(id, (key, side, ClientPurpose::Invite));
+                if let Some(c) = self.calls.get_mut(&key).and_then(|c| c.leg_mut(side)) {
                     c.invite = inv;
                     if let Some(o) = c.outgoing_mut() {
                         o.retried_422 = true;
@@ -554,8 +555,8 @@ impl CallCore {
         }
     }
 
-    fn on_outbound_answer(&mut self, cx: &mut Ctx, key: CallKey, resp: Message) {
-        let Some(callee) = self.calls.get_mut(&key).and_then(|c| c.callee.as_mut()) else {
+    fn on_outbound_answer(&mut self, cx: &mut Ctx, key: CallKey, side: Side, resp: Message) {
+        let Some(callee) = self.calls.get_mut(&key).and_then(|c| c.leg_mut(side)) else {
             return;
         };
         let tag = resp
@@ -577,7 +578,7 @@ impl CallCore {
         let delayed_offer = callee.sdp_sent.is_none();
         let cancel_wanted = callee.outgoing().is_some_and(|o| o.cancel_wanted);
         if !delayed_offer || already {
-            self.send_ack(cx, key, Side::Callee, invite_cseq, None);
+            self.send_ack(cx, key, side, invite_cseq, None);
         }
         let Some(call) = self.calls.get_mut(&key) else {
             return;
@@ -595,15 +596,15 @@ impl CallCore {
         };
         if cancel_wanted || !expected {
             if delayed_offer {
-                self.send_ack(cx, key, Side::Callee, invite_cseq, None);
+                self.send_ack(cx, key, side, invite_cseq, None);
             }
-            return self.send_bye(cx, key, Side::Callee);
+            return self.send_bye(cx, key, side);
         }
         self.clear_timer(key, CallTimer::Ring);
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let Some(callee) = call.callee.as_mut() else {
+        let Some(callee) = call.leg_mut(side) else {
             return;
         };
         callee.allows_update = st::allows(&resp, "UPDATE");
@@ -617,9 +618,9 @@ impl CallCore {
         let media = call.media;
         let body = sdp_body(&resp).unwrap_or_default().to_vec();
         let to_caller = if delayed_offer {
-            cx.media.offer(cx.now, media, Side::Callee, &body)
+            cx.media.offer(cx.now, media, side, &body)
         } else {
-            cx.media.answer(cx.now, media, Side::Callee, &body)
+            cx.media.answer(cx.now, media, side, &body)
         };
         let to_caller = match to_caller {
             Ok(b) => b,
@@ -634,7 +635,7 @@ impl CallCore {
                     Self::reply(cx, tx, r);
                 }
                 if delayed_offer {
-                    self.send_ack(cx, key, Side::Callee, invite_cseq, None);
+                    self.send_ack(cx, key, side, invite_cseq, None);
                 }
                 return self.teardown(cx, key, EndReason::Media(code));
             }
@@ -804,11 +805,12 @@ impl CallCore {
         self.maybe_finish(cx, key);
     }
 
-    fn send_cancel(&mut self, cx: &mut Ctx, key: CallKey) {
+    /// CANCELs the INVITE of the UAC leg on `side` once it had a provisional response.
+    fn send_cancel(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let Some(callee) = &call.callee else {
+        let Some(callee) = call.leg(side) else {
             return;
         };
         let Some(Outgoing {
@@ -823,7 +825,7 @@ impl CallCore {
         if let Some(cancel) = cx.tx.cancel_request(out) {
             if let Ok(id) = cx.tx.send_request(cx.now, cancel, to) {
                 self.client_txs
-                    .insert(id, (key, Side::Callee, ClientPurpose::Cancel));
+                    .insert(id, (key, side, ClientPurpose::Cancel));
             }
         }
     }
@@ -978,7 +980,7 @@ impl CallCore {
                     if let Some(o) = call.callee.as_mut().and_then(Leg::outgoing_mut) {
                         o.cancel_wanted = true;
                     }
-                    return self.send_cancel(cx, key);
+                    return self.send_cancel(cx, key, Side::Callee);
                 }
                 if let Some(tx) = call.caller.take_invite_tx() {
                     let r = self.caller_response(&self.calls[&key], 480, "Temporarily Unavailable");
@@ -1079,17 +1081,18 @@ impl CallCore {
                 response_for(&relay.request, code, text, None),
             );
         }
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
-        if let Some(o) = call
-            .callee
-            .as_mut()
-            .and_then(Leg::outgoing_mut)
-            .filter(|o| o.tx.is_some())
-        {
-            o.cancel_wanted = true;
-            self.send_cancel(cx, key);
+        for side in [Side::Caller, Side::Callee] {
+            let Some(call) = self.calls.get_mut(&key) else {
+                return;
+            };
+            if let Some(o) = call
+                .leg_mut(side)
+                .and_then(Leg::outgoing_mut)
+                .filter(|o| o.tx.is_some())
+            {
+                o.cancel_wanted = true;
+                self.send_cancel(cx, key, side);
+            }
         }
         for side in [Side::Caller, Side::Callee] {
             let Some(call) = self.calls.get(&key) else {
@@ -1099,12 +1102,11 @@ impl CallCore {
                 .leg(side)
                 .and_then(|l| l.dialog.as_ref())
                 .is_some_and(|d| d.state == DialogState::Confirmed);
-            let answered_leg = match side {
-                Side::Caller => call.answered.is_some(),
-                Side::Callee => call
-                    .callee
-                    .as_ref()
-                    .is_some_and(|l| l.invite_out_tx().is_none()),
+            // A UAS leg is up once we answered it; a UAC leg once its INVITE had its answer.
+            let answered_leg = match call.leg(side).map(|l| &l.role) {
+                Some(leg::Role::Uas { .. }) => call.answered.is_some(),
+                Some(leg::Role::Uac(o)) => o.tx.is_none(),
+                None => false,
             };
             if up && answered_leg {
                 if call.leg(side).is_some_and(|l| l.pending_2xx.is_some()) {
@@ -1135,14 +1137,12 @@ impl CallCore {
         let Some(call) = self.calls.get(&key) else {
             return;
         };
+        let legs = std::iter::once(&call.caller).chain(call.callee.as_ref());
         let busy = call.phase != Phase::Ending
             || call.outstanding > 0
-            || call
-                .callee
-                .as_ref()
-                .is_some_and(|l| l.invite_out_tx().is_some())
-            || call.caller.bye_after_ack
-            || call.callee.as_ref().is_some_and(|l| l.bye_after_ack)
+            || legs
+                .into_iter()
+                .any(|l| l.invite_out_tx().is_some() || l.bye_after_ack)
             || call.reoffer.is_some();
         if busy {
             return;

@@ -307,6 +307,19 @@ impl RtpRuntime {
     }
 }
 
+/// Sends a datagram from a non-blocking socket straight away. tokio's `try_send_to` answers
+/// WouldBlock until its reactor has seen the socket writable, which a call task that sends
+/// before it first parks (a prompt frame already due when the task starts) never has: the
+/// first frames of a stream, marker included, would be lost. The syscall itself never blocks.
+fn send_now(sock: &UdpSocket, datagram: &[u8], to: SocketAddr) -> io::Result<usize> {
+    match sock.try_send_to(datagram, to) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            socket2::SockRef::from(sock).send_to(datagram, &to.into())
+        }
+        other => other,
+    }
+}
+
 fn bind(addr: SocketAddr) -> io::Result<StdSocket> {
     let s = StdSocket::bind(addr)?;
     s.set_nonblocking(true)?;
@@ -668,7 +681,7 @@ impl Running {
             while let Some((frame, to)) = m.poll_transmit(now) {
                 let sent = frame
                     .write(&mut buf)
-                    .map(|n| sock.try_send_to(&buf[..n], to));
+                    .map(|n| send_now(sock, &buf[..n], to));
                 if !matches!(sent, Some(Ok(_))) {
                     m.send_failed();
                 }
