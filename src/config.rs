@@ -10,7 +10,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use crate::callback::config::{self as cbc, RawOrganization, RawWidget};
+use crate::callback::config::{self as cbc, RawCallTarget, RawOrganization, RawWidget};
 use crate::callback::number::is_e164;
 use crate::callback::{CallbackSettings, Organization, Widget};
 pub use crate::key_error::KeyError;
@@ -191,65 +191,6 @@ impl Default for RawFlood {
 #[serde(default)]
 struct RawEgress {
     allow: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct RawCallTarget {
-    pub(crate) id: String,
-    name: String,
-    numbers: Vec<String>,
-    // Callback settings, validated by crate::callback::config (defaults there).
-    #[serde(default)]
-    pub(crate) organization: Option<String>,
-    #[serde(default)]
-    pub(crate) enabled: Option<bool>,
-    #[serde(default)]
-    pub(crate) contact_center: Option<String>,
-    #[serde(default)]
-    pub(crate) caller_id: Option<String>,
-    #[serde(default)]
-    pub(crate) first_party: Option<crate::callback::FirstParty>,
-    #[serde(default)]
-    pub(crate) max_ecbt_secs: Option<u64>,
-    #[serde(default)]
-    pub(crate) max_requested: Option<u32>,
-    #[serde(default)]
-    pub(crate) pacing: Option<u32>,
-    #[serde(default)]
-    pub(crate) min_delay_secs: Option<u64>,
-    #[serde(default)]
-    pub(crate) punctual_within_secs: Option<u64>,
-    #[serde(default)]
-    pub(crate) hours: Option<cbc::RawHours>,
-    #[serde(default)]
-    pub(crate) scheduled: Option<cbc::RawScheduled>,
-    #[serde(default)]
-    pub(crate) next_day: Option<cbc::RawNextDay>,
-    #[serde(default)]
-    pub(crate) retry: Option<cbc::RawRetryPolicy>,
-    #[serde(default)]
-    pub(crate) number_rules: Option<cbc::RawNumberRules>,
-    #[serde(default)]
-    pub(crate) metadata: Option<cbc::RawMetadata>,
-    #[serde(default)]
-    pub(crate) ecbt: Option<cbc::RawEcbt>,
-    #[serde(default)]
-    bridge_to: Option<String>,
-    // IVR settings, validated by crate::call::ivr::config (defaults there).
-    #[serde(default)]
-    pub(crate) ivr: Option<String>,
-    #[serde(default)]
-    pub(crate) not_offering: Option<String>,
-    #[serde(default)]
-    pub(crate) reject_status: Option<u16>,
-    #[serde(default)]
-    pub(crate) input_timeout_secs: Option<u64>,
-    #[serde(default)]
-    pub(crate) max_quoted_minutes: Option<u32>,
-    #[serde(default)]
-    pub(crate) prompts: Option<String>,
-    #[serde(default)]
-    pub(crate) menu_retries: Option<u32>,
 }
 
 /// SIP listeners and protocol settings.

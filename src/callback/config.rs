@@ -16,7 +16,6 @@ use super::hours::{BusinessHours, Span};
 use super::model::{AttemptResult, FirstParty};
 use super::number::is_e164;
 use super::number::{CountryRule, NumberRules, Rate};
-use crate::config::RawCallTarget;
 use crate::key_error::KeyError;
 use crate::sip::uui::{self, Uui};
 
@@ -1052,6 +1051,68 @@ fn widgets_of(
         });
     }
     out
+}
+
+/// One `[[call_targets]]` table as written: the callback section's keys (validated here),
+/// the IVR's (validated by `crate::call::ivr::config`) and the routing keys the
+/// configuration file itself checks.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawCallTarget {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) numbers: Vec<String>,
+    // Callback settings, validated by crate::callback::config (defaults there).
+    #[serde(default)]
+    pub(crate) organization: Option<String>,
+    #[serde(default)]
+    pub(crate) enabled: Option<bool>,
+    #[serde(default)]
+    pub(crate) contact_center: Option<String>,
+    #[serde(default)]
+    pub(crate) caller_id: Option<String>,
+    #[serde(default)]
+    pub(crate) first_party: Option<crate::callback::FirstParty>,
+    #[serde(default)]
+    pub(crate) max_ecbt_secs: Option<u64>,
+    #[serde(default)]
+    pub(crate) max_requested: Option<u32>,
+    #[serde(default)]
+    pub(crate) pacing: Option<u32>,
+    #[serde(default)]
+    pub(crate) min_delay_secs: Option<u64>,
+    #[serde(default)]
+    pub(crate) punctual_within_secs: Option<u64>,
+    #[serde(default)]
+    pub(crate) hours: Option<RawHours>,
+    #[serde(default)]
+    pub(crate) scheduled: Option<RawScheduled>,
+    #[serde(default)]
+    pub(crate) next_day: Option<RawNextDay>,
+    #[serde(default)]
+    pub(crate) retry: Option<RawRetryPolicy>,
+    #[serde(default)]
+    pub(crate) number_rules: Option<RawNumberRules>,
+    #[serde(default)]
+    pub(crate) metadata: Option<RawMetadata>,
+    #[serde(default)]
+    pub(crate) ecbt: Option<RawEcbt>,
+    #[serde(default)]
+    pub(crate) bridge_to: Option<String>,
+    // IVR settings, validated by crate::call::ivr::config (defaults there).
+    #[serde(default)]
+    pub(crate) ivr: Option<String>,
+    #[serde(default)]
+    pub(crate) not_offering: Option<String>,
+    #[serde(default)]
+    pub(crate) reject_status: Option<u16>,
+    #[serde(default)]
+    pub(crate) input_timeout_secs: Option<u64>,
+    #[serde(default)]
+    pub(crate) max_quoted_minutes: Option<u32>,
+    #[serde(default)]
+    pub(crate) prompts: Option<String>,
+    #[serde(default)]
+    pub(crate) menu_retries: Option<u32>,
 }
 
 #[cfg(test)]

@@ -679,9 +679,7 @@ impl Running {
             let sock = &self.socks[socket_index(side, Kind::Rtp)];
             let mut buf = [0u8; RtpFrame::LEN];
             while let Some((frame, to)) = m.poll_transmit(now) {
-                let sent = frame
-                    .write(&mut buf)
-                    .map(|n| send_now(sock, &buf[..n], to));
+                let sent = frame.write(&mut buf).map(|n| send_now(sock, &buf[..n], to));
                 if !matches!(sent, Some(Ok(_))) {
                     m.send_failed();
                 }

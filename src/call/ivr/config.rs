@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::RawCallTarget;
+use crate::callback::config::RawCallTarget;
 use crate::key_error::KeyError;
 
 /// Default status for `not_offering = "reject"`: 480 Temporarily Unavailable.
