@@ -814,3 +814,36 @@ fn a_callback_engine_that_does_not_answer_is_taken_as_unavailable_after_three_se
     let inv = request(&out, Method::Invite).expect("not offered: bridged to the contact center");
     assert!(inv.request_uri().unwrap().contains("+15550009999"));
 }
+
+#[test]
+fn not_offering_announce_answers_plays_why_and_hangs_up() {
+    let mut h = Harness::new(
+        "00:00-00:01",
+        "not_offering = \"announce\"\n[call_targets.next_day]\nenabled = false",
+    );
+    let out = h.invite(15, "+15557654321");
+    let ok = status(&out, 200).expect("answered to be told").clone();
+    assert!(request(&out, Method::Invite).is_none(), "not bridged");
+    assert_eq!(h.plays().len(), 1, "the closed prompt");
+    h.send(CALLER, &ack_for(&ok, 1));
+    let out = h.prompt_done();
+    let bye = request(&out, Method::Bye).expect("then BYE").clone();
+    h.send(CALLER, &cc_answer(&bye, 200, None));
+    assert!(h.registrations().is_empty());
+    let rec = serde_json::to_value(&h.records()[0].record).unwrap();
+    assert_eq!(rec["outcome"], "NotOffered");
+}
+
+#[test]
+fn shutting_down_hangs_up_on_callers_in_the_menu_and_records_them() {
+    let mut h = Harness::open();
+    h.answered(16);
+    h.ep.shut_down(h.now);
+    let out = h.settle();
+    let bye = request(&out, Method::Bye)
+        .expect("BYE to the caller")
+        .clone();
+    h.send(CALLER, &cc_answer(&bye, 200, None));
+    assert_eq!(h.ended(), vec![EndReason::Shutdown]);
+    assert_eq!(h.records().len(), 1, "the call is recorded");
+}
