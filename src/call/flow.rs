@@ -109,7 +109,11 @@ impl CallCore {
             to = to_uri,
             "bridging call"
         );
-        self.set_timer(key, CallTimer::Ring, cx.now + self.cfg.ring_timeout);
+        self.set_timer(
+            key,
+            CallTimer::Ring(Side::Callee),
+            cx.now + self.cfg.ring_timeout,
+        );
     }
 
     /// Admission: a new call past `max_calls` gets 503 with Retry-After.
@@ -600,7 +604,7 @@ impl CallCore {
             }
             return self.send_bye(cx, key, side);
         }
-        self.clear_timer(key, CallTimer::Ring);
+        self.clear_timer(key, CallTimer::Ring(side));
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -962,14 +966,11 @@ impl CallCore {
     /// Fires one call timer.
     pub(super) fn fire(&mut self, cx: &mut Ctx, key: CallKey, timer: CallTimer) {
         match timer {
-            CallTimer::Ring => {
+            CallTimer::Ring(side) => {
                 let Some(call) = self.calls.get_mut(&key) else {
                     return;
                 };
-                let ringing = call
-                    .callee
-                    .as_ref()
-                    .is_some_and(|l| l.invite_out_tx().is_some());
+                let ringing = call.leg(side).is_some_and(|l| l.invite_out_tx().is_some());
                 if call.phase == Phase::Ending || !ringing {
                     return;
                 }
@@ -977,10 +978,10 @@ impl CallCore {
                     // A caller holdless answered itself waits for the contact center: cancel
                     // that leg; its 487 leads to the apology ([`CallCore::held_caller_refused`]).
                     tracing::info!(call = key.0, "contact center did not answer in time");
-                    if let Some(o) = call.callee.as_mut().and_then(Leg::outgoing_mut) {
+                    if let Some(o) = call.leg_mut(side).and_then(Leg::outgoing_mut) {
                         o.cancel_wanted = true;
                     }
-                    return self.send_cancel(cx, key, Side::Callee);
+                    return self.send_cancel(cx, key, side);
                 }
                 if let Some(tx) = call.caller.take_invite_tx() {
                     let r = self.caller_response(&self.calls[&key], 480, "Temporarily Unavailable");
@@ -1046,7 +1047,8 @@ impl CallCore {
         call.reason.get_or_insert(reason);
         call.phase = Phase::Ending;
         for t in [
-            CallTimer::Ring,
+            CallTimer::Ring(Side::Caller),
+            CallTimer::Ring(Side::Callee),
             CallTimer::Refresh(Side::Caller),
             CallTimer::Refresh(Side::Callee),
             CallTimer::Expire(Side::Caller),

@@ -329,7 +329,11 @@ impl CallCore {
                 f.stage = Stage::Holding;
             }
         }
-        self.set_timer(key, CallTimer::Ring, cx.now + self.cfg.ring_timeout);
+        self.set_timer(
+            key,
+            CallTimer::Ring(Side::Callee),
+            cx.now + self.cfg.ring_timeout,
+        );
     }
 
     /// Places the leg to the contact center (directly, not through the outbound trunk)
@@ -580,7 +584,11 @@ impl CallCore {
                 if let Some(call) = self.calls.get_mut(&key) {
                     call.callee = Some(leg);
                 }
-                self.set_timer(key, CallTimer::Ring, cx.now + self.cfg.ring_timeout);
+                self.set_timer(
+                    key,
+                    CallTimer::Ring(Side::Callee),
+                    cx.now + self.cfg.ring_timeout,
+                );
             }
             None => self.teardown(cx, key, EndReason::Rejected(500)),
         }

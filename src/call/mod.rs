@@ -133,8 +133,8 @@ pub enum CallEvent {
 /// Timers a call keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum CallTimer {
-    /// Ring timeout for the outbound INVITE.
-    Ring,
+    /// Ring timeout for the INVITE of the UAC leg on this side.
+    Ring(Side),
     /// Retransmit our 2xx to this side (§13.3.1.4).
     Retransmit2xx(Side),
     /// Give up waiting for the ACK of our 2xx to this side (64×T1).
