@@ -655,6 +655,26 @@ impl CallCore {
         sdp: Bytes,
         ack_waits_for_caller: bool,
     ) {
+        self.send_caller_200(cx, key, sdp, Some(resp));
+        self.restart_session(cx, key, Side::Callee);
+        self.restart_session(cx, key, Side::Caller);
+        if let Some(c) = self.calls.get_mut(&key) {
+            c.ack_waits_for_caller = ack_waits_for_caller;
+        }
+        tracing::debug!(call = key.0, "call answered and bridged");
+        self.events.push_back(CallEvent::Answered { call: key });
+    }
+
+    /// Answers the caller's INVITE with 200 and `sdp` (the far leg's headers passed through
+    /// from `pass_through` when there is one), retransmitted until its ACK; the call is
+    /// answered from now. Session timers are the caller's to restart.
+    pub(super) fn send_caller_200(
+        &mut self,
+        cx: &mut Ctx,
+        key: CallKey,
+        sdp: Bytes,
+        pass_through: Option<&Message>,
+    ) {
         let Some(call) = self.calls.get(&key) else {
             return;
         };
@@ -670,7 +690,9 @@ impl CallCore {
                 ok.push_other(n, v);
             }
         }
-        copy_pass_through(&self.cfg, resp, &mut ok);
+        if let Some(resp) = pass_through {
+            copy_pass_through(&self.cfg, resp, &mut ok);
+        }
         set_body(&mut ok, &sdp);
         let initial_cseq = cseq(&call.caller.invite).map(|(n, _)| n).unwrap_or(0);
         let to = call.caller.peer;
@@ -691,13 +713,6 @@ impl CallCore {
             Self::reply(cx, tx, ok);
         }
         self.arm_2xx(cx, key, Side::Caller, to);
-        self.restart_session(cx, key, Side::Callee);
-        self.restart_session(cx, key, Side::Caller);
-        if let Some(c) = self.calls.get_mut(&key) {
-            c.ack_waits_for_caller = ack_waits_for_caller;
-        }
-        tracing::debug!(call = key.0, "call answered and bridged");
-        self.events.push_back(CallEvent::Answered { call: key });
     }
 
     pub(super) fn arm_2xx(&mut self, cx: &mut Ctx, key: CallKey, side: Side, to: Peer) {

@@ -14,11 +14,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use super::flow::{media_rejection, sdp_body, set_body};
+use super::flow::{media_rejection, sdp_body};
 use super::ivr::menu::{Action, Menu, RefusalKind, RegisterKind, RegisteredSummary};
 use super::ivr::plan::{self, Entry, NotOffering};
 use super::ivr::IvrSettings;
-use super::session_timer::{self as st, UasNegotiation};
+use super::session_timer as st;
 use super::*;
 use crate::callback::config::{metadata_of, resend_headers, CapturedHeader};
 use crate::callback::engine::{RegisterRequest, TargetView};
@@ -29,7 +29,6 @@ use crate::media::dtmf::{parse_info, DtmfEvent, InfoError};
 use crate::media::prompt::{Law, PromptSet};
 use crate::media::MediaEvent;
 use crate::sip::transaction::response_for;
-use crate::sip::validate::{cseq, ALLOWED_METHODS};
 use crate::sip::{name_addr, Method, Name, Peer};
 
 /// How long an inbound call waits for the callback engine's view before it is handled as
@@ -395,39 +394,7 @@ impl CallCore {
         f.stage = Stage::Conversation;
         f.awaiting_answer = f.offer.is_none();
         let start_now = !f.awaiting_answer;
-        let mut ok = self.caller_response(&self.calls[&key], 200, "OK");
-        let call = &self.calls[&key];
-        ok.push(Name::Allow, ALLOWED_METHODS);
-        ok.push(Name::Supported, "timer");
-        if let UasNegotiation::Use(_, headers) = st::negotiate_uas(
-            &call.caller.invite,
-            self.cfg.min_se,
-            self.cfg.session_expires,
-        ) {
-            for (n, v) in headers {
-                ok.push_other(n, v);
-            }
-        }
-        set_body(&mut ok, &answer);
-        let initial_cseq = cseq(&call.caller.invite).map(|(n, _)| n).unwrap_or(0);
-        let to = call.caller.peer;
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
-        call.caller.sdp_sent = Some(answer);
-        call.phase = Phase::Answered;
-        call.answered = Some(cx.now);
-        let tx = call.caller.take_invite_tx();
-        call.caller.pending_2xx = Some(Pending2xx {
-            msg: ok.clone(),
-            to,
-            interval: self.timers.t1,
-            cseq: initial_cseq,
-        });
-        if let Some(tx) = tx {
-            Self::reply(cx, tx, ok);
-        }
-        self.arm_2xx(cx, key, Side::Caller, to);
+        self.send_caller_200(cx, key, answer, None);
         self.restart_session(cx, key, Side::Caller);
         self.events.push_back(CallEvent::Answered { call: key });
         if start_now {

@@ -115,6 +115,18 @@ impl Negotiation {
     pub fn offer(&mut self, from: Side, body: &[u8], address: IpAddr) -> Result<Bytes, MediaError> {
         let session = sdp::parse(body)?;
         let stream = sdp::offered_audio(&session)?;
+        Ok(self.forward_offer(from, &session, stream, address))
+    }
+
+    /// Writes the offer for the other side of `from` from `from`'s `stream` (in `session`)
+    /// and keeps it pending.
+    fn forward_offer(
+        &mut self,
+        from: Side,
+        session: &Session,
+        stream: AudioStream,
+        address: IpAddr,
+    ) -> Bytes {
         let to = from.other();
         let forwarded = self.forward_formats(&stream, to);
         let plan = Plan {
@@ -129,14 +141,14 @@ impl Negotiation {
                 direction: stream.direction,
             }),
         };
-        let out = self.emit(to, &session, &plan);
+        let out = self.emit(to, session, &plan);
         self.pending = Some(Offer {
             from,
             stream,
             forwarded,
             m_lines: session.medias.len(),
         });
-        Ok(out)
+        out
     }
 
     /// Answers `from`'s offer with holdless itself as the far end: the offerer's first G.711
@@ -275,28 +287,7 @@ impl Negotiation {
             .as_deref()
             .cloned()
             .ok_or(MediaError::NoPendingOffer)?;
-        let to = from.other();
-        let forwarded = self.forward_formats(&stream, to);
-        let plan = Plan {
-            sess_id: self.sides[ix(to)].sess_id,
-            version: 0,
-            address,
-            audio_index: stream.index,
-            audio: Some(AudioPlan {
-                port: self.sides[ix(to)].port,
-                formats: &forwarded,
-                events_fmtp: stream.events_fmtp.as_deref(),
-                direction: stream.direction,
-            }),
-        };
-        let out = self.emit(to, &session, &plan);
-        self.pending = Some(Offer {
-            from,
-            stream,
-            forwarded,
-            m_lines: session.medias.len(),
-        });
-        Ok(out)
+        Ok(self.forward_offer(from, &session, stream, address))
     }
 
     /// The codecs offered to `to`: the offerer's G.711 codecs in its order, the other law
