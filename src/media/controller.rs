@@ -14,7 +14,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::config::MediaConfig;
-use super::local::{merge_stats, LocalMedia, LocalSetup};
+use super::local::{call_stats, merge_stats, LocalMedia, LocalSetup};
 use super::negotiate::{LocalParams, Negotiation};
 use super::pool::{splitmix64, PortPool};
 use super::prompt::{Clip, PlayerEvent, RtpFrame, StreamState};
@@ -57,17 +57,8 @@ struct Call {
 impl Call {
     /// The relay's statistics with those of local media, past and present.
     fn stats(&self) -> CallStats {
-        let mut s = self.relay.stats();
-        for side in [Side::Caller, Side::Callee] {
-            let i = ix(side);
-            let mut local = self.earlier[i];
-            if let Some(m) = &self.media[i] {
-                local = merge_stats(&local, &m.stats());
-            }
-            let relayed = s.side_mut(side);
-            *relayed = merge_stats(&local, relayed);
-        }
-        s
+        let local = [self.media[0].as_deref(), self.media[1].as_deref()];
+        call_stats(self.relay.stats(), &self.earlier, local)
     }
 }
 

@@ -26,7 +26,7 @@ use super::prompt::player::{FRAME_SAMPLES, PTIME};
 use super::prompt::{Clip, Law, Player, PlayerEvent, RtpFrame, StreamState};
 use super::relay::{arrival_ticks, Continuity, Dest, Peer, RelayParams, Rule, TimeoutReason};
 use super::rtp;
-use super::stats::{DropCounts, Receiver, StreamStats};
+use super::stats::{CallStats, DropCounts, Receiver, StreamStats};
 use super::Side;
 use crate::acl::Egress;
 
@@ -398,6 +398,25 @@ impl LocalMedia {
     pub fn frames_unsent(&self) -> u64 {
         self.frames_unsent
     }
+}
+
+/// A call's statistics: the relay's, each side's with what its local media received,
+/// `earlier` (spells already over) and the spell going on (`local`).
+pub fn call_stats(
+    relay: CallStats,
+    earlier: &[StreamStats; 2],
+    local: [Option<&LocalMedia>; 2],
+) -> CallStats {
+    let mut s = relay;
+    for (i, side) in [Side::Caller, Side::Callee].into_iter().enumerate() {
+        let mut spent = earlier[i];
+        if let Some(m) = local[i] {
+            spent = merge_stats(&spent, &m.stats());
+        }
+        let relayed = s.side_mut(side);
+        *relayed = merge_stats(&spent, relayed);
+    }
+    s
 }
 
 /// The statistics of one side over two spells (local media, then the relay): counts

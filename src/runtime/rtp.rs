@@ -40,7 +40,7 @@ use tokio::time::Sleep;
 
 use super::recv_batch::{recv_batch, Received, BATCH};
 use crate::acl::Egress;
-use crate::media::local::{merge_stats, LocalMedia};
+use crate::media::local::{call_stats, merge_stats, LocalMedia};
 use crate::media::prompt::{Clip, PlayerEvent, RtpFrame};
 use crate::media::relay::{Relay, RelayParams, Verdict};
 use crate::media::{
@@ -714,17 +714,8 @@ impl Running {
 
     /// The relay's statistics with those of local media, past and present.
     fn stats(&self) -> CallStats {
-        let mut s = self.relay.stats();
-        for side in [Side::Caller, Side::Callee] {
-            let i = side_index(side);
-            let mut local = self.earlier[i];
-            if let Some(m) = &self.local[i] {
-                local = merge_stats(&local, &m.stats());
-            }
-            let relayed = s.side_mut(side);
-            *relayed = merge_stats(&local, relayed);
-        }
-        s
+        let local = [self.local[0].as_deref(), self.local[1].as_deref()];
+        call_stats(self.relay.stats(), &self.earlier, local)
     }
 
     /// Waits for a readable socket, a command or the timer.
