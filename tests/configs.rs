@@ -181,3 +181,44 @@ fn check_config_accepts_the_example_configuration() {
     assert!(out.status.success(), "{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).ends_with(": ok\n"));
 }
+
+#[test]
+fn check_config_names_a_broken_prompt_file_and_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let prompts = dir.path().join("prompts");
+    std::fs::create_dir(&prompts).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/prompts");
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "wav") {
+            std::fs::copy(&p, prompts.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    // 16 kHz instead of 8 kHz: the sample rate field of the fmt chunk (bytes 24..28).
+    let bad = prompts.join("welcome.wav");
+    let mut bytes = std::fs::read(&bad).unwrap();
+    bytes[24..28].copy_from_slice(&16000u32.to_le_bytes());
+    std::fs::write(&bad, bytes).unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/holdless.toml");
+    let text = std::fs::read_to_string(example).unwrap().replace(
+        "prompts = \"configs/prompts\"",
+        &format!("prompts = {:?}", prompts.display().to_string()),
+    );
+    let file = dir.path().join("holdless.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = check_config(&file);
+    assert!(!out.status.success(), "a broken prompt must fail the check");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("call_targets[0].prompts"), "{stderr}");
+    assert!(stderr.contains("welcome.wav"), "{stderr}");
+    assert!(stderr.contains("16000"), "{stderr}");
+    std::fs::remove_file(prompts.join("oh.wav")).unwrap();
+    std::fs::copy(shipped.join("welcome.wav"), &bad).unwrap();
+    let out = check_config(&file);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("oh.wav") && stderr.contains("missing"),
+        "{stderr}"
+    );
+}
