@@ -496,6 +496,7 @@ fn pressing_0_bridges_to_the_contact_center_without_touching_the_caller_and_reco
     let inv = request(&out, Method::Invite)
         .expect("INVITE to the contact center")
         .clone();
+    assert_eq!(h.plays().len(), 2, "the connecting prompt while it rings");
     assert!(inv
         .request_uri()
         .unwrap()

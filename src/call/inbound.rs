@@ -26,7 +26,7 @@ use crate::callback::model::{Source, WidgetState};
 use crate::callback::record::{CallRecord, InboundCall, InboundEnd, RecordEntry, TargetRef};
 use crate::callback::CallbackSettings;
 use crate::media::dtmf::{parse_info, DtmfEvent, InfoError};
-use crate::media::prompt::{Law, PromptSet};
+use crate::media::prompt::{names, Law, PromptSet, Say};
 use crate::media::MediaEvent;
 use crate::sip::transaction::response_for;
 use crate::sip::{name_addr, Method, Name, Peer};
@@ -550,6 +550,12 @@ impl CallCore {
             Some(leg) => {
                 if let Some(call) = self.calls.get_mut(&key) {
                     call.callee = Some(leg);
+                    // While the contact center rings: "please hold while we connect you".
+                    if let Flow::Inbound(f) = &call.flow {
+                        let say = [Say::Prompt(names::CONNECTING)];
+                        let clip = f.target.prompts.render(&say, f.law);
+                        cx.media.play(cx.now, call.media, Side::Caller, clip);
+                    }
                 }
                 self.set_timer(
                     key,
