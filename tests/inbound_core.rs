@@ -723,7 +723,7 @@ fn a_busy_contact_center_gets_the_held_caller_an_apology_then_bye_and_an_agent_b
     assert_eq!(
         h.plays().len(),
         plays + 1,
-        "the agent-unavailable prompt plays"
+        "the hold-failed prompt plays"
     );
     let out = h.prompt_done();
     let bye = request(&out, Method::Bye).expect("then BYE");

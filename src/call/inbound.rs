@@ -585,7 +585,7 @@ impl CallCore {
 
     /// The contact center refused (or never answered) a caller holdless had answered and
     /// who chose to keep holding: that leg is dropped, the caller hears the
-    /// agent-unavailable prompt, then BYE. Returns false when this is not such a call.
+    /// hold-failed prompt, then BYE. Returns false when this is not such a call.
     pub(super) fn held_caller_refused(&mut self, cx: &mut Ctx, key: CallKey, code: u16) -> bool {
         let Some(call) = self.calls.get_mut(&key) else {
             return false;

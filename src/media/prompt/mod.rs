@@ -134,6 +134,9 @@ pub mod names {
     pub const VOICEMAIL: &str = "voicemail";
     /// Dialler: "We could not reach an agent. We will call you again. Goodbye."
     pub const AGENT_UNAVAILABLE: &str = "agent_unavailable";
+    /// A caller who kept holding, the contact center did not take: "We are sorry, no agent
+    /// can take your call right now. Please call again later. Goodbye."
+    pub const HOLD_FAILED: &str = "hold_failed";
     /// Number words "zero" … "nineteen": `n_0` … `n_19`.
     pub const SMALL: [&str; 20] = [
         "n_0", "n_1", "n_2", "n_3", "n_4", "n_5", "n_6", "n_7", "n_8", "n_9", "n_10", "n_11",
@@ -149,7 +152,7 @@ pub mod names {
     pub const THOUSAND: &str = "thousand";
 
     /// Every file stem above, the list a prompt folder must hold.
-    pub const ALL: [&str; 78] = [
+    pub const ALL: [&str; 79] = [
         WELCOME,
         WAIT_IS_ABOUT,
         MORE_THAN,
@@ -198,6 +201,7 @@ pub mod names {
         HOLDING,
         VOICEMAIL,
         AGENT_UNAVAILABLE,
+        HOLD_FAILED,
         SMALL[0],
         SMALL[1],
         SMALL[2],
