@@ -720,11 +720,7 @@ fn a_busy_contact_center_gets_the_held_caller_an_apology_then_bye_and_an_agent_b
         request(&out, Method::Bye).is_none(),
         "the caller is not dropped at once"
     );
-    assert_eq!(
-        h.plays().len(),
-        plays + 1,
-        "the hold-failed prompt plays"
-    );
+    assert_eq!(h.plays().len(), plays + 1, "the hold-failed prompt plays");
     let out = h.prompt_done();
     let bye = request(&out, Method::Bye).expect("then BYE");
     assert_eq!(bye.call_id(), Some("in-10@caller"));
