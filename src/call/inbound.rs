@@ -133,12 +133,8 @@ impl Inbound {
 /// The caller's number: the user part of P-Asserted-Identity when present, else From's.
 fn caller_number(invite: &Message) -> Option<String> {
     let user = |v: &str| {
-        let uri = name_addr::uri(v);
-        let rest = uri
-            .split_once(':')
-            .map_or(uri.as_ref(), |(_, r)| r)
-            .to_owned();
-        let user = rest.split(['@', ';']).next().unwrap_or("").to_owned();
+        let user = crate::sip::uri::parse(name_addr::uri(v)).ok()?.user?;
+        let user = user.split(';').next().unwrap_or_default().to_owned();
         (!user.is_empty() && !user.eq_ignore_ascii_case("anonymous")).then_some(user)
     };
     invite
@@ -775,14 +771,15 @@ fn law_from_answer(ack: &Message) -> Option<Law> {
     sdp_body(ack).map(law_of)
 }
 
-/// The G.711 law holdless answered with (the first audio format of its answer).
-fn law_of(answer: &[u8]) -> Law {
-    let text = String::from_utf8_lossy(answer);
-    let m = text.lines().find(|l| l.starts_with("m=audio"));
-    match m.and_then(|l| l.split_whitespace().nth(3)) {
-        Some("8") => Law::Pcma,
-        _ => Law::Pcmu,
-    }
+/// The G.711 law an SDP's audio stream puts first (PCMU when it names none).
+fn law_of(sdp: &[u8]) -> Law {
+    use crate::media::sdp;
+    sdp::parse(sdp)
+        .ok()
+        .and_then(|s| sdp::offered_audio(&s).ok())
+        .and_then(|a| a.audio_codecs().next())
+        .and_then(Law::from_codec)
+        .unwrap_or(Law::Pcmu)
 }
 
 fn reason_phrase(code: u16) -> &'static str {
@@ -871,8 +868,14 @@ mod tests {
 
     #[test]
     fn the_law_answered_is_read_from_the_answer() {
-        let pcma = b"v=0\r\nm=audio 30000 RTP/AVP 8 101\r\n";
-        let pcmu = b"v=0\r\nm=audio 30000 RTP/AVP 0\r\n";
+        let sdp = |fmts: &str| {
+            format!(
+                "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                 m=audio 30000 RTP/AVP {fmts}\r\n"
+            )
+        };
+        let (pcma, pcmu) = (sdp("8 101"), sdp("0"));
+        let (pcma, pcmu) = (pcma.as_bytes(), pcmu.as_bytes());
         assert_eq!(law_of(pcma), Law::Pcma);
         assert_eq!(law_of(pcmu), Law::Pcmu);
     }
