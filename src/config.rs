@@ -261,6 +261,8 @@ pub struct CallTarget {
     pub bridge_to: Option<String>,
     /// The inbound caller's conversation: menu, not-offering handling, prompts.
     pub ivr: crate::call::ivr::IvrSettings,
+    /// How its callbacks are dialled.
+    pub dialler: crate::call::dialler::DiallerSettings,
 }
 
 /// A validated configuration.
@@ -635,6 +637,11 @@ fn call_targets(c: &mut Check, raw: &[RawCallTarget]) -> Vec<CallTarget> {
             callback: CallbackSettings::default(),
             bridge_to: t.bridge_to.clone(),
             ivr: crate::call::ivr::config::validate(c.0, &format!("call_targets[{i}]"), t),
+            dialler: crate::call::dialler::config::validate(
+                c.0,
+                &format!("call_targets[{i}]"),
+                t.dialler.as_ref(),
+            ),
         })
         .collect()
 }

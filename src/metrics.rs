@@ -28,6 +28,8 @@ pub enum Kind {
     /// Inbound transfers, by how the caller's conversation ended (`registered`, `refused`,
     /// and the call record's outcome for calls without a callback), and records not kept.
     Inbound,
+    /// Callback attempts the dialler finished, by result.
+    Attempts,
 }
 
 impl Kind {
@@ -44,6 +46,7 @@ impl Kind {
             Kind::RtpBytes => "holdless_rtp_bytes_total",
             Kind::RtpLost => "holdless_rtp_lost_packets_total",
             Kind::Inbound => "holdless_inbound_calls_total",
+            Kind::Attempts => "holdless_callback_attempts_total",
         }
     }
 
@@ -53,6 +56,7 @@ impl Kind {
             Kind::Received | Kind::Sent | Kind::Absorbed => "what",
             Kind::Dropped | Kind::Rejected => "reason",
             Kind::Calls | Kind::Inbound => "outcome",
+            Kind::Attempts => "result",
             Kind::RtpRelayed | Kind::RtpBytes | Kind::RtpLost => "from",
         }
     }

@@ -6,8 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
+mod call_support;
+
+use call_support::{reparse, request, sdp, status, Shared};
 use holdless::acl::{Egress, FloodGuard};
 use holdless::call::ivr::menu::{RefusalKind, RegisteredSummary};
 use holdless::call::{inbound_targets, CallEvent, EndReason};
@@ -18,91 +20,11 @@ use holdless::endpoint::Endpoint;
 use holdless::media::config::MediaConfig;
 use holdless::media::controller::MediaController;
 use holdless::media::dtmf::{Digit, DtmfEvent, DtmfSource};
-use holdless::media::prompt::Clip;
-use holdless::media::{MediaControl, MediaError, MediaEvent, MediaId, Side};
+use holdless::media::{MediaEvent, MediaId, Side};
 use holdless::metrics::Counters;
 use holdless::sip::name_addr;
-use holdless::sip::parse::{parse, Framing};
 use holdless::sip::shard::Shard;
 use holdless::sip::{Message, Method, Name, Peer, Transmit};
-
-/// The real controller behind the endpoint; what was played is noted for the test.
-#[derive(Clone, Default)]
-struct Shared {
-    ctl: Arc<Mutex<Option<MediaController>>>,
-    plays: Arc<Mutex<Vec<(MediaId, Duration)>>>,
-    stops: Arc<Mutex<usize>>,
-}
-
-impl Shared {
-    fn with<R>(&self, f: impl FnOnce(&mut MediaController) -> R) -> R {
-        f(self.ctl.lock().unwrap().as_mut().unwrap())
-    }
-}
-
-impl MediaControl for Shared {
-    fn create(&mut self, now: Instant) -> Result<MediaId, MediaError> {
-        self.with(|c| c.create(now))
-    }
-    fn offer(
-        &mut self,
-        now: Instant,
-        id: MediaId,
-        from: Side,
-        sdp: &[u8],
-    ) -> Result<Bytes, MediaError> {
-        self.with(|c| c.offer(now, id, from, sdp))
-    }
-    fn answer(
-        &mut self,
-        now: Instant,
-        id: MediaId,
-        from: Side,
-        sdp: &[u8],
-    ) -> Result<Bytes, MediaError> {
-        self.with(|c| c.answer(now, id, from, sdp))
-    }
-    fn release(&mut self, id: MediaId) {
-        self.with(|c| c.release(id))
-    }
-    fn answer_locally(
-        &mut self,
-        now: Instant,
-        id: MediaId,
-        side: Side,
-        sdp: &[u8],
-    ) -> Result<Bytes, MediaError> {
-        self.with(|c| c.answer_locally(now, id, side, sdp))
-    }
-    fn offer_onward(&mut self, now: Instant, id: MediaId, from: Side) -> Result<Bytes, MediaError> {
-        self.with(|c| c.offer_onward(now, id, from))
-    }
-    fn offer_locally(
-        &mut self,
-        now: Instant,
-        id: MediaId,
-        side: Side,
-    ) -> Result<Bytes, MediaError> {
-        self.with(|c| c.offer_locally(now, id, side))
-    }
-    fn accept_local_answer(
-        &mut self,
-        now: Instant,
-        id: MediaId,
-        side: Side,
-        sdp: &[u8],
-    ) -> Result<(), MediaError> {
-        self.with(|c| c.accept_local_answer(now, id, side, sdp))
-    }
-    fn play(&mut self, now: Instant, id: MediaId, side: Side, clip: Clip) {
-        self.plays.lock().unwrap().push((id, clip.duration()));
-        self.with(|c| c.play(now, id, side, clip))
-    }
-    fn stop_playing(&mut self, id: MediaId, side: Side) {
-        *self.stops.lock().unwrap() += 1;
-        self.with(|c| c.stop_playing(id, side))
-    }
-}
 
 const CONFIG: &str = r#"
 [sip]
@@ -137,19 +59,6 @@ default_country_code = "1"
 
 const CALLER: &str = "127.0.0.10:5070";
 const CC: &str = "127.0.0.1:5090";
-
-fn sdp(ip: &str, port: u16, codecs: &str) -> String {
-    let mut s = format!("v=0\r\no=peer 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP {codecs}\r\n");
-    for pt in codecs.split(' ') {
-        match pt {
-            "0" => s.push_str("a=rtpmap:0 PCMU/8000\r\n"),
-            "8" => s.push_str("a=rtpmap:8 PCMA/8000\r\n"),
-            "101" => s.push_str("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n"),
-            _ => {}
-        }
-    }
-    s
-}
 
 static BRANCH: AtomicU64 = AtomicU64::new(0);
 
@@ -363,20 +272,6 @@ impl Harness {
             })
             .collect()
     }
-}
-
-fn reparse(t: &Transmit) -> Message {
-    parse(&t.msg.to_bytes(), Framing::Datagram)
-        .expect("holdless sends SIP that parses")
-        .msg
-}
-
-fn status(msgs: &[Message], code: u16) -> Option<&Message> {
-    msgs.iter().find(|m| m.status() == Some(code))
-}
-
-fn request(msgs: &[Message], method: Method) -> Option<&Message> {
-    msgs.iter().find(|m| m.method() == Some(&method))
 }
 
 fn ack_for(ok: &Message, cseq: u32) -> String {

@@ -8,6 +8,7 @@ use super::headers::{caller_failure, contact, copy_pass_through, via};
 use super::leg::Outgoing;
 use super::session_timer::{self as st, UasNegotiation};
 use super::*;
+use crate::callback::attempt::LegEnd;
 use crate::media::MediaError;
 use crate::sip::dialog::{Dialog, DialogState};
 use crate::sip::transaction::{response_for, TransactionEvent, TxId};
@@ -266,6 +267,10 @@ impl CallCore {
         if let Some(tx) = caller.invite_tx() {
             self.server_txs.insert(tx, (key, ServerPurpose::Initial));
         }
+        if let Some(tx) = caller.invite_out_tx() {
+            self.client_txs
+                .insert(tx, (key, Side::Caller, ClientPurpose::Invite));
+        }
         self.by_media.insert(media, key);
         self.calls.insert(
             key,
@@ -402,6 +407,12 @@ impl CallCore {
                     if let Some(o) = call.leg_mut(side).and_then(Leg::outgoing_mut) {
                         o.tx = None;
                     }
+                    if self.dialler_leg_failed(cx, key, side, LegEnd::Error) {
+                        return;
+                    }
+                    let Some(call) = self.calls.get_mut(&key) else {
+                        return;
+                    };
                     if let Some(tx) = call.caller.take_invite_tx() {
                         let r = self.caller_response(&self.calls[&key], 408, "Request Timeout");
                         Self::reply(cx, tx, r);
@@ -483,7 +494,9 @@ impl CallCore {
                 Self::reply(cx, tx, out);
             }
         }
-        if self.held_caller_refused(cx, key, code) {
+        if self.held_caller_refused(cx, key, code)
+            || self.dialler_leg_failed(cx, key, side, LegEnd::of_status(code))
+        {
             return;
         }
         self.teardown(cx, key, EndReason::Rejected(code));
@@ -616,6 +629,9 @@ impl CallCore {
         let asked =
             st::session_expires(&callee.invite).map_or(self.cfg.session_expires, |(se, _)| se);
         callee.session = Some(st::from_uac_answer(&resp, asked));
+        if matches!(call.flow, Flow::Dialler(_)) {
+            return self.dialler_answered(cx, key, side, &resp);
+        }
         if held {
             return self.held_caller_joined(cx, key, &resp);
         }
@@ -989,6 +1005,10 @@ impl CallCore {
                 if call.phase == Phase::Ending || !ringing {
                     return;
                 }
+                self.dialler_ring_timeout(key, side);
+                let Some(call) = self.calls.get_mut(&key) else {
+                    return;
+                };
                 if call.answered.is_some() {
                     // A caller holdless answered itself waits for the contact center: cancel
                     // that leg; its 487 leads to the apology ([`CallCore::held_caller_refused`]).
@@ -1175,11 +1195,15 @@ impl CallCore {
         }
         cx.media.release(call.media);
         self.by_media.remove(&call.media);
-        if let Flow::Inbound(f) = &call.flow {
-            let call_id = call.caller.invite.call_id().unwrap_or_default();
-            if let Some(entry) = super::inbound::record_of(f, call_id, cx.now) {
-                self.events.push_back(CallEvent::Record(Box::new(entry)));
+        match &call.flow {
+            Flow::Inbound(f) => {
+                let call_id = call.caller.invite.call_id().unwrap_or_default();
+                if let Some(entry) = super::inbound::record_of(f, call_id, cx.now) {
+                    self.events.push_back(CallEvent::Record(Box::new(entry)));
+                }
             }
+            Flow::Dialler(f) => self.dialler_finished(f, call.reason.as_ref(), cx.now),
+            Flow::Bridge => {}
         }
         let reason = call.reason.unwrap_or(EndReason::HungUp(Side::Caller));
         tracing::info!(call = key.0, ?reason, "call ended");

@@ -50,6 +50,8 @@ pub struct InboundTarget {
     pub ivr: IvrSettings,
     /// Its prompts, loaded once.
     pub prompts: Arc<PromptSet>,
+    /// How its callbacks are dialled.
+    pub dialler: super::dialler::DiallerSettings,
 }
 
 /// Where an inbound call's conversation is.
@@ -226,7 +228,7 @@ impl CallCore {
     fn inbound_mut(&mut self, key: CallKey) -> Option<&mut Inbound> {
         match &mut self.calls.get_mut(&key)?.flow {
             Flow::Inbound(f) => Some(f),
-            Flow::Bridge => None,
+            Flow::Bridge | Flow::Dialler(_) => None,
         }
     }
 
@@ -628,6 +630,9 @@ impl CallCore {
         let Some(&key) = self.by_media.get(&id) else {
             return;
         };
+        if self.is_dialler(key) {
+            return self.dialler_media(cx, key, &ev);
+        }
         let Some(f) = self.inbound_mut(key) else {
             return;
         };
@@ -681,6 +686,9 @@ impl CallCore {
             .as_ref()
             .is_some_and(|l| l.invite_out_tx().is_none() && l.dialog.is_some());
         if !joined {
+            if self.is_dialler(key) {
+                return self.dialler_digit(cx, key, digit.digit);
+            }
             if let Some(menu) = self.inbound_mut(key).and_then(|f| f.menu.as_mut()) {
                 menu.handle_digit(cx.now, digit.digit);
                 self.drive(cx, key);
@@ -699,6 +707,9 @@ impl CallCore {
 
     /// The menu's own timer (or the apology's bound, or the wait for the engine's view).
     pub(super) fn menu_timeout(&mut self, cx: &mut Ctx, key: CallKey) {
+        if self.is_dialler(key) {
+            return self.dialler_timeout(cx, key);
+        }
         if self
             .inbound_mut(key)
             .is_some_and(|f| f.stage == Stage::AwaitingView)
@@ -772,7 +783,7 @@ fn law_from_answer(ack: &Message) -> Option<Law> {
 }
 
 /// The G.711 law an SDP's audio stream puts first (PCMU when it names none).
-fn law_of(sdp: &[u8]) -> Law {
+pub(super) fn law_of(sdp: &[u8]) -> Law {
     use crate::media::sdp;
     sdp::parse(sdp)
         .ok()
@@ -794,18 +805,15 @@ fn reason_phrase(code: u16) -> &'static str {
     }
 }
 
-/// The call targets whose callers talk to holdless (those without `bridge_to`), by id,
-/// each with its prompts (every folder loaded once). The error names the call target's
-/// key and what is wrong with its prompts.
+/// Every call target by id, each with its prompts (every folder loaded once): the inbound
+/// flow serves those without `bridge_to`, the dialler all of them. The error names the
+/// call target's key and what is wrong with its prompts.
 pub fn inbound_targets(
     cfg: &crate::config::Config,
 ) -> Result<std::collections::HashMap<String, Arc<InboundTarget>>, String> {
     let mut sets: HashMap<std::path::PathBuf, Arc<PromptSet>> = HashMap::new();
     let mut out = std::collections::HashMap::new();
     for (i, t) in cfg.call_targets.iter().enumerate() {
-        if t.bridge_to.is_some() {
-            continue;
-        }
         let dir = t.ivr.prompts.clone();
         let prompts = match sets.get(&dir) {
             Some(p) => p.clone(),
@@ -826,6 +834,7 @@ pub fn inbound_targets(
                 callback: t.callback.clone(),
                 ivr: t.ivr.clone(),
                 prompts,
+                dialler: t.dialler.clone(),
             }),
         );
     }

@@ -4,6 +4,7 @@
 //! control handed in with each input ([`Ctx`]).
 
 pub mod config;
+pub mod dialler;
 mod flow;
 mod headers;
 mod inbound;
@@ -128,6 +129,20 @@ pub enum CallEvent {
     },
     /// An inbound call ended without a callback: its call record, to keep.
     Record(Box<crate::callback::record::RecordEntry>),
+    /// A callback's agent leg answered (the engine learns the connect time).
+    AgentConnected {
+        /// The callback.
+        callback_id: String,
+    },
+    /// A callback's attempt is over: the engine records it and retries per policy.
+    AttemptEnded {
+        /// The callback.
+        callback_id: String,
+        /// How it ended.
+        result: crate::callback::model::AttemptResult,
+        /// What the dialler saw, for the attempt's call record.
+        report: Box<crate::callback::attempt::AttemptReport>,
+    },
 }
 
 /// Timers a call keeps.
@@ -145,7 +160,8 @@ enum CallTimer {
     Expire(Side),
     /// Resend a relayed re-offer to this side after a 491 (RFC 3261 §14.1).
     GlareRetry(Side),
-    /// The inbound menu's own deadline (input timeout).
+    /// The flow's own deadline: the inbound menu's input timeout, the dialler's wait for
+    /// a key, a closing prompt's bound.
     Menu,
 }
 
@@ -242,6 +258,8 @@ enum Flow {
     /// holdless answers the caller itself: the callback conversation, then perhaps a
     /// bridge to the contact center.
     Inbound(Box<inbound::Inbound>),
+    /// holdless places both legs: a callback being dialled.
+    Dialler(Box<dialler::Dialler>),
 }
 
 /// Where holdless can be reached, for Via and Contact.

@@ -317,7 +317,9 @@ impl RetryPolicy {
     /// The rule for a failed result (`None` for `Completed`).
     pub fn for_result(&self, r: AttemptResult) -> Option<Retry> {
         match r {
-            AttemptResult::Completed => None,
+            AttemptResult::Completed | AttemptResult::Rescheduled | AttemptResult::Abandoned => {
+                None
+            }
             AttemptResult::Busy => Some(self.busy),
             AttemptResult::NoAnswer => Some(self.no_answer),
             AttemptResult::Voicemail => Some(self.voicemail),
@@ -1113,6 +1115,9 @@ pub(crate) struct RawCallTarget {
     pub(crate) prompts: Option<String>,
     #[serde(default)]
     pub(crate) menu_retries: Option<u32>,
+    // Dialler settings, validated by crate::call::dialler::config.
+    #[serde(default)]
+    pub(crate) dialler: Option<crate::call::dialler::config::RawDialler>,
 }
 
 #[cfg(test)]

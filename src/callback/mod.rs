@@ -4,6 +4,7 @@
 //! and the store, feeds the engine the wall clock, and group-commits every state change
 //! before anything is acknowledged.
 
+pub mod attempt;
 pub mod config;
 pub mod ecbt;
 pub mod engine;

@@ -88,6 +88,12 @@ str_enum! {
         Voicemail = "voicemail",
         /// Any other failure (trunk error, agent leg failed, holdless restarted mid-call).
         Error = "error",
+        /// The customer pressed 2: called again after the call target's reschedule delay
+        /// (not a failure, never counted against the retry caps).
+        Rescheduled = "rescheduled",
+        /// The customer acknowledged, then hung up before an agent was connected: not
+        /// retried (they chose to leave).
+        Abandoned = "abandoned",
     }
 }
 
@@ -128,7 +134,9 @@ impl AttemptCounts {
     /// The counter for a result (`None` for `Completed`).
     pub fn slot(&mut self, r: AttemptResult) -> Option<&mut u32> {
         match r {
-            AttemptResult::Completed => None,
+            AttemptResult::Completed | AttemptResult::Rescheduled | AttemptResult::Abandoned => {
+                None
+            }
             AttemptResult::Busy => Some(&mut self.busy),
             AttemptResult::NoAnswer => Some(&mut self.no_answer),
             AttemptResult::Voicemail => Some(&mut self.voicemail),
@@ -205,6 +213,10 @@ pub struct Callback {
     /// The inbound call that registered it (SIP), for its first attempt's call record.
     #[serde(default)]
     pub inbound: Option<InboundCall>,
+    /// A retry: when the previous attempt ended and created this one (its record's
+    /// `createdAt`).
+    #[serde(default)]
+    pub retry_created_at: Option<DateTime<Utc>>,
 }
 
 str_enum! {

@@ -19,6 +19,7 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 use tokio::sync::{mpsc, oneshot};
 
+use super::attempt::AttemptReport;
 use super::engine::{
     CancelOutcome, Engine, EngineError, Launch, Refused, RegisterRequest, Registered, StatusView,
     TargetConfig, TargetGauges, TargetView, Write,
@@ -99,7 +100,12 @@ enum Command {
     Ping(Reply<()>),
     AttachDialler(mpsc::UnboundedSender<Launch>),
     AgentConnected(String, Reply<Result<(), EngineError>>),
-    AttemptEnded(String, AttemptResult, Reply<Result<(), EngineError>>),
+    AttemptEnded(
+        String,
+        AttemptResult,
+        Option<Box<AttemptReport>>,
+        Reply<Result<(), EngineError>>,
+    ),
     Record(Box<RecordEntry>, Reply<()>),
     Records {
         org: String,
@@ -287,7 +293,19 @@ impl Service {
         id: &str,
         result: AttemptResult,
     ) -> Result<Result<(), EngineError>, ServiceError> {
-        self.call(|r| Command::AttemptEnded(id.into(), result, r))
+        self.call(|r| Command::AttemptEnded(id.into(), result, None, r))
+            .await
+    }
+
+    /// The dialler: an attempt ended, with what it saw of it (the attempt's call record is
+    /// filed with the outcome, in the same commit).
+    pub async fn attempt_report(
+        &self,
+        id: &str,
+        result: AttemptResult,
+        report: AttemptReport,
+    ) -> Result<Result<(), EngineError>, ServiceError> {
+        self.call(|r| Command::AttemptEnded(id.into(), result, Some(Box::new(report)), r))
             .await
     }
 
@@ -577,8 +595,10 @@ impl Worker {
                 let r = self.engine.handle_agent_connected(now, &id);
                 out.push(answer(reply, r));
             }
-            Command::AttemptEnded(id, result, reply) => {
-                let r = self.engine.handle_attempt_ended(now, &id, result);
+            Command::AttemptEnded(id, result, report, reply) => {
+                let r = self
+                    .engine
+                    .handle_attempt_report(now, &id, result, report.map(|r| *r));
                 out.push(answer(reply, r));
             }
             Command::Record(entry, reply) => {
@@ -634,7 +654,7 @@ impl Worker {
                 drop(r.send(Err(DOWN)))
             }
             Command::Records { reply, .. } => drop(reply.send(Err(DOWN))),
-            Command::AgentConnected(_, r) | Command::AttemptEnded(_, _, r) => {
+            Command::AgentConnected(_, r) | Command::AttemptEnded(_, _, _, r) => {
                 // The dialler's report is lost with the store; the restart path treats an
                 // in-progress callback as an interrupted attempt.
                 drop(r.send(Err(DOWN)))

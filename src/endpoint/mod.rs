@@ -433,6 +433,35 @@ impl Endpoint {
         self.drain_tx(now);
     }
 
+    /// A callback the engine released: its first leg is placed (see
+    /// [`crate::call::dialler`]). A call target this endpoint does not know ends the
+    /// attempt at once as an error.
+    pub fn dial(&mut self, now: Instant, launch: crate::callback::Launch) {
+        let Some(target) = self.inbound.get(&launch.call_target).cloned() else {
+            tracing::warn!(target = %launch.call_target, "callback for an unknown call target");
+            self.calls
+                .launch_failed(launch.callback_id, launch.first_party);
+            return;
+        };
+        let dial = crate::call::dialler::Dial {
+            callback_id: launch.callback_id,
+            attempt: launch.attempt,
+            number: launch.number,
+            first_party: launch.first_party,
+            contact_center: launch.contact_center,
+            caller_id: launch.caller_id,
+            headers: launch.sip_headers,
+            target,
+        };
+        let mut cx = Ctx {
+            now,
+            tx: &mut self.tx,
+            media: self.media.as_mut(),
+        };
+        self.calls.dial(&mut cx, dial);
+        self.drain_tx(now);
+    }
+
     /// The wall clock the calls read (dates in registrations and records; tests).
     pub fn with_clock(mut self, clock: crate::callback::service::Clock) -> Self {
         self.calls = self.calls.with_clock(clock);

@@ -131,6 +131,10 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
         &cfg.flood,
     )));
     let mut running = Vec::new();
+    let (launch_txs, mut launch_rxs): (Vec<_>, Vec<_>) =
+        (0..engines).map(|_| mpsc::unbounded_channel()).unzip();
+    launch_rxs.reverse();
+    tokio::spawn(hand_out_launches(callbacks.clone(), launch_txs));
     for (index, rx) in receivers.into_iter().enumerate() {
         let mut rtp = rtp::RtpRuntime::sharing(
             cfg.media.ports_for_engine(index, engines),
@@ -162,6 +166,9 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
             tx.clone(),
             media_events,
             callbacks.clone(),
+            launch_rxs
+                .pop()
+                .unwrap_or_else(|| mpsc::unbounded_channel().1),
         );
         let stop = stopped(shutdown.clone());
         running.push(tokio::spawn(engine.run(rx, stop)));
@@ -175,6 +182,35 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
     }
     callbacks.stop().await;
     Ok(())
+}
+
+/// Attaches the dialler to the callback engine and hands each released callback to the
+/// SIP engines in turn (a callback's legs live on the engine that placed them).
+async fn hand_out_launches(
+    callbacks: crate::callback::service::Service,
+    engines: Vec<mpsc::UnboundedSender<crate::callback::Launch>>,
+) {
+    let mut launches = match callbacks.attach_dialler() {
+        Ok(rx) => rx,
+        Err(e) => {
+            tracing::error!(error = %e, "the dialler could not attach: callbacks stay queued");
+            return;
+        }
+    };
+    let mut next = 0usize;
+    while let Some(launch) = launches.recv().await {
+        let Some(engine) = engines.get(next % engines.len().max(1)) else {
+            return;
+        };
+        next = next.wrapping_add(1);
+        if let Err(e) = engine.send(launch) {
+            // The engine stopped (shutdown): the attempt goes back as an error.
+            let l = e.0;
+            let _ = callbacks
+                .attempt_ended(&l.callback_id, crate::callback::AttemptResult::Error)
+                .await;
+        }
+    }
 }
 
 /// Resolves once `shutdown` turns true (or its sender is gone).

@@ -46,6 +46,8 @@ pub(super) struct SipEngine {
     /// Its answers, back into this loop.
     replies_tx: mpsc::UnboundedSender<Reply>,
     replies: mpsc::UnboundedReceiver<Reply>,
+    /// Callbacks the engine released to this SIP engine for dialling.
+    launches: mpsc::UnboundedReceiver<crate::callback::Launch>,
 }
 
 /// The callback engine's answer to a request of an inbound call.
@@ -74,9 +76,11 @@ impl SipEngine {
         inputs: Inboxes,
         media_events: mpsc::Receiver<MediaEvent>,
         callbacks: Service,
+        launches: mpsc::UnboundedReceiver<crate::callback::Launch>,
     ) -> Self {
         let (replies_tx, replies) = mpsc::unbounded_channel();
         SipEngine {
+            launches,
             callbacks,
             replies_tx,
             replies,
@@ -125,6 +129,11 @@ impl SipEngine {
                 }
                 Some(ev) = self.media_events.recv() => {
                     self.media_event(ev);
+                    self.flush().await;
+                    self.gauges();
+                }
+                Some(launch) = self.launches.recv() => {
+                    self.endpoint.dial(Instant::now().into_std(), launch);
                     self.flush().await;
                     self.gauges();
                 }
@@ -266,6 +275,33 @@ impl SipEngine {
                         Err(e) => {
                             counters.inc(Kind::Inbound, "record_lost");
                             tracing::error!(error = %e, "call record not kept");
+                        }
+                    }
+                });
+            }
+            CallEvent::AgentConnected { callback_id } => {
+                tokio::spawn(async move {
+                    match svc.agent_connected(&callback_id).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => tracing::warn!(error = %e, "agent connected: not taken"),
+                        Err(e) => tracing::warn!(error = %e, "agent connected: engine down"),
+                    }
+                });
+            }
+            CallEvent::AttemptEnded {
+                callback_id,
+                result,
+                report,
+            } => {
+                let counters = self.counters.clone();
+                counters.inc(Kind::Attempts, result.as_str());
+                tokio::spawn(async move {
+                    match svc.attempt_report(&callback_id, result, *report).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => tracing::warn!(error = %e, "attempt end not taken"),
+                        Err(e) => {
+                            // The engine restarts the attempt as an error from the store.
+                            tracing::error!(error = %e, "attempt end lost with the engine")
                         }
                     }
                 });

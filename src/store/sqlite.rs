@@ -35,6 +35,7 @@ pub const BUSY_TIMEOUT_MS: i64 = 5000;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_call_records.sql"),
+    include_str!("migrations/0003_attempt_created_at.sql"),
 ];
 
 /// The SQLite store.
@@ -180,7 +181,7 @@ const COLUMNS: &str = "id, seq, organization, call_target, widget, number, kind,
     channel, user_data, sip_headers, requested_at, estimated_for, ecbt_secs, due_at, appointment, \
     attempts, failed_busy, failed_no_answer, failed_voicemail, failed_error, last_result, \
     launched_at, agent_connected_at, actual_callback_time, punctuality_secs, was_punctual, \
-    estimate_accuracy, finished_at, inbound";
+    estimate_accuracy, finished_at, inbound, retry_created_at";
 
 /// `INSERT … ON CONFLICT(id) DO UPDATE` every column but `id` (not `INSERT OR REPLACE`,
 /// which would silently delete another row that clashes on `seq`).
@@ -235,6 +236,7 @@ fn upsert(tx: &rusqlite::Transaction, cb: &Callback) -> rusqlite::Result<()> {
         p.map(|p| p.estimate_percent_accuracy),
         cb.finished_at.map(ms),
         inbound,
+        cb.retry_created_at.map(ms),
     ])?;
     Ok(())
 }
@@ -381,6 +383,7 @@ fn decode(row: &Row) -> rusqlite::Result<Result<Callback, StoreError>> {
         punctuality,
         finished_at: opt_ms(29)?,
         inbound,
+        retry_created_at: opt_ms(31)?,
         id,
     }))
 }
@@ -611,7 +614,7 @@ mod tests {
         {
             let mut s = SqliteStore::open(dir.path()).unwrap();
             s.apply(&drain(&mut e)).unwrap();
-            assert_eq!(s.schema_version().unwrap(), 2);
+            assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
         }
         let mut s = SqliteStore::open(dir.path()).unwrap();
         let snap = s.load().unwrap();
@@ -704,7 +707,7 @@ mod tests {
                 err,
                 StoreError::NewerSchema {
                     found: 99,
-                    supported: 2
+                    supported: 3
                 }
             ),
             "{err}"
@@ -850,13 +853,14 @@ mod tests {
             s.conn
                 .execute_batch(
                     "DROP TABLE call_records; ALTER TABLE callbacks DROP COLUMN inbound; \
+                     ALTER TABLE callbacks DROP COLUMN retry_created_at; \
                      PRAGMA user_version = 1;",
                 )
                 .unwrap();
             a
         };
         let mut s = SqliteStore::open(dir.path()).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 2);
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
         assert_eq!(s.load().unwrap().callbacks, [a]);
         s.apply(&[entry("acme", "r", "2026-01-14T03:00:00Z")])
             .unwrap();

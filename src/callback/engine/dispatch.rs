@@ -4,11 +4,12 @@
 use chrono::{DateTime, Utc};
 
 use super::{class, lane, secs, Engine, EngineError, Lane, Write};
+use crate::callback::attempt::{self, AttemptReport, Party};
 use crate::callback::ecbt::Estimator;
 use crate::callback::model::{
     AttemptResult, Callback, CallbackId, FirstParty, Punctuality, Status,
 };
-use crate::callback::record::InboundCall;
+use crate::callback::record::{Attempt, CallRecord, InboundCall, RecordEntry};
 
 /// Floor of the wait used for `estimatePercentAccuracy`, seconds: a callback promised
 /// "now" and made 5 s late is not 0 % accurate.
@@ -242,6 +243,19 @@ impl Engine {
         id: &str,
         result: AttemptResult,
     ) -> Result<(), EngineError> {
+        self.handle_attempt_report(now, id, result, None)
+    }
+
+    /// The same with what the dialler saw of the attempt (legs, delays, who hung up), for
+    /// its call record. A rescheduled attempt (`report.rescheduled`) is queued again after
+    /// the delay it carries without counting against the retry caps.
+    pub fn handle_attempt_report(
+        &mut self,
+        now: DateTime<Utc>,
+        id: &str,
+        result: AttemptResult,
+        report: Option<AttemptReport>,
+    ) -> Result<(), EngineError> {
         let cb = self.in_progress_mut(id)?.clone();
         let Some(t) = self.targets.get_mut(&cb.call_target) else {
             return Err(EngineError::UnknownCallback(id.to_owned()));
@@ -257,12 +271,19 @@ impl Engine {
             call_target: cb.call_target.clone(),
             state,
         });
-        self.end_attempt(now, cb, result);
+        self.end_attempt(now, cb, result, report);
         Ok(())
     }
 
-    /// Records the attempt and completes, retries or fails the callback.
-    fn end_attempt(&mut self, now: DateTime<Utc>, mut cb: Callback, result: AttemptResult) {
+    /// Records the attempt (its attempt row and its call record) and completes, retries
+    /// or fails the callback.
+    fn end_attempt(
+        &mut self,
+        now: DateTime<Utc>,
+        mut cb: Callback,
+        result: AttemptResult,
+        report: Option<AttemptReport>,
+    ) {
         self.write(Write::Attempt(AttemptRecord {
             callback_id: cb.id.clone(),
             attempt: cb.attempts,
@@ -273,10 +294,8 @@ impl Engine {
             result,
         }));
         cb.last_result = Some(result);
-        let retry = self
-            .targets
-            .get(&cb.call_target)
-            .and_then(|t| t.cfg.settings.retry.for_result(result));
+        let settings = self.targets.get(&cb.call_target).map(|t| &t.cfg.settings);
+        let retry = settings.and_then(|s| s.retry.for_result(result));
         let again = match (retry, cb.failed.slot(result)) {
             (Some(rule), Some(count)) => {
                 *count += 1;
@@ -284,10 +303,13 @@ impl Engine {
             }
             _ => None,
         };
+        let again = again.or(report.as_ref().and_then(|r| r.rescheduled));
+        self.write_attempt_record(now, &cb, result, report.as_ref(), again.is_some());
         match again {
             Some(delay) => {
                 cb.status = Status::Pending;
                 cb.due_at = now + secs(delay);
+                cb.retry_created_at = Some(now);
                 self.queue(now, &cb);
                 self.write(Write::Callback(Box::new(cb.clone())));
                 self.callbacks.insert(cb.id.clone(), cb);
@@ -307,6 +329,56 @@ impl Engine {
                 self.write(Write::Callback(Box::new(cb)));
             }
         }
+    }
+
+    /// The attempt's call record: the callback's fields ([`CallRecord::for_attempt`]), then
+    /// what the dialler saw. Ids: the callback's id for the first attempt, `<id>-<n>` for
+    /// attempt `n` after it, so `originalId` is the callback's id.
+    fn write_attempt_record(
+        &mut self,
+        now: DateTime<Utc>,
+        cb: &Callback,
+        result: AttemptResult,
+        report: Option<&AttemptReport>,
+        has_retry: bool,
+    ) {
+        let target = self.targets.get(&cb.call_target);
+        let name = target.map(|t| t.cfg.name.clone());
+        let first_party = target.map(|t| t.cfg.settings.first_party);
+        let retry_attempt = cb.attempts.saturating_sub(1);
+        let attempt = Attempt {
+            id: if retry_attempt == 0 {
+                cb.id.clone()
+            } else {
+                format!("{}-{}", cb.id, cb.attempts)
+            },
+            original_id: cb.id.clone(),
+            retry_attempt,
+            created_at: cb.retry_created_at.unwrap_or(cb.requested_at),
+        };
+        let fallback;
+        let report = match report {
+            Some(r) => r,
+            None => {
+                // No word from the dialler (a restart mid-attempt, the dialler gone).
+                let mut r = AttemptReport::new(
+                    first_party.unwrap_or(FirstParty::Customer),
+                    cb.launched_at.unwrap_or(now),
+                );
+                r.ended_at = now;
+                r.hung_up_first = Some(Party::System);
+                fallback = r;
+                &fallback
+            }
+        };
+        let outcome = report.outcome(result);
+        let mut record = CallRecord::for_attempt(cb, name.as_deref(), attempt, now, outcome);
+        attempt::apply(&mut record, report);
+        record.has_retry = Some(has_retry);
+        self.write(Write::Record(Box::new(RecordEntry {
+            organization: cb.organization.clone(),
+            record,
+        })));
     }
 
     /// Loads what the store holds: the active callbacks (any order), the learned
@@ -342,7 +414,7 @@ impl Engine {
                 if let Some(t) = self.targets.get_mut(&cb.call_target) {
                     t.by_number.insert(cb.number.clone(), cb.id.clone());
                 }
-                self.end_attempt(now, cb, AttemptResult::Error);
+                self.end_attempt(now, cb, AttemptResult::Error, None);
                 continue;
             }
             self.queue(now, &cb);

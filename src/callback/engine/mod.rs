@@ -647,6 +647,7 @@ impl Engine {
             punctuality: None,
             finished_at: None,
             inbound: req.inbound,
+            retry_created_at: None,
         };
         self.queue(now, &cb);
         let position = self.position(&cb);

@@ -134,6 +134,11 @@ pub mod names {
     pub const VOICEMAIL: &str = "voicemail";
     /// Dialler: "We could not reach an agent. We will call you again. Goodbye."
     pub const AGENT_UNAVAILABLE: &str = "agent_unavailable";
+    /// Dialler, agent first, to the agent: "You have a call back. To accept it, press 1."
+    pub const WHISPER: &str = "whisper";
+    /// Dialler, agent first, to the agent: "The customer could not be reached. The call
+    /// back will be tried again. Goodbye."
+    pub const CUSTOMER_UNREACHABLE: &str = "customer_unreachable";
     /// A caller who kept holding, the contact center did not take: "We are sorry, no agent
     /// can take your call right now. Please call again later. Goodbye."
     pub const HOLD_FAILED: &str = "hold_failed";
@@ -152,7 +157,7 @@ pub mod names {
     pub const THOUSAND: &str = "thousand";
 
     /// Every file stem above, the list a prompt folder must hold.
-    pub const ALL: [&str; 79] = [
+    pub const ALL: [&str; 81] = [
         WELCOME,
         WAIT_IS_ABOUT,
         MORE_THAN,
@@ -202,6 +207,8 @@ pub mod names {
         VOICEMAIL,
         AGENT_UNAVAILABLE,
         HOLD_FAILED,
+        WHISPER,
+        CUSTOMER_UNREACHABLE,
         SMALL[0],
         SMALL[1],
         SMALL[2],

@@ -366,7 +366,7 @@ mod tests {
         }
         let dbg = format!("{set:?}");
         assert!(dbg.starts_with("PromptSet { dir: "), "{dbg}");
-        assert!(dbg.contains("clips: 79"), "{dbg}");
+        assert!(dbg.contains("clips: 81"), "{dbg}");
         assert!(dbg.len() < 300, "{dbg}");
     }
 
