@@ -368,7 +368,9 @@ fn lex(value: &str) -> Result<Vec<Item<'_>>, DigestError> {
             i += 1;
         }
         if i == start {
-            return Err(DigestError::Malformed("expected a scheme or a parameter name"));
+            return Err(DigestError::Malformed(
+                "expected a scheme or a parameter name",
+            ));
         }
         let name = &value[start..i];
         let eq = skip_ws(b, i);
@@ -392,7 +394,9 @@ fn lex(value: &str) -> Result<Vec<Item<'_>>, DigestError> {
         out.push(Item::Param(name, v));
         i = skip_ws(b, i);
         if i < b.len() && b[i] != b',' {
-            return Err(DigestError::Malformed("parameters must be separated by commas"));
+            return Err(DigestError::Malformed(
+                "parameters must be separated by commas",
+            ));
         }
     }
 }
@@ -567,7 +571,12 @@ pub fn authorization(
         let _ = write!(out, ", algorithm={a}");
     }
     if let Some(q) = qop {
-        let _ = write!(out, ", cnonce={}, qop={}, nc={nc}", quote(cnonce), q.as_str());
+        let _ = write!(
+            out,
+            ", cnonce={}, qop={}, nc={nc}",
+            quote(cnonce),
+            q.as_str()
+        );
     }
     if let Some(opaque) = &challenge.opaque {
         let _ = write!(out, ", opaque={}", quote(opaque));
@@ -675,8 +684,10 @@ impl DigestSession {
     }
 
     /// Remembers one chosen challenge. A new nonce (or `stale=true`) restarts the nonce
-    /// count; the nonce already answered, not stale, is [`DigestError::Rejected`].
+    /// count; the nonce already answered, not stale, is [`DigestError::Rejected`]; one that
+    /// cannot be answered (see [`Challenge::check`]) is refused and nothing changes.
     pub fn remember(&mut self, kind: AuthKind, challenge: Challenge) -> Result<(), DigestError> {
+        challenge.check()?;
         let slot = self
             .entries
             .iter_mut()
@@ -746,8 +757,11 @@ impl DigestSession {
         };
         let headers = self.authorize(creds, &parts, cnonce)?;
         request.headers.retain(|h| {
-            !h.name.eq_ignore_ascii_case(AuthKind::Www.credentials_header())
-                && !h.name.eq_ignore_ascii_case(AuthKind::Proxy.credentials_header())
+            !h.name
+                .eq_ignore_ascii_case(AuthKind::Www.credentials_header())
+                && !h
+                    .name
+                    .eq_ignore_ascii_case(AuthKind::Proxy.credentials_header())
         });
         for (name, value) in headers {
             request.push_other(name, value);
@@ -771,5 +785,595 @@ impl DigestSession {
     /// Forgets every challenge (e.g. after the credentials changed).
     pub fn clear(&mut self) {
         self.entries.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::Method;
+    use bytes::Bytes;
+
+    /// RFC 2617 §3.5: the challenge of the worked example.
+    const RFC2617: &str = r#"Digest realm="testrealm@host.com", qop="auth,auth-int", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="5ccc069c403ebaf9f0171e9517f40e41""#;
+    /// RFC 7616 §3.9.1: the nonce and cnonce of the worked example.
+    const RFC7616_NONCE: &str = "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v";
+    const RFC7616_CNONCE: &str = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ";
+
+    /// RFC 7616 §3.9.1: the same challenge for each algorithm.
+    fn rfc7616(algorithm: &str) -> Challenge {
+        Challenge::parse(&format!(
+            r#"Digest realm="http-auth@example.org", qop="auth, auth-int", algorithm={algorithm}, nonce="{RFC7616_NONCE}", opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS""#
+        ))
+        .unwrap()
+    }
+
+    fn get_dir_index() -> DigestRequest<'static> {
+        DigestRequest {
+            method: "GET",
+            uri: "/dir/index.html",
+            body: b"",
+        }
+    }
+
+    /// A parameter of an answer, unquoted.
+    fn param(answer: &str, name: &str) -> Option<String> {
+        lex(answer).unwrap().into_iter().find_map(|i| match i {
+            Item::Param(n, v) if n == name => Some(v),
+            _ => None,
+        })
+    }
+
+    fn challenged(code: u16, headers: &[(&str, &str)]) -> Message {
+        let mut m = Message::response(code, "Unauthorized");
+        for (name, value) in headers {
+            m.push_other(*name, *value);
+        }
+        m
+    }
+
+    /// How many header lines carry `name` (any case).
+    fn count(m: &Message, name: &str) -> usize {
+        m.headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(name))
+            .count()
+    }
+
+    fn invite() -> Message {
+        let mut m = Message::request(Method::Invite, "sip:+15551234567@127.0.0.1");
+        m.body = Bytes::from_static(b"v=0\r\n");
+        m
+    }
+
+    #[test]
+    fn rfc2617_example_gives_its_response_quoted_as_rfc7616_says() {
+        let c = Challenge::parse(RFC2617).unwrap();
+        let creds = Credentials::new("Mufasa", "Circle Of Life");
+        let answer = authorization(&c, &creds, &get_dir_index(), "0a4f113b", 1).unwrap();
+        assert_eq!(
+            answer,
+            r#"Digest username="Mufasa", realm="testrealm@host.com", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", uri="/dir/index.html", response="6629fae49393a05397450978507c4ef1", cnonce="0a4f113b", qop=auth, nc=00000001, opaque="5ccc069c403ebaf9f0171e9517f40e41""#
+        );
+    }
+
+    #[test]
+    fn rfc7616_md5_example() {
+        let creds = Credentials::new("Mufasa", "Circle of Life");
+        let answer =
+            authorization(&rfc7616("MD5"), &creds, &get_dir_index(), RFC7616_CNONCE, 1).unwrap();
+        assert_eq!(
+            param(&answer, "response").unwrap(),
+            "8ca523f5e9506fed4657c9700eebdbec"
+        );
+        assert!(answer.contains(", algorithm=MD5,"), "{answer}");
+        assert!(answer.contains(r#"opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS""#));
+    }
+
+    #[test]
+    fn rfc7616_sha256_example() {
+        let creds = Credentials::new("Mufasa", "Circle of Life");
+        let answer = authorization(
+            &rfc7616("SHA-256"),
+            &creds,
+            &get_dir_index(),
+            RFC7616_CNONCE,
+            1,
+        )
+        .unwrap();
+        assert_eq!(
+            param(&answer, "response").unwrap(),
+            "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
+        );
+        assert!(answer.contains(", algorithm=SHA-256,"), "{answer}");
+        assert!(answer.contains(", qop=auth, nc=00000001"), "{answer}");
+        assert!(answer.contains(&format!(r#"cnonce="{RFC7616_CNONCE}""#)));
+    }
+
+    #[test]
+    fn sha512_256_answers_the_rfc7616_inputs() {
+        // Expected value computed with Python's hashlib (sha512_256), which also reproduces
+        // the RFC's MD5 and SHA-256 answers above; the hash itself is checked on FIPS 180-4's
+        // "abc" vector.
+        assert_eq!(
+            Algorithm::Sha512_256.hash(b"abc"),
+            "53048e2681941ef99b2e29b76b4c7dabe4c2d0c634fc6d46e0e2f13107e7af23"
+        );
+        let creds = Credentials::new("Mufasa", "Circle of Life");
+        let c = rfc7616("SHA-512-256");
+        let answer = authorization(&c, &creds, &get_dir_index(), RFC7616_CNONCE, 1).unwrap();
+        assert_eq!(
+            param(&answer, "response").unwrap(),
+            "430d05014cecc49cab6fbe03176d41a1da86cbfe24a16580e22aaad928d960d0"
+        );
+    }
+
+    #[test]
+    fn rfc2069_form_when_the_challenge_has_no_qop() {
+        // RFC 2069 §2.4 with erratum 749 (the published response was wrong).
+        let c = Challenge::parse(
+            r#"Digest realm="testrealm@host.com", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="5ccc069c403ebaf9f0171e9517f40e41""#,
+        )
+        .unwrap();
+        let creds = Credentials::new("Mufasa", "CircleOfLife");
+        let answer = authorization(&c, &creds, &get_dir_index(), "unused", 1).unwrap();
+        assert_eq!(
+            answer,
+            r#"Digest username="Mufasa", realm="testrealm@host.com", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", uri="/dir/index.html", response="1949323746fe6a43ef61f9606e7febea", opaque="5ccc069c403ebaf9f0171e9517f40e41""#
+        );
+    }
+
+    #[test]
+    fn md5_sess_hashes_nonce_and_cnonce_into_ha1() {
+        // RFC 2617 example inputs with algorithm=MD5-sess; expected from Python's hashlib.
+        let c =
+            Challenge::parse(&RFC2617.replace("Digest ", "Digest algorithm=MD5-sess, ")).unwrap();
+        let creds = Credentials::new("Mufasa", "Circle Of Life");
+        let answer = authorization(&c, &creds, &get_dir_index(), "0a4f113b", 1).unwrap();
+        assert_eq!(
+            param(&answer, "response").unwrap(),
+            "8e3825c57e897f5a0dec6c2d4e5059d0"
+        );
+        assert!(answer.contains(", algorithm=MD5-sess,"), "{answer}");
+    }
+
+    #[test]
+    fn sha256_sess_auth_int_hashes_the_body() {
+        // Only auth-int offered; expected from Python's hashlib.
+        let c = Challenge::parse(
+            r#"Digest realm="sip.example.com", nonce="abc123", algorithm=SHA-256-sess, qop="auth-int""#,
+        )
+        .unwrap();
+        let creds = Credentials::new("alice", "s3cret");
+        let request = DigestRequest {
+            method: "INVITE",
+            uri: "sip:+15551234567@sip.example.com",
+            body: b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n",
+        };
+        let answer = authorization(&c, &creds, &request, "deadbeef", 2).unwrap();
+        assert_eq!(
+            param(&answer, "response").unwrap(),
+            "5d8ddc02b849726ad2a6b996e0a545a8fcbee63dde5381d425b2638cfb83d015"
+        );
+        assert!(answer.contains(", qop=auth-int, nc=00000002"), "{answer}");
+    }
+
+    #[test]
+    fn auth_is_preferred_over_auth_int_in_any_order() {
+        let c = Challenge::parse(r#"Digest realm="r", nonce="n", qop="auth-int, auth""#).unwrap();
+        assert_eq!(c.qop, vec![Qop::AuthInt, Qop::Auth]);
+        assert_eq!(c.preferred_qop(), Some(Qop::Auth));
+        let answer =
+            authorization(&c, &Credentials::new("u", "p"), &get_dir_index(), "c", 1).unwrap();
+        assert!(answer.contains(", qop=auth, "), "{answer}");
+    }
+
+    #[test]
+    fn a_sess_algorithm_without_qop_cannot_be_answered() {
+        let c = Challenge::parse(r#"Digest realm="r", nonce="n", algorithm=MD5-sess"#).unwrap();
+        let creds = Credentials::new("u", "p");
+        assert_eq!(
+            authorization(&c, &creds, &get_dir_index(), "c", 1),
+            Err(DigestError::SessionWithoutQop(Algorithm::Md5Sess))
+        );
+        assert_eq!(choose([&c], &creds), None);
+        let mut s = DigestSession::new();
+        assert_eq!(
+            s.remember(AuthKind::Www, c),
+            Err(DigestError::SessionWithoutQop(Algorithm::Md5Sess))
+        );
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn quoted_strings_keep_commas_and_drop_escapes() {
+        let c =
+            Challenge::parse(r#"Digest realm="a\"b, c=d", nonce="n\\1,2", opaque="", qop="auth""#)
+                .unwrap();
+        assert_eq!(c.realm, r#"a"b, c=d"#);
+        assert_eq!(c.nonce, r"n\1,2");
+        assert_eq!(c.opaque.as_deref(), Some(""));
+        // Escaped again on the way out.
+        let answer =
+            authorization(&c, &Credentials::new("u", "p"), &get_dir_index(), "c", 1).unwrap();
+        assert!(answer.contains(r#"realm="a\"b, c=d""#), "{answer}");
+        assert!(answer.contains(r#"nonce="n\\1,2""#), "{answer}");
+    }
+
+    #[test]
+    fn names_are_case_insensitive_and_whitespace_is_tolerated() {
+        let c = Challenge::parse(
+            "  dIgEsT   REALM = \"r\" ,NONCE=abc ,\t Algorithm=sha-256,QOP=auth , Stale=TRUE , domain=\"sip:a sip:b\", userhash=true  ",
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            Challenge {
+                realm: "r".into(),
+                nonce: "abc".into(),
+                opaque: None,
+                algorithm: Some(Algorithm::Sha256),
+                qop: vec![Qop::Auth],
+                stale: true,
+            }
+        );
+        let plain = Challenge::parse(r#"Digest realm="r", nonce="n", stale=false"#).unwrap();
+        assert!(!plain.stale);
+        assert_eq!(plain.algorithm, None);
+        assert_eq!(plain.effective_algorithm(), Algorithm::Md5);
+        assert!(plain.qop.is_empty());
+    }
+
+    #[test]
+    fn missing_realm_or_nonce_is_named() {
+        assert_eq!(
+            Challenge::parse(r#"Digest nonce="n""#),
+            Err(DigestError::MissingParam("realm"))
+        );
+        assert_eq!(
+            Challenge::parse(r#"Digest realm="r", qop="auth""#),
+            Err(DigestError::MissingParam("nonce"))
+        );
+        assert_eq!(
+            Challenge::parse("Digest"),
+            Err(DigestError::MissingParam("realm"))
+        );
+    }
+
+    #[test]
+    fn other_schemes_are_refused_by_name() {
+        assert_eq!(
+            Challenge::parse(r#"Basic realm="r""#),
+            Err(DigestError::NotDigest("Basic".into()))
+        );
+        assert_eq!(
+            Challenge::parse("Negotiate"),
+            Err(DigestError::NotDigest("Negotiate".into()))
+        );
+    }
+
+    #[test]
+    fn unknown_algorithm_and_qop_are_named() {
+        let err =
+            Challenge::parse(r#"Digest realm="r", nonce="n", algorithm=SHA3-256"#).unwrap_err();
+        assert_eq!(err, DigestError::UnknownAlgorithm("SHA3-256".into()));
+        assert!(err.to_string().contains("\"SHA3-256\""), "{err}");
+        assert_eq!(
+            Challenge::parse(r#"Digest realm="r", nonce="n", qop="auth-conf""#),
+            Err(DigestError::UnsupportedQop("auth-conf".into()))
+        );
+    }
+
+    #[test]
+    fn malformed_values_are_errors_not_panics() {
+        for bad in [
+            r#"Digest realm="r, nonce="n"#,
+            r#"Digest realm="r" nonce="n""#,
+            r#"realm="r", nonce="n""#,
+            r#"Digest ="r""#,
+            r#"Digest realm="r", "n""#,
+            "",
+            "   ,  ",
+            "Digest realm=\"\u{e9}\\",
+        ] {
+            assert!(
+                matches!(Challenge::parse(bad), Err(DigestError::Malformed(_))),
+                "{bad:?} gave {:?}",
+                Challenge::parse(bad)
+            );
+        }
+        // Non-ASCII inside and outside quotes is kept, never sliced mid-character.
+        let c = Challenge::parse("Digest realm=\"r\u{e9}\", nonce=n\u{e9}").unwrap();
+        assert_eq!((c.realm.as_str(), c.nonce.as_str()), ("r\u{e9}", "n\u{e9}"));
+    }
+
+    #[test]
+    fn one_value_may_hold_several_challenges() {
+        let list = parse_list(
+            r#"Digest realm="a", nonce="1", algorithm=MD5, Basic realm="b", Digest realm="a", nonce="2", algorithm=SHA-256"#,
+        )
+        .unwrap();
+        assert_eq!(list.len(), 3);
+        assert_eq!(list[0].as_ref().unwrap().nonce, "1");
+        assert_eq!(list[1], Err(DigestError::NotDigest("Basic".into())));
+        assert_eq!(list[2].as_ref().unwrap().algorithm, Some(Algorithm::Sha256));
+        assert!(matches!(
+            Challenge::parse(r#"Digest realm="a", nonce="1", Digest realm="b", nonce="2""#),
+            Err(DigestError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn choice_prefers_sha256_over_md5_and_skips_what_it_cannot_answer() {
+        let response = challenged(
+            401,
+            &[
+                (
+                    "WWW-Authenticate",
+                    r#"Digest realm="r", nonce="x", algorithm=SHA3-256"#,
+                ),
+                (
+                    "www-authenticate",
+                    r#"Digest realm="r", nonce="m", algorithm=MD5, qop="auth""#,
+                ),
+                (
+                    "WWW-Authenticate",
+                    r#"Digest realm="r", nonce="s", algorithm=SHA-256, qop="auth""#,
+                ),
+                ("WWW-Authenticate", r#"Basic realm="r""#),
+            ],
+        );
+        let all = challenges(&response);
+        assert_eq!(all.len(), 4);
+        assert!(all.iter().all(|(k, _)| *k == AuthKind::Www));
+        let ok: Vec<Challenge> = all.into_iter().filter_map(|(_, c)| c.ok()).collect();
+        let creds = Credentials::new("u", "p");
+        assert_eq!(choose(&ok, &creds).unwrap().nonce, "s");
+        // Order does not matter; the strength does.
+        let reversed: Vec<Challenge> = ok.iter().rev().cloned().collect();
+        assert_eq!(choose(&reversed, &creds).unwrap().nonce, "s");
+        // And the session answers with the SHA-256 one.
+        let mut s = DigestSession::new();
+        s.on_challenge(&response, &creds).unwrap();
+        let mut inv = invite();
+        s.apply(&mut inv, &creds, "c").unwrap();
+        let auth = inv.get_other("Authorization").unwrap();
+        assert_eq!(param(auth, "nonce").as_deref(), Some("s"));
+        assert_eq!(param(auth, "algorithm").as_deref(), Some("SHA-256"));
+    }
+
+    #[test]
+    fn choice_keeps_the_topmost_between_equals_and_honours_the_realm() {
+        let a = Challenge::parse(r#"Digest realm="a", nonce="1", algorithm=SHA-256"#).unwrap();
+        let b = Challenge::parse(r#"Digest realm="b", nonce="2", algorithm=SHA-256"#).unwrap();
+        let c = Challenge::parse(r#"Digest realm="b", nonce="3", algorithm=MD5"#).unwrap();
+        let any = Credentials::new("u", "p");
+        assert_eq!(choose([&a, &b, &c], &any), Some(&a));
+        let only_b = Credentials::new("u", "p").with_realm("b");
+        assert_eq!(choose([&a, &c, &b], &only_b), Some(&b));
+        let only_z = Credentials::new("u", "p").with_realm("z");
+        assert_eq!(choose([&a, &b, &c], &only_z), None);
+    }
+
+    #[test]
+    fn nothing_usable_says_why() {
+        let mut s = DigestSession::new();
+        let creds = Credentials::new("u", "p").with_realm("trunk");
+        let response = challenged(
+            401,
+            &[
+                ("WWW-Authenticate", r#"Digest realm="other", nonce="n""#),
+                (
+                    "WWW-Authenticate",
+                    r#"Digest realm="trunk", nonce="n", algorithm=SHA3"#,
+                ),
+            ],
+        );
+        let Err(DigestError::NoUsableChallenge(why)) = s.on_challenge(&response, &creds) else {
+            panic!("expected NoUsableChallenge");
+        };
+        assert!(why.contains("\"other\"") && why.contains("SHA3"), "{why}");
+        let bare = challenged(401, &[]);
+        assert!(matches!(
+            s.on_challenge(&bare, &creds),
+            Err(DigestError::NoUsableChallenge(_))
+        ));
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn nc_counts_up_for_each_request_on_the_same_nonce() {
+        let mut s = DigestSession::new();
+        let creds = Credentials::new("u", "p");
+        let response = challenged(
+            401,
+            &[(
+                "WWW-Authenticate",
+                r#"Digest realm="r", nonce="n1", qop="auth""#,
+            )],
+        );
+        s.on_challenge(&response, &creds).unwrap();
+        assert_eq!(s.nonce_count(AuthKind::Www, "r"), Some(0));
+
+        let mut inv = invite();
+        s.apply(&mut inv, &creds, "c1").unwrap();
+        let auth = inv.get_other("Authorization").unwrap().to_owned();
+        assert_eq!(param(&auth, "nc").as_deref(), Some("00000001"));
+        assert_eq!(
+            param(&auth, "uri").as_deref(),
+            Some("sip:+15551234567@127.0.0.1")
+        );
+
+        // In-dialog BYE, answered up front on the same nonce.
+        let mut bye = Message::request(Method::Bye, "sip:agent@127.0.0.1:5070");
+        s.apply(&mut bye, &creds, "c2").unwrap();
+        let auth = bye.get_other("authorization").unwrap();
+        assert_eq!(param(auth, "nc").as_deref(), Some("00000002"));
+        assert_eq!(param(auth, "cnonce").as_deref(), Some("c2"));
+        assert_eq!(
+            param(auth, "uri").as_deref(),
+            Some("sip:agent@127.0.0.1:5070")
+        );
+        assert_eq!(s.nonce_count(AuthKind::Www, "r"), Some(2));
+    }
+
+    #[test]
+    fn a_stale_challenge_restarts_nc_with_the_new_nonce() {
+        let mut s = DigestSession::new();
+        let creds = Credentials::new("u", "p");
+        let first = challenged(
+            407,
+            &[(
+                "Proxy-Authenticate",
+                r#"Digest realm="r", nonce="n1", qop="auth""#,
+            )],
+        );
+        s.on_challenge(&first, &creds).unwrap();
+        let mut inv = invite();
+        s.apply(&mut inv, &creds, "c").unwrap();
+        s.apply(&mut inv, &creds, "c").unwrap();
+        assert_eq!(s.nonce_count(AuthKind::Proxy, "r"), Some(2));
+
+        let stale = challenged(
+            407,
+            &[(
+                "Proxy-Authenticate",
+                r#"Digest realm="r", nonce="n2", qop="auth", stale=true"#,
+            )],
+        );
+        s.on_challenge(&stale, &creds).unwrap();
+        s.apply(&mut inv, &creds, "c").unwrap();
+        assert_eq!(count(&inv, "Proxy-Authorization"), 1);
+        let auth = inv.get_other("Proxy-Authorization").unwrap();
+        assert_eq!(param(auth, "nonce").as_deref(), Some("n2"));
+        assert_eq!(param(auth, "nc").as_deref(), Some("00000001"));
+    }
+
+    #[test]
+    fn the_answered_nonce_challenged_again_means_rejected_credentials() {
+        let mut s = DigestSession::new();
+        let creds = Credentials::new("u", "wrong");
+        let response = challenged(
+            401,
+            &[(
+                "WWW-Authenticate",
+                r#"Digest realm="r", nonce="n1", qop="auth""#,
+            )],
+        );
+        s.on_challenge(&response, &creds).unwrap();
+        // Challenged again before answering: nothing sent yet, so not a rejection.
+        s.on_challenge(&response, &creds).unwrap();
+        let mut inv = invite();
+        s.apply(&mut inv, &creds, "c").unwrap();
+        assert_eq!(
+            s.on_challenge(&response, &creds),
+            Err(DigestError::Rejected("r".into()))
+        );
+        // A different nonce (the old one expired) is answered afresh.
+        let fresh = challenged(
+            401,
+            &[(
+                "WWW-Authenticate",
+                r#"Digest realm="r", nonce="n2", qop="auth""#,
+            )],
+        );
+        s.on_challenge(&fresh, &creds).unwrap();
+        assert_eq!(s.nonce_count(AuthKind::Www, "r"), Some(0));
+    }
+
+    #[test]
+    fn a_response_with_both_kinds_is_answered_with_both_headers() {
+        let mut s = DigestSession::new();
+        let creds = Credentials::new("u", "p");
+        let response = challenged(
+            407,
+            &[
+                (
+                    "Proxy-Authenticate",
+                    r#"Digest realm="proxy", nonce="p", qop="auth""#,
+                ),
+                ("WWW-Authenticate", r#"Digest realm="uas", nonce="w""#),
+            ],
+        );
+        s.on_challenge(&response, &creds).unwrap();
+        let mut inv = invite();
+        inv.push_other("authorization", "Digest username=\"old\"");
+        s.apply(&mut inv, &creds, "c").unwrap();
+        assert_eq!(count(&inv, "Authorization"), 1);
+        assert_eq!(
+            param(inv.get_other("Authorization").unwrap(), "realm").as_deref(),
+            Some("uas")
+        );
+        assert_eq!(
+            param(inv.get_other("Proxy-Authorization").unwrap(), "realm").as_deref(),
+            Some("proxy")
+        );
+    }
+
+    #[test]
+    fn credentials_go_on_requests_only_and_nothing_is_added_before_a_challenge() {
+        let mut s = DigestSession::new();
+        let creds = Credentials::new("u", "p");
+        let mut inv = invite();
+        s.apply(&mut inv, &creds, "c").unwrap();
+        assert!(inv.get_other("Authorization").is_none());
+        let mut resp = Message::response(200, "OK");
+        assert_eq!(
+            s.apply(&mut resp, &creds, "c"),
+            Err(DigestError::NotARequest)
+        );
+    }
+
+    #[test]
+    fn at_most_max_realms_are_remembered() {
+        let mut s = DigestSession::new();
+        for i in 0..=MAX_REALMS {
+            let c = Challenge::parse(&format!(r#"Digest realm="r{i}", nonce="n""#)).unwrap();
+            s.remember(AuthKind::Www, c).unwrap();
+        }
+        assert_eq!(s.entries.len(), MAX_REALMS);
+        assert_eq!(s.nonce_count(AuthKind::Www, "r0"), None);
+        assert_eq!(
+            s.nonce_count(AuthKind::Www, &format!("r{MAX_REALMS}")),
+            Some(0)
+        );
+        s.clear();
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn the_password_never_shows_in_debug_or_display() {
+        let creds = Credentials::new("trunkuser", "Sup3rS3cret!").with_realm("sip.example.com");
+        let shown = [
+            format!("{creds:?}"),
+            format!("{creds:#?}"),
+            format!("{creds}"),
+            format!("{:?}", Some(&creds)),
+        ];
+        for s in &shown {
+            assert!(!s.contains("Sup3rS3cret"), "password leaked in {s}");
+            assert!(s.contains("trunkuser"), "{s}");
+        }
+        assert!(shown[0].contains("<redacted>"));
+        let answer = authorization(
+            &Challenge::parse(r#"Digest realm="sip.example.com", nonce="n""#).unwrap(),
+            &creds,
+            &get_dir_index(),
+            "c",
+            1,
+        )
+        .unwrap();
+        assert!(!answer.contains("Sup3rS3cret"));
+    }
+
+    #[test]
+    fn header_names_follow_the_status() {
+        assert_eq!(AuthKind::from_status(401), Some(AuthKind::Www));
+        assert_eq!(AuthKind::from_status(407), Some(AuthKind::Proxy));
+        assert_eq!(AuthKind::from_status(403), None);
+        assert_eq!(AuthKind::Www.challenge_header(), "WWW-Authenticate");
+        assert_eq!(AuthKind::Www.credentials_header(), "Authorization");
+        assert_eq!(AuthKind::Proxy.challenge_header(), "Proxy-Authenticate");
+        assert_eq!(AuthKind::Proxy.credentials_header(), "Proxy-Authorization");
     }
 }
