@@ -1,6 +1,7 @@
 //! SIP: the message facade, framing and parsing, typed header views, transactions.
 
 pub mod dialog;
+pub mod digest;
 pub mod framer;
 pub mod message;
 pub mod method;
