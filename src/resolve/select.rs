@@ -252,7 +252,6 @@ impl Resolution {
         }
         self.transport = transport;
         let mut targets: Vec<String> = srv.iter().map(|r| r.target.clone()).collect();
-        targets.dedup();
         targets.sort();
         targets.dedup();
         self.srv = srv;
@@ -290,8 +289,8 @@ impl Resolution {
         }
         let mut found = Vec::new();
         if self.srv.is_empty() {
-            let key = if self.name.is_empty() { "" } else { &self.name };
-            self.push_name(&mut found, key, self.port);
+            // The name on its port; for an IP literal the name is "" and so is its key.
+            self.push_name(&mut found, &self.name, self.port);
         } else {
             for r in order_srv(self.srv.clone(), rng) {
                 self.push_name(&mut found, &r.target, r.port);
