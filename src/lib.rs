@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod key_error;
 pub mod media;
 pub mod metrics;
+pub mod resolve;
 pub mod runtime;
 pub mod sip;
 pub mod store;
