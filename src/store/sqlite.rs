@@ -35,7 +35,7 @@ pub const BUSY_TIMEOUT_MS: i64 = 5000;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_call_records.sql"),
-    include_str!("migrations/0003_attempt_created_at.sql"),
+    include_str!("migrations/0004_attempt_created_at.sql"),
 ];
 
 /// The SQLite store.
