@@ -152,7 +152,9 @@ async fn register_status_cancel_round_trip() {
     assert!(item["requested_at"].as_i64().unwrap() > 1_700_000_000);
     assert_eq!(item["ewt"], 0);
 
-    // The same number again, in another notation: a duplicate.
+    // The same number again at once, in another notation: a repeat of the request being
+    // processed, Mindful's DuplicateRequest (a number that has had a callback for 10 s or
+    // more is refused as duplicateCallback: src/api/error.rs and the engine's tests).
     let r = post(
         s.http,
         "/api/widget/billing-widget/request_callback",
@@ -162,7 +164,7 @@ async fn register_status_cancel_round_trip() {
     .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.item()["status"], "DuplicateRequest");
-    assert_eq!(r.item()["outcome"], "duplicateCallback");
+    assert_eq!(r.item()["outcome"], "duplicateRequest");
 
     let r = post(
         s.http,
@@ -185,12 +187,14 @@ async fn register_status_cancel_round_trip() {
     assert_eq!(st["call_request_id"], second.as_str());
     assert_eq!(st["forecast_waitlist_position"], "2");
     assert_eq!(st["status"], "Pending");
-    assert_eq!(st["type"], "ASAP");
+    assert_eq!(st["type"], "asap");
     assert_eq!(st["call_target_id"], "billing");
     assert_eq!(st["callback_number"], "+15550100002");
     assert_eq!(st["contact_uri"], "tel:+15550100002");
-    assert_eq!(st["source"], "ivr");
+    assert_eq!(st["source"], "CBWidget:billing-widget");
+    // Mindful's callback_status: "10-digit Unix time stamp" strings.
     assert!(st["created_at"].as_str().unwrap().parse::<i64>().is_ok());
+    assert!(st["estimated_for"].as_str().unwrap().parse::<i64>().is_ok());
 
     let r = post(
         s.http,
@@ -239,6 +243,25 @@ async fn register_status_cancel_round_trip() {
     assert_eq!(rec["status"], "Canceled");
     assert_eq!(rec["user_data"]["account"], "A-555-010-0001");
     assert_eq!(rec["channel"], "ivr");
+    assert_eq!(rec["type"], "asap");
+    assert_eq!(rec["source"], "CBWidget:billing-widget");
+    // Timestamps of the record are RFC 3339 UTC strings, as in the historical API.
+    for k in [
+        "estimatedFor",
+        "createdAt",
+        "requested_at",
+        "due_at",
+        "finished_at",
+    ] {
+        let v = rec[k].as_str().unwrap_or_else(|| panic!("{k}: {rec}"));
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(v).is_ok() && v.ends_with('Z'),
+            "{k}: {v}"
+        );
+    }
+    assert_eq!(rec["estimatedFor"], rec["requested_at"], "ECBT 0");
+    assert_eq!(rec["actualCallbackTime"], Value::Null, "never called");
+    assert_eq!(rec["processedAt"], Value::Null);
     let r = get(
         s.http,
         &format!("/api/organization/acme/callback/{second}"),
@@ -269,8 +292,21 @@ async fn register_status_cancel_round_trip() {
         r#"{"contact_number": "5550100003"}"#,
     )
     .await;
-    assert_eq!(r.item()["type"], "Scheduled");
+    assert_eq!(r.item()["type"], "scheduled");
     assert_eq!(r.item()["estimated_for"], slot.to_string().as_str());
+    // An appointment that has passed: Mindful's AppointmentTimeInThePast.
+    let r = post(
+        s.http,
+        "/api/widget/billing-widget/request_callback",
+        ACME,
+        r#"{"contact_number": "5550100009", "appointment_time": 1700000000}"#,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.item()["status"].as_str()),
+        (400, Some("AppointmentTimeInThePast"))
+    );
+    assert_eq!(r.item()["outcome"], "appointmentTimeInThePast");
     let body = format!(
         r#"{{"contact_number": "5550100004", "appointment_time": {}}}"#,
         slot + 60

@@ -260,10 +260,10 @@ fn widget_shape(w: &Value) {
         (w["offer_asap"].as_bool(), w["offer_scheduled"].as_bool()),
         (Some(true), Some(true))
     );
-    assert_eq!(w["ewt"], 0, "nothing ahead: {w}");
+    assert_eq!(w["ewt"], 20, "nothing ahead: the minimum delay: {w}");
     assert_eq!(
-        w["message"], "We can call you back in approximately 1 minutes.",
-        "the widget's template"
+        w["message"], "We can call you back in less than a minute.",
+        "the widget's template, worded naturally (was \"in approximately 1 minutes\")"
     );
     let slots = w["scheduled_timeslots"].as_array().expect("timeslots");
     assert!(
@@ -320,10 +320,10 @@ async fn the_readme_curl_walk_through_works_on_the_example_configuration() {
     let id = item["callback_request_id"].as_str().expect("id").to_owned();
     assert!(!id.is_empty());
     assert!(item["requested_at"].as_i64().unwrap() > 1_700_000_000);
-    assert_eq!(item["ewt"], 0);
+    assert_eq!(item["ewt"], 20, "the minimum delay");
     assert_eq!(
         item["message"],
-        "Thank you. We will call you back in approximately 1 minutes."
+        "Thank you. We will call you back in less than a minute."
     );
 
     // Where is it?
@@ -337,8 +337,8 @@ async fn the_readme_curl_walk_through_works_on_the_example_configuration() {
     assert_eq!(st["contact_uri"], "tel:+15551234567");
     assert_eq!(st["call_target_id"], "billing");
     assert_eq!(st["status"], "Pending");
-    assert_eq!(st["type"], "ASAP");
-    assert_eq!(st["source"], "ivr");
+    assert_eq!(st["type"], "asap");
+    assert_eq!(st["source"], "CBWidget:billing-widget");
     assert_eq!(st["forecast_waitlist_position"], "1");
     for k in ["created_at", "estimated_for", "estimated_wait_time"] {
         assert!(

@@ -39,9 +39,15 @@ pub enum ApiError {
     /// The number fails the call target's rules (400 `InvalidContact`).
     #[error("{0}")]
     InvalidContact(String),
-    /// A pending callback already exists for the number (400 `DuplicateRequest`).
+    /// A request for the same number is still being processed (400 `DuplicateRequest`,
+    /// Mindful's meaning: within seconds of the first one). A number that simply has a
+    /// callback already is refused as `RequestRefusedDueToOperationMode` with outcome
+    /// `duplicateCallback`.
     #[error("{0}")]
     DuplicateRequest(String),
+    /// `appointment_time` has passed (400 `AppointmentTimeInThePast`).
+    #[error("{0}")]
+    AppointmentTimeInThePast(String),
     /// The widget does not accept this request now (400
     /// `RequestRefusedDueToOperationMode`).
     #[error("{0}")]
@@ -68,6 +74,7 @@ impl ApiError {
             ApiError::ContactRequired => "ContactRequired",
             ApiError::InvalidContact(_) => "InvalidContact",
             ApiError::DuplicateRequest(_) => "DuplicateRequest",
+            ApiError::AppointmentTimeInThePast(_) => "AppointmentTimeInThePast",
             ApiError::OperationMode(_) => "RequestRefusedDueToOperationMode",
             ApiError::Unavailable => "PlatformUnavailable",
             ApiError::Overloaded => "Overloaded",
@@ -92,7 +99,8 @@ impl ApiError {
             Refusal::InvalidNumber | Refusal::MaxTollRateExceeded => {
                 ApiError::InvalidContact(detail)
             }
-            Refusal::DuplicateCallback => ApiError::DuplicateRequest(detail),
+            Refusal::DuplicateRequest => ApiError::DuplicateRequest(detail),
+            Refusal::AppointmentInThePast => ApiError::AppointmentTimeInThePast(detail),
             Refusal::InvalidAppointment => ApiError::InvalidParameters(detail),
             _ => ApiError::OperationMode(detail),
         }
@@ -148,5 +156,29 @@ fn respond(e: &ApiError, outcome: Option<Refusal>) -> Response {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         respond(&self, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Mindful's DuplicateRequest is a repeat of a request still being processed; a number
+    /// that already has a callback is a rule refusal like the others.
+    #[test]
+    fn duplicate_request_and_duplicate_callback_stay_distinct() {
+        let e = ApiError::from_refusal(Refusal::DuplicateRequest, String::new());
+        assert_eq!(e.status_name(), "DuplicateRequest");
+        let e = ApiError::from_refusal(Refusal::DuplicateCallback, String::new());
+        assert_eq!(e.status_name(), "RequestRefusedDueToOperationMode");
+        assert_eq!(
+            body(&e, Some(Refusal::DuplicateCallback))["data"][0]["outcome"],
+            "duplicateCallback"
+        );
+        let e = ApiError::from_refusal(Refusal::AppointmentInThePast, String::new());
+        assert_eq!(
+            (e.status_name(), e.http_status()),
+            ("AppointmentTimeInThePast", StatusCode::BAD_REQUEST)
+        );
     }
 }

@@ -8,17 +8,19 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::body;
 use super::error::{ApiError, RefusalResponse};
 use super::ApiState;
-use crate::callback::config::{render_template, Widget};
+use crate::callback::config::{render_template, QuoteText, Widget};
 use crate::callback::engine::{CancelOutcome, RegisterRequest, StatusView, TargetView};
 use crate::callback::model::{Callback, Kind, Source, Status};
 use crate::callback::number::NumberRules;
+use crate::callback::quote::{self, Quote};
+use crate::callback::record::RecordType;
 use crate::callback::service::Found;
 use crate::callback::WidgetState;
 
@@ -90,26 +92,46 @@ impl Zone {
         })
     }
 
-    fn format(self, t: DateTime<Utc>) -> (String, String) {
-        let f = |d: String, h: String| (d, h);
+    /// The local wall-clock time of an instant.
+    fn local(self, t: DateTime<Utc>) -> NaiveDateTime {
         match self {
-            Zone::Iana(tz) => {
-                let l = t.with_timezone(&tz);
-                f(
-                    l.format("%Y-%m-%d").to_string(),
-                    l.format("%H:%M").to_string(),
-                )
-            }
-            Zone::Fixed(o) => {
-                let l = t.with_timezone(&o);
-                f(
-                    l.format("%Y-%m-%d").to_string(),
-                    l.format("%H:%M").to_string(),
-                )
-            }
+            Zone::Iana(tz) => t.with_timezone(&tz).naive_local(),
+            Zone::Fixed(o) => t.with_timezone(&o).naive_local(),
+        }
+    }
+
+    /// A zone given as `time_zone` (query or body); omitted or empty means UTC, as in
+    /// Mindful's API ("If left blank, the response message will return times in the UTC
+    /// time zone").
+    fn given(v: Option<&str>) -> Result<Zone, ApiError> {
+        match v {
+            Some(v) if !v.trim().is_empty() => Zone::parse(v),
+            _ => Ok(Zone::Iana(chrono_tz::Tz::UTC)),
         }
     }
 }
+
+/// What a message quotes: the wait of an ASAP callback today (`secs` from `now`), or the
+/// day and time of a next-business-day callback or an appointment (`at`).
+fn quote_text(now: DateTime<Utc>, secs: u64, at: Option<DateTime<Utc>>, zone: Zone) -> QuoteText {
+    let expected = at.unwrap_or_else(|| now + chrono::Duration::seconds(secs as i64));
+    let local = zone.local(expected);
+    let q = match at {
+        Some(_) => Quote::At(local),
+        None => Quote::Wait(secs),
+    };
+    QuoteText {
+        secs,
+        date: local.format("%Y-%m-%d").to_string(),
+        time: local.format("%H:%M").to_string(),
+        when: quote::when(q, zone.local(now)),
+        wait: quote::wait(q, zone.local(now)),
+    }
+}
+
+/// A call target's widget view and, for a next-business-day offer, when that callback
+/// would be expected to launch.
+type WidgetView = (TargetView, Option<DateTime<Utc>>);
 
 /// Query of the widget status routes.
 #[derive(Debug, Deserialize)]
@@ -117,25 +139,13 @@ pub struct ZoneQuery {
     time_zone: Option<String>,
 }
 
-fn zone_of(
-    s: &ApiState,
-    q: Result<Query<ZoneQuery>, QueryRejection>,
-    call_target: &str,
-) -> Result<Zone, ApiError> {
+fn zone_of(q: Result<Query<ZoneQuery>, QueryRejection>) -> Result<Zone, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::InvalidParameters(e.body_text()))?;
-    match q.time_zone.as_deref() {
-        Some(v) if !v.is_empty() => Zone::parse(v),
-        _ => Ok(Zone::Iana(
-            s.dir
-                .target_tz
-                .get(call_target)
-                .copied()
-                .unwrap_or(chrono_tz::Tz::UTC),
-        )),
-    }
+    Zone::given(q.time_zone.as_deref())
 }
 
-fn status_item(w: &Widget, v: &TargetView, now: DateTime<Utc>, zone: Zone) -> Value {
+fn status_item(w: &Widget, v: &WidgetView, now: DateTime<Utc>, zone: Zone) -> Value {
+    let (v, next_day_at) = (&v.0, v.1);
     let state = if w.enabled {
         v.state
     } else {
@@ -146,13 +156,11 @@ fn status_item(w: &Widget, v: &TargetView, now: DateTime<Utc>, zone: Zone) -> Va
         .by_state
         .get(state.as_str())
         .unwrap_or(&w.messages.default);
-    let at = v
-        .ewt
-        .map(|e| zone.format(now + chrono::Duration::seconds(e as i64)));
+    let quote = v.ewt.map(|e| quote_text(now, e, next_day_at, zone));
     let on = w.enabled;
     json!({
         "widget_state": state.as_str(),
-        "message": render_template(template, v.ewt, at),
+        "message": render_template(template, quote.as_ref()),
         "offer_asap": on && v.offer_asap,
         "offer_scheduled": on && v.offer_scheduled,
         "ewt": if on { v.ewt } else { None },
@@ -166,14 +174,15 @@ fn status_item(w: &Widget, v: &TargetView, now: DateTime<Utc>, zone: Zone) -> Va
 
 /// What a widget says when the service cannot be asked (degrades, never 5xx: the flow
 /// routes the caller to an agent queue).
-fn unavailable_view() -> TargetView {
-    TargetView {
+fn unavailable_view() -> WidgetView {
+    let v = TargetView {
         state: WidgetState::PlatformUnavailable,
         offer_asap: false,
         offer_scheduled: false,
         ewt: None,
         timeslots: vec![],
-    }
+    };
+    (v, None)
 }
 
 /// `GET /api/widget/{widget_id}`
@@ -185,8 +194,8 @@ pub async fn widget_status(
     q: Result<Query<ZoneQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let w = widget(&s, &headers, peer, &param(id)?)?;
-    let zone = zone_of(&s, q, &w.call_target)?;
-    let (now, view) = match s.service.views(vec![w.call_target.clone()]).await {
+    let zone = zone_of(q)?;
+    let (now, view) = match s.service.widget_views(vec![w.call_target.clone()]).await {
         Ok((now, mut v)) => (now, v.pop().unwrap_or_else(unavailable_view)),
         Err(_) => (Utc::now(), unavailable_view()),
     };
@@ -203,11 +212,7 @@ pub async fn org_widget_status(
 ) -> Result<Json<Value>, ApiError> {
     let org = param(org)?;
     organization(&s, &headers, peer, &org)?;
-    let Query(q) = q.map_err(|e| ApiError::InvalidParameters(e.body_text()))?;
-    let fixed = match q.time_zone.as_deref() {
-        Some(v) if !v.is_empty() => Some(Zone::parse(v)?),
-        _ => None,
-    };
+    let zone = zone_of(q)?;
     let widgets: Vec<Widget> = s
         .dir
         .org_widgets
@@ -217,7 +222,7 @@ pub async fn org_widget_status(
         .filter_map(|id| s.dir.widgets.get(id).cloned())
         .collect();
     let targets = widgets.iter().map(|w| w.call_target.clone()).collect();
-    let (now, views) = match s.service.views(targets).await {
+    let (now, views) = match s.service.widget_views(targets).await {
         Ok(r) => r,
         Err(_) => (Utc::now(), vec![]),
     };
@@ -226,15 +231,6 @@ pub async fn org_widget_status(
         .enumerate()
         .map(|(i, w)| {
             let v = views.get(i).cloned().unwrap_or_else(unavailable_view);
-            let zone = fixed.unwrap_or_else(|| {
-                Zone::Iana(
-                    s.dir
-                        .target_tz
-                        .get(&w.call_target)
-                        .copied()
-                        .unwrap_or(chrono_tz::Tz::UTC),
-                )
-            });
             let mut item = status_item(w, &v, now, zone);
             item["widget_id"] = json!(w.id);
             item["call_target_id"] = json!(w.call_target);
@@ -258,6 +254,7 @@ pub async fn request_callback(
     let appointment = body::appointment_time(&m)?;
     let user_data = body::user_data(&m)?;
     let channel = body::short_string(&m, "channel", body::MAX_CHANNEL)?;
+    let zone = Zone::given(body::short_string(&m, "time_zone", body::MAX_CHANNEL)?.as_deref())?;
     if !w.enabled {
         return Err(ApiError::OperationMode("this widget is not active".into()));
     }
@@ -280,25 +277,13 @@ pub async fn request_callback(
         }
     };
     let cb = &reg.callback;
-    let zone = Zone::Iana(
-        s.dir
-            .target_tz
-            .get(&cb.call_target)
-            .copied()
-            .unwrap_or(chrono_tz::Tz::UTC),
-    );
-    let message = match cb.kind {
-        Kind::Scheduled => render_template(
-            &w.messages.scheduled,
-            Some(cb.ecbt_secs),
-            cb.appointment.map(|t| zone.format(t)),
-        ),
-        _ => render_template(
-            &w.messages.requested,
-            Some(cb.ecbt_secs),
-            Some(zone.format(cb.estimated_for)),
-        ),
+    let (template, at) = match cb.kind {
+        Kind::Scheduled => (&w.messages.scheduled, cb.appointment),
+        Kind::NextDay => (&w.messages.requested, Some(cb.estimated_for)),
+        Kind::Asap => (&w.messages.requested, None),
     };
+    let quote = quote_text(cb.requested_at, cb.ecbt_secs, at, zone);
+    let message = render_template(template, Some(&quote));
     let item = json!({
         "status": "Requested",
         "message": message,
@@ -309,12 +294,18 @@ pub async fn request_callback(
     Ok((StatusCode::OK, Json(json!({ "data": [item] }))).into_response())
 }
 
+/// `type`: `asap` or `scheduled` (a next-business-day callback is an ASAP one), as in
+/// Mindful's call records.
 fn type_name(k: Kind) -> &'static str {
-    match k {
-        Kind::Asap => "ASAP",
-        Kind::Scheduled => "Scheduled",
-        Kind::NextDay => "NextBusinessDay",
+    match RecordType::of(k) {
+        RecordType::Scheduled => "scheduled",
+        RecordType::Asap | RecordType::Unknown => "asap",
     }
+}
+
+/// An RFC 3339 UTC timestamp, whole seconds (`2026-01-14T10:00:00Z`).
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 fn status_name(s: Status) -> &'static str {
@@ -339,7 +330,7 @@ fn status_entry(v: &StatusView) -> Value {
         "estimated_for": cb.estimated_for.timestamp().to_string(),
         "forecast_waitlist_position": v.position.to_string(),
         "estimated_wait_time": v.estimated_wait_secs.to_string(),
-        "source": cb.channel.clone().unwrap_or_else(|| cb.source.as_str().to_owned()),
+        "source": cb.source_label(),
         "call_target_id": cb.call_target,
         "status": status_name(cb.status),
     })
@@ -398,10 +389,13 @@ pub async fn cancel_callback(
 }
 
 fn ts(t: Option<DateTime<Utc>>) -> Value {
-    t.map_or(Value::Null, |t| json!(t.timestamp()))
+    t.map_or(Value::Null, |t| json!(rfc3339(t)))
 }
 
 /// The full record of a callback (holdless extension): metadata, ECBT and punctuality.
+/// Fields named like the historical API's mean what they mean there: timestamps are RFC 3339
+/// UTC strings, `actualCallbackTime` the wait in seconds (processedAt − createdAt),
+/// `estimatePercentAccuracy` a fraction, `source` `CBWidget:<id>` or `Phone:<number>`.
 pub fn record(cb: &Callback, position: u64, wait: u64) -> Value {
     let p = cb.punctuality.as_ref();
     json!({
@@ -411,22 +405,25 @@ pub fn record(cb: &Callback, position: u64, wait: u64) -> Value {
         "widget_id": cb.widget,
         "callback_number": cb.number,
         "type": type_name(cb.kind),
+        "next_business_day": cb.kind == Kind::NextDay,
         "status": status_name(cb.status),
-        "source": cb.source.as_str(),
+        "source": cb.source_label(),
         "channel": cb.channel,
         "user_data": cb.user_data,
         "sip_headers": cb.sip_headers.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>(),
         "sip_metadata": cb.inbound.as_ref().map(|i| &i.metadata),
-        "requested_at": cb.requested_at.timestamp(),
+        "createdAt": rfc3339(cb.created_at()),
+        "requested_at": rfc3339(cb.requested_at),
         "ecbt": cb.ecbt_secs,
-        "estimatedFor": cb.estimated_for.timestamp(),
+        "estimatedFor": rfc3339(cb.estimated_for),
         "appointment_time": ts(cb.appointment),
-        "due_at": cb.due_at.timestamp(),
+        "due_at": rfc3339(cb.due_at),
         "position": position,
         "estimated_wait_time": wait,
         "attempts": cb.attempts,
         "last_result": cb.last_result.map(|r| r.as_str()),
-        "actualCallbackTime": ts(p.map(|p| p.actual_callback_time)),
+        "processedAt": ts(p.map(|p| p.processed_at)),
+        "actualCallbackTime": cb.actual_callback_secs(),
         "punctuality": p.map(|p| p.punctuality_secs),
         "wasPunctual": p.map(|p| p.was_punctual),
         "estimatePercentAccuracy": p.map(|p| p.estimate_percent_accuracy),
@@ -470,4 +467,106 @@ pub async fn readyz(State(s): State<ApiState>) -> Response {
 /// Any other path.
 pub async fn not_found() -> ApiError {
     ApiError::NotFound("no such route".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callback::config::WidgetMessages;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn widget(message: &str) -> Widget {
+        Widget {
+            id: "w".into(),
+            call_target: "billing".into(),
+            organization: "acme".into(),
+            enabled: true,
+            messages: WidgetMessages {
+                default: message.into(),
+                by_state: Default::default(),
+                requested: String::new(),
+                scheduled: String::new(),
+            },
+        }
+    }
+
+    fn view(ewt: Option<u64>) -> TargetView {
+        TargetView {
+            state: WidgetState::OfferAsapCallback,
+            offer_asap: true,
+            offer_scheduled: false,
+            ewt,
+            timeslots: vec![],
+        }
+    }
+
+    #[test]
+    fn an_omitted_time_zone_is_utc() {
+        let zone = Zone::given(None).unwrap();
+        let now = utc("2026-01-14T22:30:00Z");
+        let w = widget("at {date} {time}");
+        let item = status_item(&w, &(view(Some(600)), None), now, zone);
+        assert_eq!(item["message"], "at 2026-01-14 22:40");
+        let ny = Zone::given(Some("America/New_York")).unwrap();
+        let item = status_item(&w, &(view(Some(600)), None), now, ny);
+        assert_eq!(item["message"], "at 2026-01-14 17:40");
+        assert!(matches!(
+            Zone::given(Some("")),
+            Ok(Zone::Iana(chrono_tz::Tz::UTC))
+        ));
+    }
+
+    #[test]
+    fn quotes_read_naturally_and_next_day_offers_name_a_day_and_a_time() {
+        let now = utc("2026-01-14T21:50:00Z"); // Wednesday, after closing
+        let utc_zone = Zone::given(None).unwrap();
+        let w = widget("We can call you back {when}.");
+        let msg = |ewt: u64, at: Option<DateTime<Utc>>, zone: Zone| {
+            status_item(&w, &(view(Some(ewt)), at), now, zone)["message"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(
+            msg(0, None, utc_zone),
+            "We can call you back in less than a minute."
+        );
+        assert_eq!(
+            msg(60, None, utc_zone),
+            "We can call you back in about 1 minute."
+        );
+        assert_eq!(
+            msg(1500, None, utc_zone),
+            "We can call you back in about 25 minutes."
+        );
+        // A next-business-day offer 11 h 25 min away: a day and a time, not 685 minutes.
+        let next = utc("2026-01-15T09:15:00Z");
+        let secs = (next - now).num_seconds() as u64;
+        assert_eq!(
+            msg(secs, Some(next), utc_zone),
+            "We can call you back tomorrow at 09:15."
+        );
+        let ny = Zone::given(Some("America/New_York")).unwrap();
+        assert_eq!(
+            msg(secs, Some(next), ny),
+            "We can call you back tomorrow at 04:15."
+        );
+        // The API's ewt stays Mindful's: seconds.
+        let item = status_item(&w, &(view(Some(secs)), Some(next)), now, utc_zone);
+        assert_eq!(item["ewt"], secs);
+    }
+
+    #[test]
+    fn callback_types_are_mindfuls() {
+        assert_eq!(type_name(Kind::Asap), "asap");
+        assert_eq!(type_name(Kind::NextDay), "asap");
+        assert_eq!(type_name(Kind::Scheduled), "scheduled");
+        assert_eq!(
+            rfc3339(utc("2026-01-14T10:00:00.250Z")),
+            "2026-01-14T10:00:00Z"
+        );
+    }
 }

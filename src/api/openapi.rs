@@ -62,7 +62,7 @@ fn path_param(name: &str, description: &str) -> Value {
 
 fn time_zone_param() -> Value {
     json!({"name": "time_zone", "in": "query", "required": false,
-           "description": "Zone for the times in `message`: an IANA name (America/New_York) or a UTC offset in minutes (-300). Default: the call target's zone.",
+           "description": "Zone for the times in `message`: an IANA name (America/New_York) or a UTC offset in minutes (-300). Default: UTC, as in Mindful's API.",
            "schema": {"type": "string", "pattern": "^(|-?[0-9]{1,4}|[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*)$"}})
 }
 
@@ -204,8 +204,8 @@ pub fn call_record_schema() -> Value {
         json!({"type": "integer", "nullable": true,
         "description": "processedAt − estimatedFor, seconds: positive is late."}),
     );
-    props.insert("estimatePercentAccuracy".into(), json!({"type": "number", "minimum": 0, "maximum": 100, "nullable": true,
-        "description": "100 − 100 × |actual − estimated wait| / max(estimated wait, 60 s), clamped to 0–100."}));
+    props.insert("estimatePercentAccuracy".into(), json!({"type": "number", "minimum": 0, "maximum": 1, "nullable": true,
+        "description": "A fraction: 1 − |actual − estimated wait| / max(estimated wait, 60 s), clamped to 0–1, five decimals."}));
     props.insert(
         "firstPartyCalled".into(),
         json!({"type": "string", "enum": ["customer", "agent"], "nullable": true}),
@@ -234,12 +234,12 @@ pub fn document() -> Value {
             "contact_uri": {"type": "string"},
             "callback_number": {"type": "string"},
             "call_request_id": {"type": "string"},
-            "type": {"type": "string", "enum": ["ASAP", "Scheduled", "NextBusinessDay"]},
+            "type": {"type": "string", "enum": ["asap", "scheduled"]},
             "created_at": {"type": "string", "pattern": "^[0-9]+$"},
             "estimated_for": {"type": "string", "pattern": "^[0-9]+$"},
             "forecast_waitlist_position": {"type": "string", "pattern": "^[0-9]+$"},
             "estimated_wait_time": {"type": "string", "pattern": "^[0-9]+$"},
-            "source": {"type": "string"},
+            "source": {"type": "string", "nullable": true, "description": "`CBWidget:<widget id>` or `Phone:<dialled number>`."},
             "call_target_id": {"type": "string"},
             "status": {"type": "string", "enum": ["Pending", "Waitlisted", "InProgress"]}
         }
@@ -254,29 +254,33 @@ pub fn document() -> Value {
             "call_target_id": {"type": "string"},
             "widget_id": {"type": "string", "nullable": true},
             "callback_number": {"type": "string"},
-            "type": {"type": "string", "enum": ["ASAP", "Scheduled", "NextBusinessDay"]},
+            "type": {"type": "string", "enum": ["asap", "scheduled"]},
+            "next_business_day": {"type": "boolean"},
             "status": {"type": "string", "enum": ["Pending", "Waitlisted", "InProgress", "Completed", "Failed", "Canceled"]},
-            "source": {"type": "string", "enum": ["api", "sip"]},
+            "source": {"type": "string", "nullable": true, "description": "`CBWidget:<widget id>` or `Phone:<dialled number>`."},
             "channel": {"type": "string", "nullable": true},
             "user_data": {"type": "object"},
             "sip_headers": {"type": "array", "items": {"type": "object", "required": ["name", "value"],
                 "properties": {"name": {"type": "string"}, "value": {"type": "string"}}}},
             "sip_metadata": {"type": "object", "nullable": true, "additionalProperties": true,
                 "description": "Captured SIP headers, decoded (registered over SIP): `<Header>`, `<Header>.raw`, `.encoding`, `.purpose`, `.content`, `.truncated`, `.badHex`, `.binary`."},
-            "requested_at": {"type": "integer"},
+            "createdAt": {"type": "string", "format": "date-time"},
+            "requested_at": {"type": "string", "format": "date-time"},
             "ecbt": {"type": "integer", "minimum": 0},
-            "estimatedFor": {"type": "integer"},
-            "appointment_time": {"type": "integer", "nullable": true},
-            "due_at": {"type": "integer"},
+            "estimatedFor": {"type": "string", "format": "date-time"},
+            "appointment_time": {"type": "string", "format": "date-time", "nullable": true},
+            "due_at": {"type": "string", "format": "date-time"},
             "position": {"type": "integer", "minimum": 0},
             "estimated_wait_time": {"type": "integer", "minimum": 0},
             "attempts": {"type": "integer", "minimum": 0},
             "last_result": {"type": "string", "nullable": true},
-            "actualCallbackTime": {"type": "integer", "nullable": true},
+            "processedAt": {"type": "string", "format": "date-time", "nullable": true},
+            "actualCallbackTime": {"type": "integer", "minimum": 0, "nullable": true,
+                "description": "The wait, seconds: processedAt − createdAt."},
             "punctuality": {"type": "integer", "nullable": true},
             "wasPunctual": {"type": "boolean", "nullable": true},
-            "estimatePercentAccuracy": {"type": "number", "nullable": true},
-            "finished_at": {"type": "integer", "nullable": true}
+            "estimatePercentAccuracy": {"type": "number", "minimum": 0, "maximum": 1, "nullable": true},
+            "finished_at": {"type": "string", "format": "date-time", "nullable": true}
         }
     });
     let body_errors = [
@@ -286,6 +290,7 @@ pub fn document() -> Value {
         "InvalidParameters",
         "RequestRefusedDueToOperationMode",
         "DuplicateRequest",
+        "AppointmentTimeInThePast",
     ];
     json!({
         "openapi": "3.0.3",
@@ -319,7 +324,9 @@ pub fn document() -> Value {
                     "appointment_time": {"oneOf": [{"type": "string", "pattern": "^[0-9]+$"}, {"type": "integer"}],
                         "nullable": true, "description": "A Unix timestamp from scheduled_timeslots; absent = ASAP."},
                     "user_data": {"type": "object", "nullable": true, "additionalProperties": true, "maxProperties": 50},
-                    "channel": {"type": "string", "nullable": true, "maxLength": 64}
+                    "channel": {"type": "string", "nullable": true, "maxLength": 64},
+                    "time_zone": {"type": "string", "nullable": true, "maxLength": 64,
+                        "description": "holdless extension: zone for the times in `message`, as in widget status; default UTC."}
                 })),
                 "responses": {
                     "200": ok("Registered.", data(json!({

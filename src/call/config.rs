@@ -21,6 +21,7 @@ pub struct RawCalls {
     pass_through_headers: Vec<String>,
     max_calls: usize,
     outbound_trunk: Option<String>,
+    dial_callbacks: bool,
 }
 
 impl Default for RawCalls {
@@ -32,6 +33,7 @@ impl Default for RawCalls {
             pass_through_headers: DEFAULT_PASS_THROUGH.iter().map(|s| s.to_string()).collect(),
             max_calls: 10_000,
             outbound_trunk: None,
+            dial_callbacks: true,
         }
     }
 }
@@ -52,6 +54,9 @@ pub struct CallSettings {
     /// The SIP trunk every outbound leg goes through (sent there with a loose Route; the
     /// Request-URI stays the number dialled). `None`: straight to the target URI.
     pub outbound_trunk: Option<String>,
+    /// Whether this node dials due callbacks (false: it takes calls and registrations
+    /// only; callbacks wait for a node that dials).
+    pub dial_callbacks: bool,
 }
 
 impl Default for CallSettings {
@@ -103,6 +108,7 @@ impl RawCalls {
             min_se: self.min_se_secs,
             pass_through: self.pass_through_headers.clone(),
             max_calls: self.max_calls,
+            dial_callbacks: self.dial_callbacks,
         }
     }
 }

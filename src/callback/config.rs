@@ -33,7 +33,7 @@ pub const MIN_TOKEN_LEN: usize = 8;
 pub const DEFAULT_METADATA_HEADERS: [&str; 2] = ["X-User-To-User", "User-to-User"];
 
 /// Placeholders a widget message may use.
-pub const PLACEHOLDERS: [&str; 4] = ["minutes", "seconds", "time", "date"];
+pub const PLACEHOLDERS: [&str; 6] = ["when", "wait", "minutes", "seconds", "time", "date"];
 
 // ------------------------------------------------------------------ raw (serde) side
 
@@ -245,13 +245,13 @@ pub(crate) struct RawWidget {
 }
 
 fn d_message() -> String {
-    "We can call you back in approximately {minutes} minutes.".into()
+    "We can call you back {when}.".into()
 }
 fn d_requested() -> String {
-    "Your callback is registered. We will call you in approximately {minutes} minutes.".into()
+    "Your callback is registered. We will call you {when}.".into()
 }
 fn d_scheduled() -> String {
-    "Your callback is registered for {date} {time}.".into()
+    "Your callback is registered for {when}.".into()
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -551,19 +551,39 @@ pub struct Widget {
     pub messages: WidgetMessages,
 }
 
-/// Fills a message template: `{minutes}` (rounded up, at least 1: a caller told "0 minutes"
-/// hears a promise nobody can keep), `{seconds}`, `{time}` (HH:MM) and `{date}`.
-pub fn render_template(template: &str, secs: Option<u64>, at: Option<(String, String)>) -> String {
-    let minutes = secs
-        .map(|s| s.div_ceil(60).max(1).to_string())
+/// What a message quotes, ready to fill a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuoteText {
+    /// The wait, seconds (`{seconds}`, `{minutes}`).
+    pub secs: u64,
+    /// The expected local date and time (`{date}` YYYY-MM-DD, `{time}` HH:MM).
+    pub date: String,
+    /// See `date`.
+    pub time: String,
+    /// `{when}`: the wait or the day and time in words (see [`super::quote`]).
+    pub when: String,
+    /// `{wait}`: the wait in words, "about 12 minutes" (see [`super::quote`]).
+    pub wait: String,
+}
+
+/// Fills a message template: `{when}` ("in less than a minute", "in about 12 minutes",
+/// "tomorrow at 09:15" for a next-business-day callback or an appointment), `{wait}`
+/// ("less than a minute", "about 12 minutes", "until tomorrow at 09:15"), `{minutes}`
+/// (the wait rounded up, at least 1: a caller told "0 minutes" hears a promise nobody can
+/// keep), `{seconds}`, `{time}` (HH:MM) and `{date}`. Without a quote they are empty.
+pub fn render_template(template: &str, q: Option<&QuoteText>) -> String {
+    let minutes = q
+        .map(|q| q.secs.div_ceil(60).max(1).to_string())
         .unwrap_or_default();
-    let seconds = secs.map(|s| s.to_string()).unwrap_or_default();
-    let (date, time) = at.unwrap_or_default();
+    let seconds = q.map(|q| q.secs.to_string()).unwrap_or_default();
+    let field = |f: fn(&QuoteText) -> &str| q.map(f).unwrap_or_default();
     template
+        .replace("{when}", field(|q| &q.when))
+        .replace("{wait}", field(|q| &q.wait))
         .replace("{minutes}", &minutes)
         .replace("{seconds}", &seconds)
-        .replace("{time}", &time)
-        .replace("{date}", &date)
+        .replace("{time}", field(|q| &q.time))
+        .replace("{date}", field(|q| &q.date))
 }
 
 // ------------------------------------------------------------------ validation
@@ -980,7 +1000,7 @@ fn template(s: &mut Sink, key: &str, t: &str) {
             _ => {
                 s.err(
                     key,
-                    format!("unknown placeholder; use {{minutes}}, {{seconds}}, {{time}} or {{date}}: {t:?}"),
+                    format!("unknown placeholder; use {{when}}, {{wait}}, {{minutes}}, {{seconds}}, {{time}} or {{date}}: {t:?}"),
                 );
                 return;
             }
@@ -1317,20 +1337,37 @@ numbers = ["+15550001000"]
 
     #[test]
     fn templates_render() {
-        use super::render_template;
+        use super::{render_template, QuoteText};
+        let q = |secs: u64, when: &str| QuoteText {
+            secs,
+            date: "2026-01-02".into(),
+            time: "09:30".into(),
+            when: when.into(),
+            wait: "about 2 minutes".into(),
+        };
         assert_eq!(
-            render_template("in {minutes} min ({seconds} s)", Some(61), None),
+            render_template("in {minutes} min ({seconds} s)", Some(&q(61, ""))),
             "in 2 min (61 s)"
         );
-        assert_eq!(render_template("{minutes}", Some(0), None), "1");
-        assert_eq!(render_template("[{minutes}]", None, None), "[]");
+        assert_eq!(render_template("{minutes}", Some(&q(0, ""))), "1");
+        assert_eq!(
+            render_template("[{minutes}][{when}][{wait}]", None),
+            "[][][]"
+        );
+        assert_eq!(
+            render_template("The wait is {wait}.", Some(&q(100, ""))),
+            "The wait is about 2 minutes."
+        );
+        assert_eq!(
+            render_template("at {date} {time}", Some(&q(0, ""))),
+            "at 2026-01-02 09:30"
+        );
         assert_eq!(
             render_template(
-                "at {date} {time}",
-                None,
-                Some(("2026-01-02".into(), "09:30".into()))
+                "We can call you back {when}.",
+                Some(&q(40, "in less than a minute"))
             ),
-            "at 2026-01-02 09:30"
+            "We can call you back in less than a minute."
         );
     }
 }

@@ -18,11 +18,19 @@
 //! callbacks before it, plus scheduled ones due before it) and `I` callbacks in progress:
 //!
 //! ```text
-//! k    = max(0, I + A + 1 − P)          slot releases needed before it can launch
+//! k    = max(I + A + 1 − P, A, 0)       launches to wait for before it can launch
 //! wait = max(min_delay, k × G)
 //! ECBT = wait                      (first party: customer — the customer is called at launch)
 //! ECBT = wait + C                  (first party: agent — the customer is called once an agent answers)
 //! ```
+//!
+//! `k` is at least `A`: a callback queued ahead is, by being queued, not in a free slot (the
+//! dialler is not attached, the call target is closed, or it is not due yet), so the queue
+//! drains at one launch per `G` whatever the number of idle slots. Counting idle slots as
+//! taken at once (`k = I + A + 1 − P` alone) told the first `P` callers of a queue that was
+//! not moving that they would be called at once (an ECBT of 0 s for callers 2–5 behind a
+//! queue, with the default pacing of 5). A new callback with nothing ahead and a free slot
+//! still launches at once: ECBT 0, quoted as "less than a minute".
 //!
 //! `estimatedFor` = registration time + ECBT. The estimate only moves with observations,
 //! never with the wall clock, so the same inputs always give the same ECBT.
@@ -118,7 +126,10 @@ impl Estimator {
     /// The ECBT in whole seconds (rounded up).
     pub fn estimate(&self, load: Load) -> u64 {
         let slots_busy = load.in_progress + load.ahead + 1;
-        let k = slots_busy.saturating_sub(load.pacing.max(1));
+        // Queued callbacks are not in free slots: never fewer launches than callbacks ahead.
+        let k = slots_busy
+            .saturating_sub(load.pacing.max(1))
+            .max(load.ahead);
         let wait = (k as f64 * self.interval_secs(load.pacing)).max(load.min_delay_secs as f64);
         let ecbt = if load.agent_first {
             wait + self.connect_secs
@@ -192,10 +203,13 @@ mod tests {
     }
 
     #[test]
-    fn free_slots_mean_no_wait() {
+    fn free_slots_mean_no_wait_for_the_head_of_the_queue_only() {
         let e = Estimator::new(&EcbtSettings::default());
         assert_eq!(e.estimate(load(0, 0, 5)), 0);
-        assert_eq!(e.estimate(load(3, 1, 5)), 0);
+        assert_eq!(e.estimate(load(0, 4, 5)), 0);
+        // Three queued ahead despite free slots: they are not moving faster than one launch
+        // per G = H / P = 60 s (this was 0 before).
+        assert_eq!(e.estimate(load(3, 1, 5)), 180);
         // Minimum delay is a floor.
         let mut l = load(0, 0, 5);
         l.min_delay_secs = 90;
@@ -208,7 +222,9 @@ mod tests {
         let e = Estimator::new(&EcbtSettings::default());
         assert_eq!(e.estimate(load(0, 5, 5)), 60);
         assert_eq!(e.estimate(load(4, 5, 5)), 300);
-        assert_eq!(e.estimate(load(9, 0, 5)), 300);
+        // Nine queued and none in progress: the queue is not moving; the tenth waits nine
+        // launches (this was 300 s, as if five of the nine were being dialled).
+        assert_eq!(e.estimate(load(9, 0, 5)), 540);
     }
 
     #[test]

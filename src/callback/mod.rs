@@ -11,6 +11,7 @@ pub mod engine;
 pub mod hours;
 pub mod model;
 pub mod number;
+pub mod quote;
 pub mod rank;
 pub mod record;
 pub mod service;

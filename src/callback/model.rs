@@ -148,13 +148,14 @@ impl AttemptCounts {
 /// How the first launch compared with the estimate given at registration.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Punctuality {
-    /// When the customer was actually called (`actualCallbackTime`).
-    pub actual_callback_time: DateTime<Utc>,
+    /// When the customer was first called (`processedAt`). `actualCallbackTime` is the
+    /// wait, processedAt − createdAt in seconds, computed from it where it is shown.
+    pub processed_at: DateTime<Utc>,
     /// Seconds late (positive) or early (negative) against `estimatedFor`.
     pub punctuality_secs: i64,
-    /// Not later than `estimatedFor` plus the call target's tolerance.
+    /// Within the call target's tolerance of `estimatedFor`, early or late.
     pub was_punctual: bool,
-    /// 100 × min(estimated, actual wait) / max(estimated, actual wait), 0..=100.
+    /// A fraction, 0..=1: 1 − |actual − estimated wait| / max(estimated wait, 60 s).
     pub estimate_percent_accuracy: f64,
 }
 
@@ -219,6 +220,34 @@ pub struct Callback {
     pub retry_created_at: Option<DateTime<Utc>>,
 }
 
+impl Callback {
+    /// `createdAt` of its first attempt: when holdless first learned of the call (the
+    /// INVITE's arrival for a callback registered over SIP), else the registration.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.inbound
+            .as_ref()
+            .map_or(self.requested_at, |i| i.created_at)
+    }
+
+    /// `actualCallbackTime`: how long the customer waited, processedAt − createdAt,
+    /// whole seconds; `None` until the customer is called.
+    pub fn actual_callback_secs(&self) -> Option<u64> {
+        let p = self.punctuality.as_ref()?;
+        u64::try_from((p.processed_at - self.created_at()).num_seconds()).ok()
+    }
+
+    /// `source` as Mindful's records write it: `Phone:<dialled number>` for a callback
+    /// registered by a caller, `CBWidget:<widget id>` for one registered through a widget;
+    /// `None` when neither is known.
+    pub fn source_label(&self) -> Option<String> {
+        match (&self.inbound, &self.widget) {
+            (Some(i), _) => Some(i.source()),
+            (None, Some(w)) => Some(format!("CBWidget:{w}")),
+            (None, None) => None,
+        }
+    }
+}
+
 str_enum! {
     /// Why a registration was refused: each rule has its own, recorded outcome.
     Refusal {
@@ -226,8 +255,13 @@ str_enum! {
         InvalidNumber = "invalidNumber",
         /// A blocked prefix, or a per-minute rate above the maximum.
         MaxTollRateExceeded = "maxTollRateExceeded",
-        /// A callback for this number is already pending on this call target.
+        /// A callback for this number is already pending on this call target (registered
+        /// more than [`crate::callback::engine::DUPLICATE_REQUEST_WINDOW_SECS`] ago).
         DuplicateCallback = "duplicateCallback",
+        /// The same number was registered on this call target moments ago (within
+        /// [`crate::callback::engine::DUPLICATE_REQUEST_WINDOW_SECS`]): the request is a
+        /// repeat of one being processed (Mindful's `DuplicateRequest`).
+        DuplicateRequest = "duplicateRequest",
         /// Closed, and no next-business-day callback can be offered.
         OutsideHours = "outsideHours",
         /// The ECBT is above the call target's maximum.
@@ -240,6 +274,8 @@ str_enum! {
         MaxNextDayExceeded = "maxNextDayCallbacksExceeded",
         /// The appointment time is not one of the offered timeslots.
         InvalidAppointment = "invalidAppointmentTime",
+        /// The appointment time has already passed (Mindful's `AppointmentTimeInThePast`).
+        AppointmentInThePast = "appointmentTimeInThePast",
         /// An appointment was asked of a call target that does not offer them.
         ScheduledNotOffered = "scheduledCallbacksNotOffered",
         /// The call target is disabled.

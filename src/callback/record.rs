@@ -10,10 +10,16 @@
 //! with the callback ([`Callback::inbound`]) and carried into the first attempt's record
 //! ([`CallRecord::for_attempt`]).
 //!
-//! `estimatePercentAccuracy` is the engine's (see [`crate::callback::engine::dispatch`]):
-//! `100 − 100 × |actual − estimated wait| / max(estimated wait, 60 s)`, clamped to 0–100,
-//! where the estimated wait is `estimatedFor − createdAt`. (Mindful's published example, 9 s
-//! estimated and 10 s actual showing 0.85111, matches no formula we could find.)
+//! `estimatePercentAccuracy` is a fraction, as Mindful's (`0.85111`), not a percentage:
+//! `1 − |actual − estimated wait| / max(estimated wait, 60 s)`, clamped to 0–1 and kept to
+//! five decimals, where the estimated wait is `estimatedFor` − registration and the error
+//! `processedAt − estimatedFor`. (Mindful's published example, 9 s estimated and 10 s actual
+//! showing 0.85111, matches no formula we could find; the 60 s floor keeps a callback
+//! promised "now" and made 5 s late from scoring 0.)
+//!
+//! `actualCallbackTime` is the wait in seconds (`processedAt − createdAt`), `punctuality`
+//! `processedAt − estimatedFor` in seconds, and `wasPunctual` whether that is within the
+//! call target's `punctual_within_secs`, early or late.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -126,7 +132,7 @@ pub struct CallRecord {
     pub end_of_business_day: Option<bool>,
     /// When the attempt (or the call) ended.
     pub ended_at: DateTime<Utc>,
-    /// How close the estimate was (see the module documentation), 0–100.
+    /// How close the estimate was (see the module documentation), a fraction 0–1.
     pub estimate_percent_accuracy: Option<f64>,
     /// At registration, the estimated wait for the callback, seconds.
     pub estimated_callback_time: Option<u64>,
@@ -183,7 +189,8 @@ pub struct CallRecord {
     pub r#type: RecordType,
     /// Time the callback spent waitlisted before dispatch, seconds.
     pub waitlist_delay: Option<u64>,
-    /// The callback launched within the range quoted at registration.
+    /// The callback launched within the range quoted at registration (the tolerance either
+    /// side of `estimatedFor`).
     pub was_punctual: Option<bool>,
 }
 
@@ -412,10 +419,7 @@ impl CallRecord {
         r.estimated_for = Some(cb.estimated_for);
         r.estimated_callback_time = Some(cb.ecbt_secs);
         r.next_day_callback_scheduled = Some(cb.kind == Kind::NextDay);
-        r.source = Some(match &cb.widget {
-            Some(w) => format!("CBWidget:{w}"),
-            None => "API".to_owned(),
-        });
+        r.source = cb.source_label();
         r.metadata = Some(cb.user_data.clone());
         match (&cb.inbound, retry_attempt) {
             (Some(inbound), 0) => r = r.with_inbound(inbound),
@@ -434,8 +438,8 @@ impl CallRecord {
             r.punctuality = Some(p.punctuality_secs);
             r.was_punctual = Some(p.was_punctual);
             r.estimate_percent_accuracy = Some(p.estimate_percent_accuracy);
-            r.processed_at = Some(p.actual_callback_time);
-            r.actual_callback_time = secs_between(r.created_at, p.actual_callback_time);
+            r.processed_at = Some(p.processed_at);
+            r.actual_callback_time = secs_between(r.created_at, p.processed_at);
         }
         r
     }

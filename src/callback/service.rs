@@ -75,6 +75,11 @@ pub enum Found {
 
 type Reply<T> = oneshot::Sender<Result<T, ServiceError>>;
 
+/// Widget views of call targets, each with when a next-business-day callback offered now
+/// would be expected to launch (`None`: the offer is not a next-day one), and the instant
+/// they were computed at.
+pub type WidgetViews = (DateTime<Utc>, Vec<(TargetView, Option<DateTime<Utc>>)>);
+
 enum Command {
     Register(Box<RegisterRequest>, Reply<Result<Registered, Refused>>),
     Cancel {
@@ -96,6 +101,10 @@ enum Command {
     Views {
         call_targets: Vec<String>,
         reply: Reply<(DateTime<Utc>, Vec<TargetView>)>,
+    },
+    WidgetViews {
+        call_targets: Vec<String>,
+        reply: Reply<WidgetViews>,
     },
     Ping(Reply<()>),
     AttachDialler(mpsc::UnboundedSender<Launch>),
@@ -162,6 +171,19 @@ impl Service {
     ) -> Result<Service, StartError> {
         let now = clock();
         let mut engine = Engine::new(targets.clone(), seed);
+        let tolerance = |id: &str| {
+            targets
+                .iter()
+                .find(|t| t.id == id)
+                .map(|t| t.settings.punctual_within_secs)
+        };
+        let unpunctual = store.recheck_punctuality(&tolerance)?;
+        if unpunctual > 0 {
+            tracing::info!(
+                unpunctual,
+                "early launches stored as punctual are outside the tolerance: wasPunctual now false"
+            );
+        }
         let snap = store.load()?;
         let report = engine.restore(now, snap.callbacks, snap.estimators, snap.max_seq);
         let writes: Vec<Write> = std::iter::from_fn(|| engine.poll_write()).collect();
@@ -260,6 +282,19 @@ impl Service {
         call_targets: Vec<String>,
     ) -> Result<(DateTime<Utc>, Vec<TargetView>), ServiceError> {
         self.call(|reply| Command::Views {
+            call_targets,
+            reply,
+        })
+        .await
+    }
+
+    /// [`Service::views`] with the next-business-day launch of each, for messages that
+    /// quote it as a day and a time.
+    pub async fn widget_views(
+        &self,
+        call_targets: Vec<String>,
+    ) -> Result<WidgetViews, ServiceError> {
+        self.call(|reply| Command::WidgetViews {
             call_targets,
             reply,
         })
@@ -577,6 +612,16 @@ impl Worker {
                     .collect();
                 out.push(answer(reply, (now, views)));
             }
+            Command::WidgetViews {
+                call_targets,
+                reply,
+            } => {
+                let views = call_targets
+                    .iter()
+                    .map(|t| (e.target_view(now, t, true), e.next_day_at(now, t)))
+                    .collect();
+                out.push(answer(reply, (now, views)));
+            }
             Command::Ping(reply) => {
                 let r = self.store.ping().map_err(|err| {
                     tracing::warn!(error = %err, "store ping failed");
@@ -637,6 +682,16 @@ impl Worker {
                 let views = call_targets
                     .iter()
                     .map(|t| self.engine.target_view(now, t, false))
+                    .collect();
+                let _ = reply.send(Ok((now, views)));
+            }
+            Command::WidgetViews {
+                call_targets,
+                reply,
+            } => {
+                let views = call_targets
+                    .iter()
+                    .map(|t| (self.engine.target_view(now, t, false), None))
                     .collect();
                 let _ = reply.send(Ok((now, views)));
             }
@@ -847,6 +902,12 @@ mod tests {
         }
         fn prune_refusals(&mut self, b: DateTime<Utc>) -> Result<usize, StoreError> {
             self.inner.prune_refusals(b)
+        }
+        fn recheck_punctuality(
+            &mut self,
+            tolerance: &dyn Fn(&str) -> Option<u64>,
+        ) -> Result<usize, StoreError> {
+            self.inner.recheck_punctuality(tolerance)
         }
         fn records_page(
             &mut self,

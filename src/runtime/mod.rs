@@ -134,7 +134,11 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
     let (launch_txs, mut launch_rxs): (Vec<_>, Vec<_>) =
         (0..engines).map(|_| mpsc::unbounded_channel()).unzip();
     launch_rxs.reverse();
-    tokio::spawn(hand_out_launches(callbacks.clone(), launch_txs));
+    if cfg.calls.dial_callbacks {
+        tokio::spawn(hand_out_launches(callbacks.clone(), launch_txs));
+    } else {
+        tracing::info!("calls.dial_callbacks = false: this node dials no callbacks");
+    }
     for (index, rx) in receivers.into_iter().enumerate() {
         let mut rtp = rtp::RtpRuntime::sharing(
             cfg.media.ports_for_engine(index, engines),

@@ -114,4 +114,12 @@ pub trait Store: Send {
         after: Option<&RecordCursor>,
         limit: usize,
     ) -> Result<RecordPage, StoreError>;
+    /// Rechecks `wasPunctual` of early launches stored before it meant "within the
+    /// tolerance either way" (schema 3): `tolerance` gives a call target's
+    /// `punctual_within_secs` (`None`: not configured, left for later). Returns how many
+    /// were found unpunctual.
+    fn recheck_punctuality(
+        &mut self,
+        tolerance: &dyn Fn(&str) -> Option<u64>,
+    ) -> Result<usize, StoreError>;
 }

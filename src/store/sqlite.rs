@@ -35,6 +35,7 @@ pub const BUSY_TIMEOUT_MS: i64 = 5000;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_call_records.sql"),
+    include_str!("migrations/0003_mindful_values.sql"),
     include_str!("migrations/0004_attempt_created_at.sql"),
 ];
 
@@ -180,7 +181,7 @@ impl SqliteStore {
 const COLUMNS: &str = "id, seq, organization, call_target, widget, number, kind, status, source, \
     channel, user_data, sip_headers, requested_at, estimated_for, ecbt_secs, due_at, appointment, \
     attempts, failed_busy, failed_no_answer, failed_voicemail, failed_error, last_result, \
-    launched_at, agent_connected_at, actual_callback_time, punctuality_secs, was_punctual, \
+    launched_at, agent_connected_at, processed_at, punctuality_secs, was_punctual, \
     estimate_accuracy, finished_at, inbound, retry_created_at";
 
 /// `INSERT … ON CONFLICT(id) DO UPDATE` every column but `id` (not `INSERT OR REPLACE`,
@@ -230,7 +231,7 @@ fn upsert(tx: &rusqlite::Transaction, cb: &Callback) -> rusqlite::Result<()> {
         cb.last_result.map(AttemptResult::as_str),
         cb.launched_at.map(ms),
         cb.agent_connected_at.map(ms),
-        p.map(|p| ms(p.actual_callback_time)),
+        p.map(|p| ms(p.processed_at)),
         p.map(|p| p.punctuality_secs),
         p.map(|p| p.was_punctual),
         p.map(|p| p.estimate_percent_accuracy),
@@ -345,8 +346,8 @@ fn decode(row: &Row) -> rusqlite::Result<Result<Callback, StoreError>> {
         Some(Err(e)) => return Ok(Err(bad(format!("inbound: {e}")))),
     };
     let punctuality = match opt_ms(25)? {
-        Some(actual) => Some(Punctuality {
-            actual_callback_time: actual,
+        Some(processed_at) => Some(Punctuality {
+            processed_at,
             punctuality_secs: row.get::<_, Option<i64>>(26)?.unwrap_or(0),
             was_punctual: row.get::<_, Option<bool>>(27)?.unwrap_or(false),
             estimate_percent_accuracy: row.get::<_, Option<f64>>(28)?.unwrap_or(0.0),
@@ -389,6 +390,49 @@ fn decode(row: &Row) -> rusqlite::Result<Result<Callback, StoreError>> {
 }
 
 impl Store for SqliteStore {
+    fn recheck_punctuality(
+        &mut self,
+        tolerance: &dyn Fn(&str) -> Option<u64>,
+    ) -> Result<usize, StoreError> {
+        let op = "rechecking wasPunctual";
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend(op))?;
+        let rows: Vec<(String, String, String, i64)> = {
+            let mut stmt = tx
+                .prepare("SELECT kind, id, call_target, early_secs FROM punctuality_recheck")
+                .map_err(backend(op))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .map_err(backend(op))?;
+            rows.collect::<rusqlite::Result<_>>().map_err(backend(op))?
+        };
+        let mut unpunctual = 0;
+        for (kind, id, target, early) in rows {
+            let Some(tol) = tolerance(&target) else {
+                continue;
+            };
+            if early.unsigned_abs() > tol {
+                unpunctual += 1;
+                let sql = if kind == "callback" {
+                    "UPDATE callbacks SET was_punctual = 0 WHERE id = ?1"
+                } else {
+                    "UPDATE call_records SET record = json_set(record, '$.wasPunctual', json('false')) \
+                     WHERE id = ?1"
+                };
+                tx.execute(sql, [&id]).map_err(backend(op))?;
+            }
+            tx.execute(
+                "DELETE FROM punctuality_recheck WHERE kind = ?1 AND id = ?2",
+                [&kind, &id],
+            )
+            .map_err(backend(op))?;
+        }
+        tx.commit().map_err(backend(op))?;
+        Ok(unpunctual)
+    }
+
     fn apply(&mut self, writes: &[Write]) -> Result<(), StoreError> {
         if writes.is_empty() {
             return Ok(());
@@ -707,7 +751,7 @@ mod tests {
                 err,
                 StoreError::NewerSchema {
                     found: 99,
-                    supported: 3
+                    supported: 4
                 }
             ),
             "{err}"
@@ -852,7 +896,9 @@ mod tests {
             // Back to what version 1 wrote.
             s.conn
                 .execute_batch(
-                    "DROP TABLE call_records; ALTER TABLE callbacks DROP COLUMN inbound; \
+                    "DROP TABLE punctuality_recheck; \
+                     ALTER TABLE callbacks RENAME COLUMN processed_at TO actual_callback_time; \
+                     DROP TABLE call_records; ALTER TABLE callbacks DROP COLUMN inbound; \
                      ALTER TABLE callbacks DROP COLUMN retry_created_at; \
                      PRAGMA user_version = 1;",
                 )
@@ -864,5 +910,97 @@ mod tests {
         assert_eq!(s.load().unwrap().callbacks, [a]);
         s.apply(&[entry("acme", "r", "2026-01-14T03:00:00Z")])
             .unwrap();
+    }
+
+    /// A version 2 store held `estimatePercentAccuracy` as a percentage and `wasPunctual`
+    /// as "not late"; version 3 holds a fraction and "within the tolerance either way".
+    #[test]
+    fn a_version_2_store_is_migrated_to_mindful_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let (early, late) = {
+            let mut s = SqliteStore::open(dir.path()).unwrap();
+            let mut e = engine();
+            let early = register(&mut e, 1);
+            let late = register(&mut e, 2);
+            let rec = |id: &str, punctuality: i64, accuracy: f64| {
+                let Write::Record(mut r) = entry("acme", id, "2026-01-14T10:30:00Z") else {
+                    unreachable!()
+                };
+                r.record.punctuality = Some(punctuality);
+                r.record.was_punctual = Some(punctuality <= 120);
+                r.record.estimate_percent_accuracy = Some(accuracy);
+                Write::Record(r)
+            };
+            let mut w = drain(&mut e);
+            w.push(rec("r-early", -300, 16.7));
+            w.push(rec("r-slightly-early", -30, 95.0));
+            w.push(rec("r-late", 200, 0.0));
+            s.apply(&w).unwrap();
+            // Back to what version 2 wrote: the launch instant in `actual_callback_time`,
+            // a percentage, and "punctual" for any early launch.
+            s.conn
+                .execute_batch(&format!(
+                    "DROP TABLE punctuality_recheck; \
+                     ALTER TABLE callbacks RENAME COLUMN processed_at TO actual_callback_time; \
+                     UPDATE callbacks SET actual_callback_time = {launch}, punctuality_secs = -300, \
+                       was_punctual = 1, estimate_accuracy = 85.1 WHERE id = '{early}'; \
+                     UPDATE callbacks SET actual_callback_time = {launch}, punctuality_secs = 30, \
+                       was_punctual = 1, estimate_accuracy = 50.0 WHERE id = '{late}'; \
+                     ALTER TABLE callbacks DROP COLUMN retry_created_at; \
+                     PRAGMA user_version = 2;",
+                    launch = ms(t0() + chrono::Duration::seconds(60)),
+                    early = early.id,
+                    late = late.id,
+                ))
+                .unwrap();
+            (early, late)
+        };
+        let mut s = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        let p = |s: &mut SqliteStore, id: &str| s.get(id).unwrap().unwrap().punctuality.unwrap();
+        let pe = p(&mut s, &early.id);
+        assert_eq!(pe.processed_at, t0() + chrono::Duration::seconds(60));
+        assert_eq!(pe.estimate_percent_accuracy, 0.851);
+        assert!(
+            pe.was_punctual,
+            "rechecked at start-up, not by the migration"
+        );
+        // The tolerance is configuration: the service passes it in at start-up.
+        let unknown = s.recheck_punctuality(&|_: &str| None).unwrap();
+        assert_eq!(unknown, 0, "call targets not configured wait");
+        let n = s
+            .recheck_punctuality(&|t: &str| (t == "billing").then_some(120))
+            .unwrap();
+        assert_eq!(n, 2, "the callback and the record launched 300 s early");
+        assert!(!p(&mut s, &early.id).was_punctual);
+        let pl = p(&mut s, &late.id);
+        assert_eq!((pl.was_punctual, pl.estimate_percent_accuracy), (true, 0.5));
+        let (from, to) = (
+            DateTime::parse_from_rfc3339("2026-01-14T10:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            DateTime::parse_from_rfc3339("2026-01-14T11:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+        );
+        let page = s.records_page("acme", from, to, None, 10).unwrap();
+        let recs: Vec<serde_json::Value> = page
+            .records
+            .iter()
+            .map(|r| serde_json::from_str(r).unwrap())
+            .collect();
+        let get = |id: &str| recs.iter().find(|r| r["id"] == id).unwrap().clone();
+        assert_eq!(get("r-early")["wasPunctual"], false);
+        assert_eq!(get("r-early")["estimatePercentAccuracy"], 0.167);
+        assert_eq!(get("r-slightly-early")["wasPunctual"], true);
+        assert_eq!(get("r-slightly-early")["estimatePercentAccuracy"], 0.95);
+        assert_eq!(get("r-late")["wasPunctual"], false);
+        assert_eq!(get("r-late")["estimatePercentAccuracy"], 0.0);
+        // Done once: a second recheck finds nothing.
+        assert_eq!(s.recheck_punctuality(&|_: &str| Some(0)).unwrap(), 0);
+        // Every record still parses as a record.
+        for r in &page.records {
+            serde_json::from_str::<CallRecord>(r).unwrap();
+        }
     }
 }

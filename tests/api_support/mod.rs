@@ -218,6 +218,9 @@ id = "walled"
 api_tokens = ["walled-token-1"]
 api_allow = ["10.0.0.0/8"]
 
+[calls]
+dial_callbacks = false   # these tests are about the API: nothing is dialled
+
 [[call_targets]]
 id = "billing"
 name = "Billing"

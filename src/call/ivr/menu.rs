@@ -111,7 +111,9 @@ impl RefusalKind {
     /// The prompt telling the caller.
     fn prompt(self) -> &'static str {
         match self {
-            RefusalKind::Refused(Refusal::DuplicateCallback) => names::DUPLICATE,
+            RefusalKind::Refused(Refusal::DuplicateCallback | Refusal::DuplicateRequest) => {
+                names::DUPLICATE
+            }
             RefusalKind::Refused(Refusal::InvalidNumber | Refusal::MaxTollRateExceeded) => {
                 names::NUMBER_REFUSED
             }

@@ -15,6 +15,9 @@ use crate::callback::record::{Attempt, CallRecord, InboundCall, RecordEntry};
 /// "now" and made 5 s late is not 0 % accurate.
 pub const ACCURACY_FLOOR_SECS: f64 = 60.0;
 
+/// Decimal places kept in `estimatePercentAccuracy` (Mindful's example: `0.85111`).
+const ACCURACY_DECIMALS: i32 = 5;
+
 /// A callback released for dialling: everything the dialler needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Launch {
@@ -73,16 +76,21 @@ pub struct RestoreReport {
     pub orphaned: usize,
 }
 
-fn punctuality(cb: &Callback, now: DateTime<Utc>, tolerance_secs: u64) -> Punctuality {
+/// How the launch at `now` compares with the estimate: `punctuality` (seconds late,
+/// negative when early), `wasPunctual` (within the tolerance either way) and
+/// `estimatePercentAccuracy`, a fraction: `1 − |error| / max(estimated wait, 60 s)`,
+/// clamped to 0–1, where the estimated wait is `estimatedFor − registration`.
+pub(crate) fn punctuality(cb: &Callback, now: DateTime<Utc>, tolerance_secs: u64) -> Punctuality {
     let late = (now - cb.estimated_for).num_seconds();
     let estimated = (cb.estimated_for - cb.requested_at).num_milliseconds() as f64 / 1000.0;
     let error = (now - cb.estimated_for).num_milliseconds().abs() as f64 / 1000.0;
-    let accuracy = (100.0 - 100.0 * error / estimated.max(ACCURACY_FLOOR_SECS)).clamp(0.0, 100.0);
+    let accuracy = (1.0 - error / estimated.max(ACCURACY_FLOOR_SECS)).clamp(0.0, 1.0);
+    let scale = 10f64.powi(ACCURACY_DECIMALS);
     Punctuality {
-        actual_callback_time: now,
+        processed_at: now,
         punctuality_secs: late,
-        was_punctual: late <= i64::try_from(tolerance_secs).unwrap_or(i64::MAX),
-        estimate_percent_accuracy: (accuracy * 10.0).round() / 10.0,
+        was_punctual: late.unsigned_abs() <= tolerance_secs,
+        estimate_percent_accuracy: (accuracy * scale).round() / scale,
     }
 }
 

@@ -36,6 +36,12 @@ pub use dispatch::{AttemptRecord, Launch, RestoreReport};
 /// far above what real callers produce and caps the table at ~1.4 M rows a day.
 pub const MAX_REFUSAL_RECORDS_PER_MINUTE: u32 = 1000;
 
+/// A registration for a number registered on the same call target less than this many
+/// seconds ago is a repeat of a request still being processed: Mindful's register-callback
+/// documentation answers it `DuplicateRequest` ("this may take up to 10 seconds"). Later,
+/// the number simply has a callback already (`duplicateCallback`).
+pub const DUPLICATE_REQUEST_WINDOW_SECS: i64 = 10;
+
 /// A call target as the engine sees it.
 #[derive(Debug, Clone)]
 pub struct TargetConfig {
@@ -451,11 +457,24 @@ impl Engine {
             };
             refuse(outcome, e.to_string())
         })?;
-        if t.by_number.contains_key(&number) {
-            return Err(refuse(
-                Refusal::DuplicateCallback,
-                "a callback for this number is already pending on this call target",
-            ));
+        if let Some(id) = t.by_number.get(&number) {
+            let recent = self.callbacks.get(id).is_some_and(|c| {
+                (now - c.requested_at).num_seconds() < DUPLICATE_REQUEST_WINDOW_SECS
+            });
+            return Err(if recent {
+                refuse(
+                    Refusal::DuplicateRequest,
+                    format!(
+                        "a callback request for this number is being processed; \
+                         retry in {DUPLICATE_REQUEST_WINDOW_SECS} seconds"
+                    ),
+                )
+            } else {
+                refuse(
+                    Refusal::DuplicateCallback,
+                    "a callback for this number is already pending on this call target",
+                )
+            });
         }
         let d = |kind, ecbt, due, status| Decision {
             organization: s.organization.clone().unwrap_or_default(),
@@ -493,6 +512,12 @@ impl Engine {
         // Returns the ECBT and `estimatedFor`: exactly the slot, plus the agent-leg connect
         // time when the agent is dialled first.
         let s = &t.cfg.settings;
+        if at < now {
+            return Err(refuse(
+                Refusal::AppointmentInThePast,
+                "appointment_time is in the past",
+            ));
+        }
         if !s.scheduled.enabled {
             return Err(refuse(
                 Refusal::ScheduledNotOffered,
@@ -862,6 +887,17 @@ impl Engine {
             offer_scheduled,
             ewt,
             timeslots,
+        }
+    }
+
+    /// When a next-business-day callback offered now would be expected to launch
+    /// (`None` when an ASAP offer now is not a next-day one): a widget quotes it as a day
+    /// and a time, not as a wait in minutes.
+    pub fn next_day_at(&self, now: DateTime<Utc>, call_target: &str) -> Option<DateTime<Utc>> {
+        let t = self.targets.get(call_target)?;
+        match self.plan_asap(now, t) {
+            AsapPlan::NextDay { ecbt, .. } => Some(now + secs(ecbt)),
+            _ => None,
         }
     }
 

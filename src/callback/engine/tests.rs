@@ -146,12 +146,16 @@ fn refusal_rules_each_give_their_outcome_and_are_recorded() {
         Refusal::MaxTollRateExceeded
     );
     e.handle_register(t0(), req(&num(1))).unwrap();
+    // The same number moments later: a repeat of a request still being processed
+    // (Mindful's DuplicateRequest); from 10 s on, a duplicate callback.
+    let soon = t0() + Duration::seconds(DUPLICATE_REQUEST_WINDOW_SECS - 1);
     assert_eq!(
-        refusal(&mut e, t0(), req(&num(1))),
-        Refusal::DuplicateCallback
+        refusal(&mut e, soon, req(&num(1))),
+        Refusal::DuplicateRequest
     );
+    let later = t0() + Duration::seconds(DUPLICATE_REQUEST_WINDOW_SECS);
     assert_eq!(
-        refusal(&mut e, t0(), req("555 000 0001")),
+        refusal(&mut e, later, req("555 000 0001")),
         Refusal::DuplicateCallback
     );
     e.handle_register(t0(), req(&num(2))).unwrap();
@@ -177,7 +181,7 @@ fn refusal_rules_each_give_their_outcome_and_are_recorded() {
             Refusal::InvalidNumber,
             Refusal::MaxTollRateExceeded,
             Refusal::MaxTollRateExceeded,
-            Refusal::DuplicateCallback,
+            Refusal::DuplicateRequest,
             Refusal::DuplicateCallback,
             Refusal::MaxRequestedExceeded,
             Refusal::UnknownTarget,
@@ -577,7 +581,7 @@ fn scheduled_callbacks_book_slots_and_launch_at_their_slot_first() {
     r.appointment = Some(utc("2026-01-14T09:30:00Z"));
     assert_eq!(
         refusal(&mut e, t0(), r),
-        Refusal::InvalidAppointment,
+        Refusal::AppointmentInThePast,
         "in the past"
     );
     assert!(!e
@@ -674,7 +678,7 @@ fn ecbt_learns_from_hold_times_and_agent_connects() {
         })
         .unwrap();
     let p = done.punctuality.unwrap();
-    assert_eq!(p.actual_callback_time, t0() + Duration::seconds(50));
+    assert_eq!(p.processed_at, t0() + Duration::seconds(50));
     assert_eq!(p.punctuality_secs, 20);
     assert!(p.was_punctual);
     assert!(w.iter().any(|w| matches!(w, Write::Estimator { state, .. } if state.hold_secs == 200.0 && state.connect_secs == 50.0)));
@@ -710,7 +714,7 @@ fn punctuality_of_a_late_customer_first_callback() {
         })
         .unwrap();
     let p = launched.punctuality.unwrap();
-    assert_eq!(p.actual_callback_time, t1);
+    assert_eq!(p.processed_at, t1);
     assert_eq!(p.punctuality_secs, 300);
     assert!(!p.was_punctual);
     assert_eq!(
@@ -727,8 +731,92 @@ fn punctuality_of_a_late_customer_first_callback() {
         .unwrap();
     assert_eq!(
         (pa.punctuality_secs, pa.estimate_percent_accuracy),
-        (0, 100.0)
+        (0, 1.0),
+        "a fraction, not a percentage"
     );
+}
+
+#[test]
+fn an_early_launch_outside_the_tolerance_is_not_punctual() {
+    let mut s = settings();
+    s.pacing = 1;
+    s.punctual_within_secs = 60;
+    let mut e = engine(s);
+    let a = e.handle_register(t0(), req(&num(1))).unwrap().callback;
+    let b = e.handle_register(t0(), req(&num(2))).unwrap().callback;
+    let c = e.handle_register(t0(), req(&num(3))).unwrap().callback;
+    assert_eq!((b.ecbt_secs, c.ecbt_secs), (300, 600));
+    launches(&mut e, t0());
+    // A ends after 100 s: B launches 200 s early, beyond the 60 s tolerance.
+    let t1 = t0() + Duration::seconds(100);
+    e.handle_attempt_ended(t1, &a.id, AttemptResult::Completed)
+        .unwrap();
+    launches(&mut e, t1);
+    // B ends at 570 s: C launches 30 s early, within it.
+    let t2 = t0() + Duration::seconds(570);
+    e.handle_attempt_ended(t2, &b.id, AttemptResult::Completed)
+        .unwrap();
+    launches(&mut e, t2);
+    let w: Vec<Write> = writes(&mut e);
+    let find = |id: &str| {
+        w.iter()
+            .find_map(|w| match w {
+                Write::Callback(x) if x.id == id => x.punctuality,
+                _ => None,
+            })
+            .unwrap()
+    };
+    let (pb, pc) = (find(&b.id), find(&c.id));
+    assert_eq!((pb.punctuality_secs, pb.was_punctual), (-200, false));
+    assert_eq!(pb.estimate_percent_accuracy, 0.33333, "1 − 200 / 300");
+    assert_eq!((pc.punctuality_secs, pc.was_punctual), (-30, true));
+    assert_eq!(pc.estimate_percent_accuracy, 0.95, "1 − 30 / 600");
+}
+
+#[test]
+fn a_queue_that_is_not_moving_is_never_quoted_zero() {
+    // Default pacing of 5, H = 300 s: one launch per 60 s. With no dialler attached the
+    // queue does not move, and the five callers behind the first used to be told 0 s.
+    let mut s = settings();
+    s.pacing = 5;
+    let mut e = Engine::new(vec![target("billing", s)], 7);
+    let quoted: Vec<u64> = (1..=6)
+        .map(|i| {
+            let at = t0() + Duration::seconds(i64::from(i));
+            e.handle_register(at, req(&num(i)))
+                .unwrap()
+                .callback
+                .ecbt_secs
+        })
+        .collect();
+    assert_eq!(quoted, [0, 60, 120, 180, 240, 300]);
+    // The dialler attaches: the five free slots take the first five at once; the sixth
+    // waits for a slot, the next caller for two releases.
+    e.set_dialling(true);
+    let t1 = t0() + Duration::seconds(30);
+    assert_eq!(launches(&mut e, t1).len(), 5);
+    let next = e.handle_register(t1, req(&num(7))).unwrap().callback;
+    assert_eq!(next.ecbt_secs, 120);
+    let v = e.status(t1, "acme", &num(6));
+    assert_eq!((v[0].position, v[0].estimated_wait_secs), (1, 60));
+    // An empty queue with a free slot: called at once (0 s, "less than a minute").
+    let mut s = settings();
+    s.pacing = 5;
+    let mut e = engine(s);
+    let first = e.handle_register(t1, req(&num(1))).unwrap().callback;
+    launches(&mut e, t1);
+    let second = e.handle_register(t1, req(&num(2))).unwrap().callback;
+    assert_eq!((first.ecbt_secs, second.ecbt_secs), (0, 0));
+}
+
+#[test]
+fn an_appointment_in_the_past_is_refused_as_such() {
+    let mut s = settings();
+    s.scheduled.enabled = true;
+    let mut e = engine(s);
+    let mut r = req(&num(1));
+    r.appointment = Some(t0() - Duration::seconds(1));
+    assert_eq!(refusal(&mut e, t0(), r), Refusal::AppointmentInThePast);
 }
 
 #[test]
