@@ -69,6 +69,8 @@ struct RawConfig {
     widgets: Vec<RawWidget>,
     calls: crate::call::config::RawCalls,
     media: crate::media::config::MediaSettings,
+    trunks: Vec<crate::call::trunk::RawTrunk>,
+    dns: crate::resolve::config::RawDns,
 }
 
 impl Default for RawConfig {
@@ -93,6 +95,8 @@ impl Default for RawConfig {
             widgets: vec![],
             calls: Default::default(),
             media: Default::default(),
+            trunks: vec![],
+            dns: Default::default(),
         }
     }
 }
@@ -290,6 +294,10 @@ pub struct Config {
     pub calls: crate::call::config::CallSettings,
     /// Media relay settings.
     pub media: crate::media::config::MediaConfig,
+    /// Trunks calls are placed through.
+    pub trunks: Vec<crate::call::trunk::Trunk>,
+    /// DNS for trunk and contact-center host names.
+    pub dns: crate::resolve::config::DnsSettings,
 }
 
 impl Config {
@@ -368,6 +376,8 @@ fn read_sections(table: toml::Table, errors: &mut Vec<KeyError>) -> (RawConfig, 
             "widgets" => read!(widgets),
             "calls" => read!(calls),
             "media" => read!(media),
+            "trunks" => read!(trunks),
+            "dns" => read!(dns),
             _ => errors.push(KeyError {
                 key,
                 message: "unknown key".into(),
@@ -542,6 +552,24 @@ fn validate(raw: RawConfig, errors: &mut Vec<KeyError>) -> Config {
     }
     let calls = raw.calls.validate(c.0);
     let media = raw.media.validate(c.0).unwrap_or_default();
+    let trunks = crate::call::trunk::validate(c.0, &raw.trunks);
+    let dns = raw.dns.validate(c.0);
+    for (i, t) in call_targets.iter().enumerate() {
+        for (k, id) in [
+            ("customer_trunk", &t.dialler.customer_trunk),
+            ("agent_trunk", &t.dialler.agent_trunk),
+        ] {
+            if let Some(id) = id
+                .as_ref()
+                .filter(|id| !trunks.iter().any(|t| &t.id == *id))
+            {
+                c.err(
+                    format!("call_targets[{i}].dialler.{k}"),
+                    format!("no [[trunks]] entry has id {id:?}"),
+                );
+            }
+        }
+    }
     Config {
         sip: SipConfig {
             udp,
@@ -580,6 +608,8 @@ fn validate(raw: RawConfig, errors: &mut Vec<KeyError>) -> Config {
         widgets: cb.widgets,
         calls,
         media,
+        trunks,
+        dns,
     }
 }
 

@@ -17,6 +17,10 @@ use crate::sip::{name_addr, Method, Name, Peer, Transport};
 
 const SDP: &str = "application/sdp";
 
+/// Times an INVITE is resent with credentials: a trunk still challenging after that is
+/// refusing them (a fresh nonce each time would loop forever).
+const MAX_AUTH_RETRIES: u8 = 2;
+
 pub(super) fn sdp_body(m: &Message) -> Option<&[u8]> {
     let ct = m.get(Name::ContentType).unwrap_or(SDP);
     (!m.body.is_empty() && ct.to_ascii_lowercase().starts_with(SDP)).then_some(&m.body[..])
@@ -403,20 +407,27 @@ impl CallCore {
         };
         match purpose {
             ClientPurpose::Invite => {
-                if let Some(call) = self.calls.get_mut(&key) {
-                    if let Some(o) = call.leg_mut(side).and_then(Leg::outgoing_mut) {
-                        o.tx = None;
-                    }
-                    if self.dialler_leg_failed(cx, key, side, LegEnd::Error) {
-                        return;
-                    }
-                    let Some(call) = self.calls.get_mut(&key) else {
-                        return;
-                    };
-                    if let Some(tx) = call.caller.take_invite_tx() {
-                        let r = self.caller_response(&self.calls[&key], 408, "Request Timeout");
-                        Self::reply(cx, tx, r);
-                    }
+                if let Some(o) = self
+                    .calls
+                    .get_mut(&key)
+                    .and_then(|c| c.leg_mut(side))
+                    .and_then(Leg::outgoing_mut)
+                {
+                    o.tx = None;
+                }
+                if self.fail_over(cx, key, side) {
+                    return;
+                }
+                if self.dialler_leg_failed(cx, key, side, LegEnd::Error) {
+                    return;
+                }
+                if let Some(tx) = self
+                    .calls
+                    .get_mut(&key)
+                    .and_then(|c| c.caller.take_invite_tx())
+                {
+                    let r = self.caller_response(&self.calls[&key], 408, "Request Timeout");
+                    Self::reply(cx, tx, r);
                 }
                 self.teardown(cx, key, reason);
             }
@@ -478,10 +489,23 @@ impl CallCore {
         if (200..300).contains(&code) {
             return self.on_outbound_answer(cx, key, side, resp);
         }
-        let may_retry = out.is_some_and(|o| !o.retried_422 && !o.cancel_wanted);
+        let may_retry = out
+            .as_ref()
+            .is_some_and(|o| !o.retried_422 && !o.cancel_wanted);
         if code == 422 && may_retry && call.phase == Phase::Proceeding {
             return self.retry_422(cx, key, side, &resp);
         }
+        let cancelled = out.as_ref().is_none_or(|o| o.cancel_wanted);
+        if (code == 401 || code == 407) && !cancelled && self.answer_challenge(cx, key, side, &resp)
+        {
+            return;
+        }
+        if code == 503 && !cancelled && self.fail_over(cx, key, side) {
+            return;
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
         if call.phase == Phase::Proceeding {
             if let Some(tx) = call.caller.take_invite_tx() {
                 let reason = match &resp.start {
@@ -535,41 +559,113 @@ impl CallCore {
     }
 
     fn retry_422(&mut self, cx: &mut Ctx, key: CallKey, side: Side, resp: &Message) {
-        let Some(call) = self.calls.get(&key) else {
-            return;
-        };
         let min = st::min_se(resp)
             .unwrap_or(self.cfg.session_expires)
             .max(self.cfg.min_se);
-        let Some(callee) = call.leg(side) else {
-            return;
+        let sent = self.resend_invite(cx, key, side, None, |inv, o| {
+            inv.headers.retain(|h| {
+                !h.name.eq_ignore_ascii_case(st::SESSION_EXPIRES)
+                    && !h.name.eq_ignore_ascii_case(st::MIN_SE)
+            });
+            inv.push_other(st::SESSION_EXPIRES, min.to_string());
+            inv.push_other(st::MIN_SE, min.to_string());
+            o.retried_422 = true;
+        });
+        if !sent {
+            self.teardown(cx, key, EndReason::Rejected(422));
+        }
+    }
+
+    /// Sends the INVITE of the UAC leg on `side` again as a new transaction (CSeq + 1, a
+    /// new branch), changed by `change`, to `to` (another address of the destination) or
+    /// where it went. Credentials the leg holds are answered on it. False when it could
+    /// not be sent.
+    pub(super) fn resend_invite(
+        &mut self,
+        cx: &mut Ctx,
+        key: CallKey,
+        side: Side,
+        to: Option<Peer>,
+        change: impl FnOnce(&mut Message, &mut Outgoing),
+    ) -> bool {
+        let branch = self.branch();
+        let cnonce = self.token();
+        let Some(dest) = to.or_else(|| self.calls.get(&key)?.leg(side).map(|l| l.peer)) else {
+            return false;
         };
-        let mut inv = callee.invite.clone();
-        let dest = callee.peer;
         let local = self.local_for(dest.transport, None);
-        inv.set(Name::Via, via(local, dest.transport, &self.branch()));
+        let Some(leg) = self.calls.get_mut(&key).and_then(|c| c.leg_mut(side)) else {
+            return false;
+        };
+        let Some(mut out) = leg.outgoing().cloned() else {
+            return false;
+        };
+        let mut inv = leg.invite.clone();
+        inv.set(Name::Via, via(local, dest.transport, &branch));
         let n = cseq(&inv).map(|(n, _)| n).unwrap_or(1);
         inv.set(Name::CSeq, format!("{} INVITE", n + 1));
-        inv.headers.retain(|h| {
-            !h.name.eq_ignore_ascii_case(st::SESSION_EXPIRES)
-                && !h.name.eq_ignore_ascii_case(st::MIN_SE)
-        });
-        inv.push_other(st::SESSION_EXPIRES, min.to_string());
-        inv.push_other(st::MIN_SE, min.to_string());
+        change(&mut inv, &mut out);
+        if let Some(a) = leg.auth.as_mut().filter(|a| !a.session.is_empty()) {
+            if let Err(e) = a.session.apply(&mut inv, &a.credentials, &cnonce) {
+                tracing::warn!(call = key.0, error = %e, "credentials not applied");
+            }
+        }
         match cx.tx.send_request(cx.now, inv.clone(), dest) {
             Ok(id) => {
+                out.tx = Some(id);
+                out.provisional = false;
+                leg.invite = inv;
+                leg.peer = dest;
+                leg.role = leg::Role::Uac(out);
+                leg.dialog = None;
                 self.client_txs
                     .insert(id, (key, side, ClientPurpose::Invite));
-                if let Some(c) = self.calls.get_mut(&key).and_then(|c| c.leg_mut(side)) {
-                    c.invite = inv;
-                    if let Some(o) = c.outgoing_mut() {
-                        o.retried_422 = true;
-                        o.tx = Some(id);
-                    }
-                }
+                true
             }
-            Err(_) => self.teardown(cx, key, EndReason::Rejected(422)),
+            Err(e) => {
+                tracing::warn!(call = key.0, error = %e, "INVITE not resent");
+                false
+            }
         }
+    }
+
+    /// A 401/407 to a UAC leg's INVITE: answered once per challenge with the leg's
+    /// credentials (at most [`MAX_AUTH_RETRIES`] times). False when the leg has none, the
+    /// challenge cannot be answered or the credentials were refused.
+    fn answer_challenge(&mut self, cx: &mut Ctx, key: CallKey, side: Side, resp: &Message) -> bool {
+        let Some(leg) = self.calls.get_mut(&key).and_then(|c| c.leg_mut(side)) else {
+            return false;
+        };
+        let retries = leg.outgoing().map_or(u8::MAX, |o| o.auth_retries);
+        let Some(a) = leg.auth.as_mut() else {
+            return false;
+        };
+        if retries >= MAX_AUTH_RETRIES {
+            tracing::warn!(call = key.0, "credentials refused by the trunk");
+            return false;
+        }
+        if let Err(e) = a.session.on_challenge(resp, &a.credentials) {
+            tracing::warn!(call = key.0, error = %e, "challenge not answered");
+            return false;
+        }
+        self.resend_invite(cx, key, side, None, |_, o| o.auth_retries += 1)
+    }
+
+    /// A 503 or an unreachable address: the INVITE goes to the destination's next
+    /// address (RFC 3263 §4.3) when there is one. False when none is left.
+    fn fail_over(&mut self, cx: &mut Ctx, key: CallKey, side: Side) -> bool {
+        let Some(leg) = self.calls.get_mut(&key).and_then(|c| c.leg_mut(side)) else {
+            return false;
+        };
+        let Some(o) = leg.outgoing_mut().filter(|o| !o.cancel_wanted) else {
+            return false;
+        };
+        if o.alternates.is_empty() {
+            return false;
+        }
+        let next = o.alternates.remove(0);
+        tracing::info!(call = key.0, to = %next.addr, "trying the destination's next address");
+        self.resend_invite(cx, key, side, Some(next), |_, _| {})
     }
 
     fn on_outbound_answer(&mut self, cx: &mut Ctx, key: CallKey, side: Side, resp: Message) {
@@ -784,8 +880,16 @@ impl CallCore {
         purpose: ClientPurpose,
     ) -> Option<ClientTxId> {
         let branch = self.branch();
+        let cnonce = self.token();
         let call = self.calls.get_mut(&key)?;
-        let to = call.leg(side)?.next_hop();
+        let leg = call.leg_mut(side)?;
+        let to = leg.next_hop();
+        // A trunk that challenged the INVITE gets credentials on the dialog's requests too.
+        if let Some(a) = leg.auth.as_mut().filter(|a| !a.session.is_empty()) {
+            if let Err(e) = a.session.apply(&mut req, &a.credentials, &cnonce) {
+                tracing::warn!(call = key.0, error = %e, "credentials not applied");
+            }
+        }
         let v = via(
             self.local_for(to.transport, to.local),
             to.transport,

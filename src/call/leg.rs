@@ -10,6 +10,7 @@ use bytes::Bytes;
 use super::route;
 use super::session_timer::SessionTimer;
 use crate::sip::dialog::Dialog;
+use crate::sip::digest::{Credentials, DigestSession};
 use crate::sip::transaction::{ClientTxId, ServerTxId};
 use crate::sip::{Message, Peer, Transport};
 
@@ -36,6 +37,11 @@ pub(super) struct Outgoing {
     pub cancel_wanted: bool,
     /// The INVITE was already resent after a 422.
     pub retried_422: bool,
+    /// Times the INVITE was resent with credentials after a 401/407.
+    pub auth_retries: u8,
+    /// Further addresses of the same destination (RFC 3263 order), tried in turn when
+    /// this one answers 503 or cannot be reached.
+    pub alternates: Vec<Peer>,
 }
 
 /// A 2xx we retransmit until its ACK comes (RFC 3261 §13.3.1.4).
@@ -74,6 +80,19 @@ pub(super) struct Leg {
     pub pending_2xx: Option<Pending2xx>,
     /// A BYE to send once the ACK of our 2xx arrives (§15: never before it).
     pub bye_after_ack: bool,
+    /// Digest credentials for this leg's far end and what it challenged with (UAC legs
+    /// placed through a trunk that authenticates).
+    pub auth: Option<LegAuth>,
+}
+
+/// A UAC leg's digest authentication (RFC 2617/7616/8760): the trunk's credentials and
+/// the challenges met, so later requests in the dialog are answered too.
+#[derive(Debug, Clone)]
+pub(super) struct LegAuth {
+    /// The credentials (never logged).
+    pub credentials: std::sync::Arc<Credentials>,
+    /// The challenges met and their nonce counts.
+    pub session: DigestSession,
 }
 
 impl Leg {
@@ -103,6 +122,7 @@ impl Leg {
             request_out: None,
             pending_2xx: None,
             bye_after_ack: false,
+            auth: None,
         }
     }
 

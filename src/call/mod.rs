@@ -15,6 +15,7 @@ pub mod route;
 pub mod session_timer;
 #[cfg(test)]
 mod tests;
+pub mod trunk;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;

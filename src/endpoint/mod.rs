@@ -436,7 +436,13 @@ impl Endpoint {
     /// A callback the engine released: its first leg is placed (see
     /// [`crate::call::dialler`]). A call target this endpoint does not know ends the
     /// attempt at once as an error.
-    pub fn dial(&mut self, now: Instant, launch: crate::callback::Launch) {
+    pub fn dial(
+        &mut self,
+        now: Instant,
+        launch: crate::callback::Launch,
+        customer: Option<crate::call::dialler::Hop>,
+        agent: Option<crate::call::dialler::Hop>,
+    ) {
         let Some(target) = self.inbound.get(&launch.call_target).cloned() else {
             tracing::warn!(target = %launch.call_target, "callback for an unknown call target");
             self.calls
@@ -452,6 +458,8 @@ impl Endpoint {
             caller_id: launch.caller_id,
             headers: launch.sip_headers,
             target,
+            customer,
+            agent,
         };
         let mut cx = Ctx {
             now,

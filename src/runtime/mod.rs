@@ -1,6 +1,7 @@
 //! The tokio shell: binds sockets, feeds the [`Endpoint`] core with messages and time,
 //! sends what it asks, serves HTTP, and drains on shutdown.
 
+mod dialler;
 mod http;
 mod inboxes;
 mod input;
@@ -57,6 +58,9 @@ pub enum RuntimeError {
     /// A call target's prompts could not be loaded.
     #[error("prompts: {0}")]
     Prompts(String),
+    /// The DNS resolver for trunks could not be set up.
+    #[error("DNS: {0}")]
+    Dns(crate::resolve::ResolveError),
     /// The callback store could not be opened, or the callback service not started.
     #[error("callback store: {0}")]
     Callbacks(#[from] crate::callback::service::StartError),
@@ -135,7 +139,26 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
         (0..engines).map(|_| mpsc::unbounded_channel()).unzip();
     launch_rxs.reverse();
     if cfg.calls.dial_callbacks {
-        tokio::spawn(hand_out_launches(callbacks.clone(), launch_txs));
+        let resolver = crate::resolve::Resolver::new(
+            &cfg.dns,
+            crate::acl::Egress::new(cfg.egress_allow.clone()),
+        )
+        .map_err(RuntimeError::Dns)?;
+        let routing = dialler::Routing {
+            resolver: Arc::new(resolver),
+            trunks: cfg
+                .trunks
+                .iter()
+                .map(|t| (t.id.clone(), t.clone()))
+                .collect(),
+            outbound_trunk: cfg.calls.outbound_trunk.clone(),
+            targets: inbound.clone(),
+        };
+        tokio::spawn(dialler::hand_out_launches(
+            callbacks.clone(),
+            Arc::new(routing),
+            launch_txs,
+        ));
     } else {
         tracing::info!("calls.dial_callbacks = false: this node dials no callbacks");
     }
@@ -186,35 +209,6 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
     }
     callbacks.stop().await;
     Ok(())
-}
-
-/// Attaches the dialler to the callback engine and hands each released callback to the
-/// SIP engines in turn (a callback's legs live on the engine that placed them).
-async fn hand_out_launches(
-    callbacks: crate::callback::service::Service,
-    engines: Vec<mpsc::UnboundedSender<crate::callback::Launch>>,
-) {
-    let mut launches = match callbacks.attach_dialler() {
-        Ok(rx) => rx,
-        Err(e) => {
-            tracing::error!(error = %e, "the dialler could not attach: callbacks stay queued");
-            return;
-        }
-    };
-    let mut next = 0usize;
-    while let Some(launch) = launches.recv().await {
-        let Some(engine) = engines.get(next % engines.len().max(1)) else {
-            return;
-        };
-        next = next.wrapping_add(1);
-        if let Err(e) = engine.send(launch) {
-            // The engine stopped (shutdown): the attempt goes back as an error.
-            let l = e.0;
-            let _ = callbacks
-                .attempt_ended(&l.callback_id, crate::callback::AttemptResult::Error)
-                .await;
-        }
-    }
 }
 
 /// Resolves once `shutdown` turns true (or its sender is gone).

@@ -47,7 +47,7 @@ pub(super) struct SipEngine {
     replies_tx: mpsc::UnboundedSender<Reply>,
     replies: mpsc::UnboundedReceiver<Reply>,
     /// Callbacks the engine released to this SIP engine for dialling.
-    launches: mpsc::UnboundedReceiver<crate::callback::Launch>,
+    launches: mpsc::UnboundedReceiver<super::dialler::Placed>,
 }
 
 /// The callback engine's answer to a request of an inbound call.
@@ -76,7 +76,7 @@ impl SipEngine {
         inputs: Inboxes,
         media_events: mpsc::Receiver<MediaEvent>,
         callbacks: Service,
-        launches: mpsc::UnboundedReceiver<crate::callback::Launch>,
+        launches: mpsc::UnboundedReceiver<super::dialler::Placed>,
     ) -> Self {
         let (replies_tx, replies) = mpsc::unbounded_channel();
         SipEngine {
@@ -132,8 +132,8 @@ impl SipEngine {
                     self.flush().await;
                     self.gauges();
                 }
-                Some(launch) = self.launches.recv() => {
-                    self.endpoint.dial(Instant::now().into_std(), launch);
+                Some(p) = self.launches.recv() => {
+                    self.endpoint.dial(Instant::now().into_std(), p.launch, p.customer, p.agent);
                     self.flush().await;
                     self.gauges();
                 }

@@ -43,10 +43,11 @@ pub struct DiallerSettings {
     pub return_header: String,
     /// Its encoding.
     pub return_encoding: ReturnEncoding,
-    /// Customer legs go through this trunk (a SIP URI; loose-routed). `None`: the
-    /// `[calls] outbound_trunk`.
+    /// Customer legs go through this `[[trunks]]` entry (by id). `None`: the `[calls]
+    /// outbound_trunk`.
     pub customer_trunk: Option<String>,
-    /// Agent legs go through this trunk. `None`: straight to `contact_center`.
+    /// Agent legs go through this `[[trunks]]` entry. `None`: straight to
+    /// `contact_center`.
     pub agent_trunk: Option<String>,
 }
 
@@ -150,16 +151,8 @@ pub(crate) fn validate(
             format!("must be \"raw\" or \"hex\", not {v:?}"),
         ),
     }
-    for (k, v, into) in [
-        ("customer_trunk", &r.customer_trunk, &mut s.customer_trunk),
-        ("agent_trunk", &r.agent_trunk, &mut s.agent_trunk),
-    ] {
-        if let Some(uri) = v {
-            match crate::call::route::destination(uri) {
-                Ok(_) => *into = Some(uri.clone()),
-                Err(e) => err(k, e),
-            }
-        }
-    }
+    // Checked against [[trunks]] by the configuration as a whole.
+    s.customer_trunk = r.customer_trunk.clone();
+    s.agent_trunk = r.agent_trunk.clone();
     s
 }

@@ -34,7 +34,7 @@ use crate::media::dtmf::{Digit, DtmfEvent};
 use crate::media::prompt::{names, Law, Say};
 use crate::media::MediaEvent;
 use crate::sip::validate::ALLOWED_METHODS;
-use crate::sip::{Method, Name};
+use crate::sip::{Method, Name, Peer};
 
 /// A callback to dial: the engine's launch with its call target.
 #[derive(Debug, Clone)]
@@ -55,6 +55,39 @@ pub struct Dial {
     pub headers: Vec<(String, String)>,
     /// The call target.
     pub target: Arc<InboundTarget>,
+    /// Where the customer's leg goes (`None`: no trunk for customers).
+    pub customer: Option<Hop>,
+    /// Where the agent's leg goes (`None`: no contact center).
+    pub agent: Option<Hop>,
+}
+
+/// Where one leg of a callback goes, resolved before the launch reaches the call core
+/// (DNS never runs in the SIP engine).
+#[derive(Debug, Clone)]
+pub struct Hop {
+    /// The Request-URI: the contact center's URI, or for a customer `sip:<number>@<host>`
+    /// with this host (and port).
+    pub uri_host: String,
+    /// The addresses to try in turn (RFC 3263 order, egress-checked).
+    pub peers: Vec<Peer>,
+    /// A loose Route to add (an outbound proxy, or the trunk a number is sent through).
+    pub route: Option<String>,
+    /// Digest credentials of the trunk.
+    pub credentials: Option<Arc<crate::sip::digest::Credentials>>,
+}
+
+impl Hop {
+    /// A hop to a URI with an IP address (no DNS), through `route` when given.
+    pub fn literal(uri: &str, route: Option<String>) -> Result<Hop, String> {
+        let to = route.as_deref().unwrap_or(uri);
+        let peer = route::destination(to)?;
+        Ok(Hop {
+            uri_host: host_of(uri).to_owned(),
+            peers: vec![peer],
+            route,
+            credentials: None,
+        })
+    }
 }
 
 /// Where a dialler call is.
@@ -157,7 +190,7 @@ fn return_value(raw: &str, encoding: ReturnEncoding) -> String {
 }
 
 /// The host (and port) part of a SIP URI, for the Request-URI of a number sent there.
-fn host_of(uri: &str) -> &str {
+pub fn host_of(uri: &str) -> &str {
     let rest = uri.trim().trim_start_matches('<');
     let rest = rest.split_once(':').map_or(rest, |x| x.1);
     let rest = rest.rsplit('@').next().unwrap_or(rest);
@@ -254,41 +287,34 @@ impl CallCore {
     /// when set) from the customer's number, with the metadata header.
     fn place(&mut self, cx: &mut Ctx, dial: &Dial, party: Party, offer: Bytes) -> Option<Leg> {
         let s = &dial.target.dialler;
-        let (uri, trunk, from_user) = match party {
+        let (hop, uri, from_user) = match party {
             Party::Customer => {
-                let trunk = s
-                    .customer_trunk
-                    .clone()
-                    .or_else(|| self.cfg.outbound_trunk.clone());
-                let Some(trunk) = trunk else {
+                let Some(hop) = dial.customer.as_ref() else {
                     tracing::warn!(callback = %dial.callback_id, "no customer trunk configured");
                     return None;
                 };
-                let uri = format!("sip:{}@{}", dial.number, host_of(&trunk));
+                let uri = format!("sip:{}@{}", dial.number, hop.uri_host);
                 let from = dial.caller_id.clone().unwrap_or_else(|| "anonymous".into());
-                (uri, Some(trunk), from)
+                (hop, uri, from)
             }
             _ => {
-                let Some(cc) = dial.contact_center.clone() else {
+                let (Some(hop), Some(cc)) = (dial.agent.as_ref(), dial.contact_center.clone())
+                else {
                     tracing::warn!(callback = %dial.callback_id, "no contact_center configured");
                     return None;
                 };
-                (cc, s.agent_trunk.clone(), dial.number.clone())
+                (hop, cc, dial.number.clone())
             }
         };
-        let hop = trunk.as_deref().unwrap_or(&uri);
-        let dest = match route::destination(hop) {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!(to = hop, error = %e, "callback destination unusable");
-                return None;
-            }
+        let Some((&dest, alternates)) = hop.peers.split_first() else {
+            tracing::warn!(callback = %dial.callback_id, to = %uri, "no address to send to");
+            return None;
         };
         let local = self.local_for(dest.transport, None);
         let mut m = Message::request(Method::Invite, &uri);
         m.push(Name::Via, via(local, dest.transport, &self.branch()));
         m.push(Name::MaxForwards, "70");
-        if let Some(t) = &trunk {
+        if let Some(t) = &hop.route {
             let t = crate::sip::name_addr::uri(t);
             let lr = if t.contains(";lr") { "" } else { ";lr" };
             m.push_other("Route", format!("<{t}{lr}>"));
@@ -325,6 +351,16 @@ impl CallCore {
         };
         let mut leg = Leg::uac(m, tx, dest);
         leg.sdp_sent = Some(offer);
+        if let Some(o) = leg.outgoing_mut() {
+            o.alternates = alternates.to_vec();
+        }
+        leg.auth = hop
+            .credentials
+            .clone()
+            .map(|credentials| super::leg::LegAuth {
+                credentials,
+                session: Default::default(),
+            });
         Some(leg)
     }
 
