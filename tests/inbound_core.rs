@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeZone, Utc};
 mod call_support;
 
-use call_support::{reparse, request, sdp, status, Shared};
+use call_support::{reparse, request, respond, sdp, status, Shared};
 use holdless::acl::{Egress, FloodGuard};
 use holdless::call::ivr::menu::{RefusalKind, RegisteredSummary};
 use holdless::call::{inbound_targets, CallEvent, EndReason};
@@ -22,7 +22,6 @@ use holdless::media::controller::MediaController;
 use holdless::media::dtmf::{Digit, DtmfEvent, DtmfSource};
 use holdless::media::{MediaEvent, MediaId, Side};
 use holdless::metrics::Counters;
-use holdless::sip::name_addr;
 use holdless::sip::shard::Shard;
 use holdless::sip::{Message, Method, Name, Peer, Transmit};
 
@@ -301,30 +300,7 @@ fn from_caller(ok: &Message, method: &str, cseq: u32, extra: &str, body: &str) -
 
 /// A response from the contact center to holdless's INVITE.
 fn cc_answer(req: &Message, code: u16, body: Option<&str>) -> String {
-    let vias: String = req
-        .get_all(Name::Via)
-        .map(|v| format!("Via: {v}\r\n"))
-        .collect();
-    let to = req.get(Name::To).unwrap();
-    let to = if name_addr::tag(to).is_some() {
-        to.to_owned()
-    } else {
-        format!("{to};tag=cc1")
-    };
-    let body = body.unwrap_or("");
-    let ct = if body.is_empty() {
-        ""
-    } else {
-        "Content-Type: application/sdp\r\n"
-    };
-    format!(
-        "SIP/2.0 {code} Whatever\r\n{vias}From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {}\r\n\
-         Contact: <sip:agent@{CC}>\r\n{ct}Content-Length: {}\r\n\r\n{body}",
-        req.get(Name::From).unwrap(),
-        req.call_id().unwrap(),
-        req.get(Name::CSeq).unwrap(),
-        body.len()
-    )
+    respond(req, code, body, &format!("agent@{CC}"), "cc1")
 }
 
 #[test]

@@ -125,7 +125,7 @@ impl AttemptReport {
             AttemptResult::Busy | AttemptResult::NoAnswer | AttemptResult::Voicemail => {
                 Outcome::Unavailable
             }
-            AttemptResult::Error => Outcome::Failure,
+            AttemptResult::Error | AttemptResult::Interrupted => Outcome::Failure,
         }
     }
 }

@@ -317,9 +317,10 @@ impl RetryPolicy {
     /// The rule for a failed result (`None` for `Completed`).
     pub fn for_result(&self, r: AttemptResult) -> Option<Retry> {
         match r {
-            AttemptResult::Completed | AttemptResult::Rescheduled | AttemptResult::Abandoned => {
-                None
-            }
+            AttemptResult::Completed
+            | AttemptResult::Rescheduled
+            | AttemptResult::Abandoned
+            | AttemptResult::Interrupted => None,
             AttemptResult::Busy => Some(self.busy),
             AttemptResult::NoAnswer => Some(self.no_answer),
             AttemptResult::Voicemail => Some(self.voicemail),

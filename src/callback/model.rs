@@ -94,6 +94,9 @@ str_enum! {
         /// The customer acknowledged, then hung up before an agent was connected: not
         /// retried (they chose to leave).
         Abandoned = "abandoned",
+        /// holdless stopped (or its dialler went away) before the attempt could finish:
+        /// the callback goes back to the queue at once, not counted against any cap.
+        Interrupted = "interrupted",
     }
 }
 
@@ -134,9 +137,10 @@ impl AttemptCounts {
     /// The counter for a result (`None` for `Completed`).
     pub fn slot(&mut self, r: AttemptResult) -> Option<&mut u32> {
         match r {
-            AttemptResult::Completed | AttemptResult::Rescheduled | AttemptResult::Abandoned => {
-                None
-            }
+            AttemptResult::Completed
+            | AttemptResult::Rescheduled
+            | AttemptResult::Abandoned
+            | AttemptResult::Interrupted => None,
             AttemptResult::Busy => Some(&mut self.busy),
             AttemptResult::NoAnswer => Some(&mut self.no_answer),
             AttemptResult::Voicemail => Some(&mut self.voicemail),

@@ -795,8 +795,8 @@ impl Worker {
         Ok(())
     }
 
-    /// Sends committed launches to the dialler; if it is gone, the attempts end as errors
-    /// (retried per policy, committed next turn) and dialling stops.
+    /// Sends committed launches to the dialler; if it is gone, the attempts end as
+    /// interrupted (queued again, committed next turn) and dialling stops.
     fn hand_over(&mut self, now: DateTime<Utc>, launches: Vec<Launch>) {
         for l in launches {
             let sent = self
@@ -810,9 +810,11 @@ impl Worker {
                     );
                     self.engine.set_dialling(false);
                 }
-                let _ = self
-                    .engine
-                    .handle_attempt_ended(now, &l.callback_id, AttemptResult::Error);
+                let _ = self.engine.handle_attempt_ended(
+                    now,
+                    &l.callback_id,
+                    AttemptResult::Interrupted,
+                );
             }
         }
     }
@@ -1018,7 +1020,8 @@ mod tests {
         let svc = Service::start(targets(), Box::new(store), 1, clock).unwrap();
         drop(svc.attach_dialler().unwrap());
         let a = svc.register(req(1)).await.unwrap().unwrap().callback;
-        // The launch could not be handed over: the attempt ends as an error, retried later.
+        // The launch could not be handed over: the attempt ends as interrupted, the
+        // callback back in the queue without an attempt counted against it.
         let mut v = vec![];
         for _ in 0..50 {
             v = svc.status("acme", &a.number).await.unwrap();
@@ -1028,7 +1031,8 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         assert_eq!(v[0].callback.status, Status::Pending);
-        assert_eq!(v[0].callback.last_result, Some(AttemptResult::Error));
+        assert_eq!(v[0].callback.last_result, Some(AttemptResult::Interrupted));
+        assert_eq!(v[0].callback.failed.error, 0);
         svc.stop().await;
     }
 

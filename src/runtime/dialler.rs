@@ -106,7 +106,9 @@ pub(super) async fn hand_out_launches(
     callbacks: Service,
     routing: Arc<Routing>,
     engines: Vec<mpsc::UnboundedSender<Placed>>,
+    stop: impl std::future::Future<Output = ()>,
 ) {
+    tokio::pin!(stop);
     let mut launches = match callbacks.attach_dialler() {
         Ok(rx) => rx,
         Err(e) => {
@@ -115,7 +117,14 @@ pub(super) async fn hand_out_launches(
         }
     };
     let mut next = 0usize;
-    while let Some(launch) = launches.recv().await {
+    loop {
+        let launch = tokio::select! {
+            l = launches.recv() => l,
+            // Shutting down: no new callback is launched (the engine, finding no
+            // dialler, puts what it releases back in the queue).
+            _ = &mut stop => None,
+        };
+        let Some(launch) = launch else { break };
         let Some(engine) = engines.get(next % engines.len().max(1)).cloned() else {
             return;
         };
@@ -128,7 +137,9 @@ pub(super) async fn hand_out_launches(
             if let Err(e) = engine.send(placed) {
                 // The engine stopped (shutdown): the attempt goes back as an error.
                 let id = e.0.launch.callback_id;
-                let _ = callbacks.attempt_ended(&id, AttemptResult::Error).await;
+                let _ = callbacks
+                    .attempt_ended(&id, AttemptResult::Interrupted)
+                    .await;
             }
         });
     }

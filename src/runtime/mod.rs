@@ -158,6 +158,7 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
             callbacks.clone(),
             Arc::new(routing),
             launch_txs,
+            stopped(shutdown.clone()),
         ));
     } else {
         tracing::info!("calls.dial_callbacks = false: this node dials no callbacks");

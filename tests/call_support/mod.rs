@@ -10,7 +10,7 @@ use holdless::media::controller::MediaController;
 use holdless::media::prompt::Clip;
 use holdless::media::{MediaControl, MediaError, MediaId, Side};
 use holdless::sip::parse::{parse, Framing};
-use holdless::sip::{Message, Method, Transmit};
+use holdless::sip::{name_addr, Message, Method, Name, Transmit};
 
 /// The real controller behind the endpoint; what was played is noted for the test.
 #[derive(Clone, Default)]
@@ -119,4 +119,33 @@ pub fn status(msgs: &[Message], code: u16) -> Option<&Message> {
 /// The first request of this method.
 pub fn request(msgs: &[Message], method: Method) -> Option<&Message> {
     msgs.iter().find(|m| m.method() == Some(&method))
+}
+
+/// A response from a peer to a request holdless sent: `To` gets `tag` unless it has one,
+/// `Contact` is `<sip:contact>`, `body` is SDP.
+pub fn respond(req: &Message, code: u16, body: Option<&str>, contact: &str, tag: &str) -> String {
+    let vias: String = req
+        .get_all(Name::Via)
+        .map(|v| format!("Via: {v}\r\n"))
+        .collect();
+    let to = req.get(Name::To).unwrap();
+    let to = if name_addr::tag(to).is_some() {
+        to.to_owned()
+    } else {
+        format!("{to};tag={tag}")
+    };
+    let body = body.unwrap_or("");
+    let ct = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    format!(
+        "SIP/2.0 {code} Whatever\r\n{vias}From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {}\r\n\
+         Contact: <sip:{contact}>\r\n{ct}Content-Length: {}\r\n\r\n{body}",
+        req.get(Name::From).unwrap(),
+        req.call_id().unwrap(),
+        req.get(Name::CSeq).unwrap(),
+        body.len()
+    )
 }

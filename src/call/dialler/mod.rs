@@ -115,8 +115,9 @@ pub(super) struct Dialler {
     /// The key that let the second leg be dialled (1), or the first answer without whisper.
     accepted: Option<Instant>,
     second_answered: Option<Instant>,
-    /// The ring timeout fired on the second leg (its 487 is a timeout, not a refusal).
-    second_timed_out: bool,
+    /// The ring timeout fired on the first, the second leg (its 487 is a timeout, not a
+    /// refusal).
+    timed_out: [bool; 2],
     /// The result decided along the way (voicemail, reschedule, second leg failed).
     result: Option<AttemptResult>,
     report: AttemptReport,
@@ -149,6 +150,9 @@ impl Dialler {
         }
         if self.second_answered.is_some() {
             return AttemptResult::Completed;
+        }
+        if reason == Some(&EndReason::Shutdown) {
+            return AttemptResult::Interrupted;
         }
         if self.first_answered.is_none() {
             return match reason {
@@ -247,7 +251,7 @@ impl CallCore {
             first_answered: None,
             accepted: None,
             second_answered: None,
-            second_timed_out: false,
+            timed_out: [false; 2],
             result: None,
             report,
         };
@@ -535,7 +539,7 @@ impl CallCore {
         let Some(f) = self.dialler_mut(key) else {
             return false;
         };
-        let end = if side == Side::Callee && f.second_timed_out {
+        let end = if f.timed_out[side as usize] {
             LegEnd::NoAnswer
         } else {
             end
@@ -569,7 +573,7 @@ impl CallCore {
         } else {
             AttemptResult::Error
         });
-        if !customer_failed && f.second_timed_out {
+        if !customer_failed && f.timed_out[1] {
             f.report.priority_queue_timed_out = true;
         }
         f.stage = Stage::Closing;
@@ -585,12 +589,11 @@ impl CallCore {
         self.set_timer(key, CallTimer::Menu, cx.now + bound);
     }
 
-    /// The ring timeout of a dialler leg fired. Returns true when handled here.
+    /// The ring timeout of a dialler leg fired: its end is "no answer", whatever the
+    /// CANCEL brings back.
     pub(super) fn dialler_ring_timeout(&mut self, key: CallKey, side: Side) {
         if let Some(f) = self.dialler_mut(key) {
-            if side == Side::Callee {
-                f.second_timed_out = true;
-            }
+            f.timed_out[side as usize] = true;
         }
     }
 

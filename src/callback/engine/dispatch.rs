@@ -311,7 +311,9 @@ impl Engine {
             }
             _ => None,
         };
-        let again = again.or(report.as_ref().and_then(|r| r.rescheduled));
+        let again = again
+            .or(report.as_ref().and_then(|r| r.rescheduled))
+            .or((result == AttemptResult::Interrupted).then_some(0));
         self.write_attempt_record(now, &cb, result, report.as_ref(), again.is_some());
         match again {
             Some(delay) => {

@@ -1017,3 +1017,74 @@ fn a_retried_appointment_takes_its_registration_place_in_the_fifo_queue() {
     assert_eq!(e.status(slot, "acme", &num(3))[0].position, 2);
     assert_eq!(e.status(slot, "acme", &num(4))[0].position, 3);
 }
+
+#[test]
+fn every_attempt_leaves_a_record_chained_to_the_first_and_reschedules_and_interruptions_cost_no_attempt(
+) {
+    use crate::callback::attempt::{AttemptReport, LegEnd};
+    use crate::callback::record::Outcome;
+    let mut s = settings();
+    s.pacing = 1;
+    s.retry.busy = Retry {
+        attempts: 1,
+        delay_secs: 60,
+    };
+    let mut e = engine(s);
+    let a = e.handle_register(t0(), req(&num(1))).unwrap().callback.id;
+    let records = |e: &mut Engine| -> Vec<crate::callback::record::CallRecord> {
+        writes(e)
+            .into_iter()
+            .filter_map(|w| match w {
+                Write::Record(r) => Some(r.record),
+                _ => None,
+            })
+            .collect()
+    };
+    // 1: the customer pressed 2: rescheduled in 300 s, no busy/no-answer cap touched.
+    launches(&mut e, t0());
+    let t1 = t0() + Duration::seconds(10);
+    let mut rep = AttemptReport::new(FirstParty::Customer, t0());
+    rep.customer = LegEnd::Answered;
+    rep.rescheduled = Some(300);
+    rep.ended_at = t1;
+    e.handle_attempt_report(t1, &a, AttemptResult::Rescheduled, Some(rep))
+        .unwrap();
+    let r = records(&mut e);
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        (r[0].id.as_str(), r[0].original_id.as_str()),
+        (a.as_str(), a.as_str())
+    );
+    assert_eq!(r[0].outcome, Outcome::Rescheduled);
+    assert_eq!(r[0].customer_rescheduled, Some(true));
+    assert_eq!(r[0].has_retry, Some(true));
+    let st = &e.status(t1, "acme", &num(1))[0];
+    assert_eq!(st.callback.due_at, t1 + Duration::seconds(300));
+    // 2: interrupted by a shutdown: back in the queue at once, uncounted.
+    let t2 = t1 + Duration::seconds(300);
+    assert_eq!(launches(&mut e, t2)[0].attempt, 2);
+    e.handle_attempt_ended(t2, &a, AttemptResult::Interrupted)
+        .unwrap();
+    let r = records(&mut e);
+    assert_eq!(r[0].id, format!("{a}-2"));
+    assert_eq!(r[0].original_id, a);
+    assert_eq!(r[0].retry_attempt, Some(1));
+    assert_eq!(
+        r[0].created_at, t1,
+        "a retry is created when the attempt before it ended"
+    );
+    assert_eq!(r[0].outcome, Outcome::Failure);
+    assert_eq!(r[0].system_hangup, Some(true));
+    // 3: busy with one busy attempt allowed: the callback fails for good.
+    assert_eq!(launches(&mut e, t2)[0].attempt, 3);
+    let mut rep = AttemptReport::new(FirstParty::Customer, t2);
+    rep.customer = LegEnd::Busy;
+    e.handle_attempt_report(t2, &a, AttemptResult::Busy, Some(rep))
+        .unwrap();
+    let r = records(&mut e);
+    assert_eq!(r[0].customer_busy, Some(true));
+    assert_eq!(r[0].outcome, Outcome::Unavailable);
+    assert_eq!(r[0].has_retry, Some(false));
+    assert_eq!(r[0].created_at, t2);
+    assert_eq!(e.active(), 0);
+}
