@@ -364,7 +364,12 @@ impl CallCore {
                     ClientPurpose::Reoffer => self.on_reoffer_response(cx, key, side, resp),
                     ClientPurpose::Refresh => self.on_refresh_response(cx, key, side, resp),
                     ClientPurpose::Bye => {
-                        if resp.status().unwrap_or(0) >= 200 {
+                        let code = resp.status().unwrap_or(0);
+                        let challenged = code == 401 || code == 407;
+                        if challenged && self.bye_with_credentials(cx, key, side, &resp) {
+                            return;
+                        }
+                        if code >= 200 {
                             self.bye_done(cx, key);
                         }
                     }
@@ -925,6 +930,9 @@ impl CallCore {
         let bye = d.request(Method::Bye, None);
         if let Some(leg) = call.leg_mut(side) {
             leg.dialog = None;
+            if let Some(a) = leg.auth.as_mut() {
+                a.bye = Some(bye.clone());
+            }
         }
         if self
             .send_in_dialog(cx, key, side, bye, ClientPurpose::Bye)
@@ -935,6 +943,36 @@ impl CallCore {
             }
         }
         self.maybe_finish(cx, key);
+    }
+
+    /// A BYE the far end challenged: sent once more with the leg's credentials (the
+    /// BYE still outstanding). False when the leg has none or already answered one.
+    fn bye_with_credentials(
+        &mut self,
+        cx: &mut Ctx,
+        key: CallKey,
+        side: Side,
+        resp: &Message,
+    ) -> bool {
+        let Some(a) = self
+            .calls
+            .get_mut(&key)
+            .and_then(|c| c.leg_mut(side))
+            .and_then(|l| l.auth.as_mut())
+        else {
+            return false;
+        };
+        let Some(mut bye) = a.bye.take() else {
+            return false;
+        };
+        if let Err(e) = a.session.on_challenge(resp, &a.credentials) {
+            tracing::warn!(call = key.0, error = %e, "BYE challenge not answered");
+            return false;
+        }
+        let n = cseq(&bye).map(|(n, _)| n).unwrap_or(1);
+        bye.set(Name::CSeq, format!("{} BYE", n + 1));
+        self.send_in_dialog(cx, key, side, bye, ClientPurpose::Bye)
+            .is_some()
     }
 
     fn bye_done(&mut self, cx: &mut Ctx, key: CallKey) {

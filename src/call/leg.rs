@@ -93,6 +93,8 @@ pub(super) struct LegAuth {
     pub credentials: std::sync::Arc<Credentials>,
     /// The challenges met and their nonce counts.
     pub session: DigestSession,
+    /// Our BYE on this leg, kept to send again with credentials if it is challenged.
+    pub bye: Option<crate::sip::Message>,
 }
 
 impl Leg {

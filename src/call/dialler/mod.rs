@@ -364,6 +364,7 @@ impl CallCore {
             .map(|credentials| super::leg::LegAuth {
                 credentials,
                 session: Default::default(),
+                bye: None,
             });
         Some(leg)
     }
