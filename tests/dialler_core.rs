@@ -469,3 +469,60 @@ fn a_trunk_challenge_is_answered_with_the_trunks_credentials() {
     assert_eq!(result, AttemptResult::Error);
     assert_eq!(r.customer, LegEnd::Error);
 }
+
+#[test]
+fn a_challenged_bye_is_sent_again_with_credentials() {
+    let mut h = Harness::new("");
+    let mut c = Hop::literal("sip:127.0.0.1:5080", None).unwrap();
+    c.credentials = Some(Arc::new(holdless::sip::digest::Credentials::new(
+        "holdless", "s3cret",
+    )));
+    let launch = Launch {
+        callback_id: "cb1".into(),
+        attempt: 1,
+        organization: "demo".into(),
+        call_target: "billing".into(),
+        number: "+15551234567".into(),
+        first_party: FirstParty::Customer,
+        contact_center: None,
+        caller_id: Some("+15550001000".into()),
+        user_data: Default::default(),
+        sip_headers: vec![],
+        inbound: None,
+    };
+    h.ep.dial(h.now, launch, Some(c), None);
+    let out = h.settle();
+    let inv = invite(&out).clone();
+    h.answer(CUSTOMER, &inv, 40000);
+    h.prompt_done();
+    // No key: holdless hangs up; the trunk challenges the BYE.
+    let out = h.advance(Duration::from_secs(6));
+    let bye = request(&out, Method::Bye).expect("BYE").clone();
+    assert!(
+        bye.get_other("Proxy-Authorization").is_none(),
+        "nothing to answer yet"
+    );
+    let challenge = respond(&bye, 407, None, CUSTOMER, "far1").replace(
+        "Content-Length: 0",
+        "Proxy-Authenticate: Digest realm=\"trunk.test\", nonce=\"n1\", algorithm=SHA-256, qop=\"auth\"\r\nContent-Length: 0",
+    );
+    let out = h.send(CUSTOMER, &challenge);
+    let again = request(&out, Method::Bye).expect("the BYE again").clone();
+    let auth = again
+        .get_other("Proxy-Authorization")
+        .expect("with credentials");
+    assert!(
+        auth.contains("algorithm=SHA-256") && auth.contains("nc=00000001"),
+        "{auth}"
+    );
+    assert_eq!(
+        again
+            .get(Name::CSeq)
+            .map(|c| c.split(' ').next().unwrap().parse::<u32>().unwrap()),
+        bye.get(Name::CSeq)
+            .map(|c| c.split(' ').next().unwrap().parse::<u32>().unwrap() + 1)
+    );
+    h.send(CUSTOMER, &respond(&again, 200, None, CUSTOMER, "far1"));
+    let (result, _) = h.attempt();
+    assert_eq!(result, AttemptResult::Voicemail);
+}
