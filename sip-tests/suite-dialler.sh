@@ -152,9 +152,8 @@ agent_ring_timeout_secs = 3"
 reschedule_delay_secs = 600"
     PACING=1 target 9 customer "$(trunk 9)" "error = { attempts = 2, delay_secs = 2 }"
     target 0 customer "$(trunk 0)
-return_encoding = "hex"
-return_header = "X-UUI"
-"
+return_encoding = 'hex'
+return_header = 'X-UUI'"
 } >"$CFG"
 # (the retry tables above repeat a key when a case overrides one: drop the default line)
 python3 - "$CFG" <<'EOF'
@@ -304,11 +303,11 @@ case_inbound() {
     local k=2 n=+15557654321 c a
     uas_bg c2-cust uas-customer.xml "$(cport $k)" "$(cmedia $k)" -m 1 -d 1000
     c=$BG
-    uas_bg c2-agent uas-agent.xml "$(aport $k)" "$(amedia $k)" -m 1 -d 1500
+    uas_bg c2-agent uas-agent.xml "$(aport $k)" "$(amedia $k)" -m 1 -d 8000
     a=$BG
     uas_bg c0-cust uas-customer.xml "$(cport 0)" "$(cmedia 0)" -m 1 -d 1000
     local c0=$BG
-    uas_bg c0-agent uas-agent.xml "$(aport 0)" "$(amedia 0)" -m 1 -d 1500
+    uas_bg c0-agent uas-agent.xml "$(aport 0)" "$(amedia 0)" -m 1 -d 8000
     local a0=$BG
     cp /usr/share/sip-tester/dtmf_2833_1.pcap "$WORK/keys.pcap"
     sipp_run c2-caller -sf "$IN/uac-keys.xml" -inf "$IN/callers.csv" -s +15550001002 \
@@ -367,7 +366,7 @@ case_agent_first() {
 
 case_busy_retry() {
     local k=4 n=+15550104004 a id
-    uas_bg c4-agent uas-agent.xml "$(aport $k)" "$(amedia $k)" -m 1 -d 1500
+    uas_bg c4-agent uas-agent.xml "$(aport $k)" "$(amedia $k)" -m 1 -d 8000
     a=$BG
     (sleep 0.5; recs request w$k $n >"$WORK/c4.id") &
     sipp_run c4-busy -sf "$DL/uas-busy.xml" -i 127.0.0.1 -p "$(cport $k)" -mi 127.0.0.1 \
