@@ -27,7 +27,11 @@
 #   c9 restart:    three callbacks (pacing 1), holdless SIGKILLed while the first is asking
 #                  its customer, restarted on the same store: each callback is completed
 #                  exactly once, and only the interrupted one is dialled again.
-#   trunk-auth, trunk-srv: SKIP until holdless has [[trunks]] / [dns].
+#   trunk-auth:    a carrier trunk answers the INVITE with 407 (MD5, qop=auth): the INVITE
+#                  again with Proxy-Authorization (the digest checked here), the BYE with
+#                  credentials too, the password in no log line.
+#   trunk-srv:     a trunk by name: SRV from a DNS server on loopback (dns.py), the first
+#                  target (priority 10) answers 503, the second takes the call.
 # c1-c8 run at the same time (one call target, customer port and agent port each).
 #                  c0: a second caller on a call target with return_encoding = "hex" and
 #                  return_header = "X-UUI": X-UUI: 4445462d3637383930;encoding=hex.
@@ -47,10 +51,15 @@ SIPP_TIMEOUT=60
 G711A=/usr/share/sip-tester/g711a.pcap
 PROMPTS="callback_from holding whisper voicemail agent_unavailable goodbye registered"
 
-cport() { echo $((25330 + $1)); }   # case K's customer (trunk) port
-aport() { echo $((25340 + $1)); }   # case K's contact center
-cmedia() { echo $((38300 + 10 * $1)); }
-amedia() { echo $((38400 + 10 * $1)); }
+# case K's customer (trunk) port, contact center, and their media ports; cases 10 and 11
+# (the trunks) live above the others' ranges
+cport() { if [ "$1" -ge 10 ]; then echo $((25360 + 2 * ($1 - 10))); else echo $((25330 + $1)); fi; }
+aport() { if [ "$1" -ge 10 ]; then echo $((25361 + 2 * ($1 - 10))); else echo $((25340 + $1)); fi; }
+cmedia() { if [ "$1" -ge 10 ]; then echo $((38600 + 20 * ($1 - 10))); else echo $((38300 + 10 * $1)); fi; }
+amedia() { if [ "$1" -ge 10 ]; then echo $((38610 + 20 * ($1 - 10))); else echo $((38400 + 10 * $1)); fi; }
+DNS_PORT=25351       # the SRV case's DNS server
+SRV_BACKUP=25364     # the SRV case's second target (the first answers 503)
+SRV_BACKUP_MEDIA=38640
 
 # ---------------------------------------------------------------- config
 
@@ -90,7 +99,7 @@ id = "w$k"
 call_target = "c$k"
 EOF
 }
-trunk() { echo "customer_trunk = \"sip:127.0.0.1:$(cport "$1")\""; }
+trunk() { echo "customer_trunk = \"t$1\""; }   # [[trunks]] t0..t9 below
 {
     cat <<EOF
 # written by sip-tests/suite-dialler.sh
@@ -154,6 +163,27 @@ reschedule_delay_secs = 600"
     target 0 customer "$(trunk 0)
 return_encoding = 'hex'
 return_header = 'X-UUI'"
+    target 10 customer 'customer_trunk = "auth"'
+    target 11 customer 'customer_trunk = "srv"'
+    for k in 0 2 3 4 5 6 7 8 9; do
+        printf '\n[[trunks]]\nid = "t%s"\nuri = "sip:127.0.0.1:%s"\n' "$k" "$(cport $k)"
+    done
+    cat <<EOF
+
+[[trunks]]                  # a carrier that challenges with 407 (case trunk-auth)
+id = "auth"
+uri = "sip:127.0.0.1:$(cport 10)"
+username = "holdless"
+password = "s3cret-trunk"
+
+[[trunks]]                  # found by SRV: _sip._udp.trunk.test (case trunk-srv)
+id = "srv"
+uri = "sip:trunk.test"
+
+[dns]
+nameservers = ["127.0.0.1:$DNS_PORT"]
+timeout_ms = 1000
+EOF
 } >"$CFG"
 # (the retry tables above repeat a key when a case overrides one: drop the default line)
 python3 - "$CFG" <<'EOF'
@@ -486,20 +516,47 @@ case_restart() {
 
 # ---------------------------------------------------------------- trunks (features to come)
 
-case_trunks() {
-    local f=$WORK/trunks.toml out
-    { cat "$CFG"; printf '\n[[trunks]]\nid = "t"\nuri = "sip:127.0.0.1:%s"\nusername = "u"\npassword = "p"\n' "$(cport 1)"; } >"$f"
-    if out=$("$HOLDLESS_BIN" check-config "$f" 2>&1); then
-        printf 'SKIP  %s/%s  (holdless accepts [[trunks]]: the 407 digest case is not written yet)\n' "$SUITE" trunk-auth
-    else
-        printf 'SKIP  %s/%s  (holdless has no [[trunks]] yet: %s)\n' "$SUITE" trunk-auth "$(echo "$out" | head -n 1)"
-    fi
-    { cat "$CFG"; printf '\n[dns]\nnameservers = ["127.0.0.1:25351"]\n'; } >"$f"
-    if out=$("$HOLDLESS_BIN" check-config "$f" 2>&1); then
-        printf 'SKIP  %s/%s  (holdless accepts [dns]: the SRV case is not written yet)\n' "$SUITE" trunk-srv
-    else
-        printf 'SKIP  %s/%s  (holdless has no [dns] yet: %s)\n' "$SUITE" trunk-srv "$(echo "$out" | head -n 1)"
-    fi
+case_trunk_auth() {
+    local k=10 n=+15550101010 c a
+    uas_bg c10-cust uas-customer-407.xml "$(cport $k)" "$(cmedia $k)" -m 1 -d 1500
+    c=$BG
+    uas_bg c10-agent uas-agent.xml "$(aport $k)" "$(amedia $k)" -m 1 -d 3000
+    a=$BG
+    sleep 0.5
+    request $k $n >/dev/null
+    sipp_ok c10-cust $c "trunk: 407, then the INVITE with credentials answered; 1; BYE"
+    sipp_ok c10-agent $a "agent: INVITE, 200, BYE"
+    check c10-digest "the second INVITE's Proxy-Authorization is the RFC 7616 answer (MD5, qop=auth)" \
+        python3 "$DL/digest_check.py" "$WORK/c10-cust.log" "$n" "$(cport $k)"
+    check c10-bye-auth "holdless's BYE to the trunk carries credentials (nonce count 2)" \
+        msg c10-cust header received BYE Proxy-Authorization "nc=00000002"
+    check c10-no-password "the password is in no log line" \
+        bash -c "! grep -q s3cret-trunk '$HL_LOG'"
+    check c10-record "record: Successful" recs records $n 1 '0:outcome="Successful"'
+}
+
+case_trunk_srv() {
+    local k=11 n=+15550101011 d c b a
+    local zone="{\"srv\": {\"_sip._udp.trunk.test\": [[10, 0, $(cport $k), \"a.trunk.test\"], [20, 0, $SRV_BACKUP, \"b.trunk.test\"]]}, \"a\": {\"a.trunk.test\": \"127.0.0.1\", \"b.trunk.test\": \"127.0.0.1\"}}"
+    python3 "$DL/dns.py" "$DNS_PORT" "$zone" 60 >"$WORK/dns.log" 2>&1 &
+    d=$!
+    uas_bg c11-down uas-503.xml "$(cport $k)" "$(cmedia $k)" -m 1
+    b=$BG
+    uas_bg c11-cust uas-customer.xml "$SRV_BACKUP" "$SRV_BACKUP_MEDIA" -m 1 -d 1500
+    c=$BG
+    uas_bg c11-agent uas-agent.xml "$(aport $k)" "$(amedia $k)" -m 1 -d 3000
+    a=$BG
+    sleep 0.5
+    request $k $n >/dev/null
+    sipp_ok c11-down $b "the first SRV target (priority 10): INVITE, 503"
+    sipp_ok c11-cust $c "the second SRV target (priority 20): INVITE, 200, 1, BYE"
+    sipp_ok c11-agent $a "agent: INVITE, 200, BYE"
+    kill "$d" 2>/dev/null || true
+    check c11-srv-asked "holdless asked DNS for _sip._udp.trunk.test SRV" \
+        grep -q "QUERY _sip._udp.trunk.test SRV" "$WORK/dns.log"
+    check c11-ruri "the Request-URI names the trunk's host, not an address" \
+        msg c11-cust first-line received INVITE "^INVITE sip:\\$n@trunk\\.test SIP/2\\.0"
+    check c11-record "record: Successful after the failover" recs records $n 1 '0:outcome="Successful"'
 }
 
 # ---------------------------------------------------------------- run
@@ -521,7 +578,8 @@ if hl_start dialler "$CFG" "$SIP_PORT" "$HTTP_PORT"; then
     rtp_watch all "${ports[@]}"
     pids=()
     names=()
-    for c in happy inbound agent_first busy_retry no_answer voicemail agent_timeout reschedule; do
+    for c in happy inbound agent_first busy_retry no_answer voicemail agent_timeout reschedule \
+        trunk_auth trunk_srv; do
         [[ $c =~ $ONLY ]] || continue
         "case_$c" >"$WORK/case-$c.txt" 2>&1 &
         pids+=($!)
@@ -568,7 +626,6 @@ if hl_start dialler "$CFG" "$SIP_PORT" "$HTTP_PORT"; then
         case_restart || true
         echo "suite $SUITE: c9 took $((SECONDS - T1)) s"
     fi
-    case_trunks
     if [ -n "$HL_PID" ]; then
         hl_alive dialler-alive && pass dialler-alive "holdless still running after the cases"
         hl_stop
