@@ -132,6 +132,7 @@ pub(crate) struct RawRetryPolicy {
     no_answer: RawRetry,
     voicemail: RawRetry,
     error: RawRetry,
+    max_attempts: u32,
 }
 
 impl Default for RawRetryPolicy {
@@ -153,9 +154,14 @@ impl Default for RawRetryPolicy {
                 attempts: 2,
                 delay_secs: 60,
             },
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
         }
     }
 }
+
+/// Default cap on a callback's attempts of every kind together (rescheduled and
+/// interrupted ones aside): the per-outcome caps could otherwise add up to 7 calls.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 
 #[derive(Debug, Deserialize)]
 struct RawCountry {
@@ -311,6 +317,8 @@ pub struct RetryPolicy {
     pub voicemail: Retry,
     /// Any other error.
     pub error: Retry,
+    /// Most failed attempts of a callback, all outcomes together, before it fails.
+    pub max_attempts: u32,
 }
 
 impl RetryPolicy {
@@ -500,6 +508,7 @@ impl Default for CallbackSettings {
                 no_answer: retry(r.no_answer),
                 voicemail: retry(r.voicemail),
                 error: retry(r.error),
+                max_attempts: r.max_attempts,
             },
             numbers: NumberRules::default(),
             metadata: MetadataSettings {
@@ -810,7 +819,14 @@ fn target(s: &mut Sink, key: &str, t: &RawCallTarget, orgs: &HashSet<&str>) -> C
         no_answer: retry("no_answer", rp.no_answer),
         voicemail: retry("voicemail", rp.voicemail),
         error: retry("error", rp.error),
+        max_attempts: rp.max_attempts,
     };
+    if rp.max_attempts == 0 {
+        s.err(
+            format!("{key}.retry.max_attempts"),
+            "must be at least 1 (the first attempt)",
+        );
+    }
     c.numbers = number_rules(s, &format!("{key}.number_rules"), number_raw);
     if metadata.max_length == 0 || metadata.max_length > 4096 {
         s.err(format!("{key}.metadata.max_length"), "must be 1-4096");

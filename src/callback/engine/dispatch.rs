@@ -304,6 +304,7 @@ impl Engine {
         cb.last_result = Some(result);
         let settings = self.targets.get(&cb.call_target).map(|t| &t.cfg.settings);
         let retry = settings.and_then(|s| s.retry.for_result(result));
+        let cap = settings.map_or(u32::MAX, |s| s.retry.max_attempts);
         let again = match (retry, cb.failed.slot(result)) {
             (Some(rule), Some(count)) => {
                 *count += 1;
@@ -311,6 +312,9 @@ impl Engine {
             }
             _ => None,
         };
+        let f = cb.failed;
+        let failed = f.busy + f.no_answer + f.voicemail + f.error;
+        let again = again.filter(|_| failed < cap);
         let again = again
             .or(report.as_ref().and_then(|r| r.rescheduled))
             .or((result == AttemptResult::Interrupted).then_some(0));

@@ -1088,3 +1088,33 @@ fn every_attempt_leaves_a_record_chained_to_the_first_and_reschedules_and_interr
     assert_eq!(r[0].created_at, t2);
     assert_eq!(e.active(), 0);
 }
+
+#[test]
+fn the_total_attempt_cap_ends_a_callback_the_per_outcome_caps_would_still_retry() {
+    let mut s = settings();
+    s.pacing = 1;
+    let rule = Retry {
+        attempts: 5,
+        delay_secs: 10,
+    };
+    (s.retry.busy, s.retry.no_answer, s.retry.error) = (rule, rule, rule);
+    s.retry.max_attempts = 3;
+    let mut e = engine(s);
+    let a = e.handle_register(t0(), req(&num(1))).unwrap().callback.id;
+    let mut now = t0();
+    for (i, r) in [
+        AttemptResult::Busy,
+        AttemptResult::NoAnswer,
+        AttemptResult::Error,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let l = launches(&mut e, now);
+        assert_eq!(l.len(), 1, "attempt {} released", i + 1);
+        e.handle_attempt_ended(now, &a, r).unwrap();
+        now += Duration::seconds(10);
+    }
+    assert_eq!(e.active(), 0, "three failed attempts of any kind: done");
+    assert!(launches(&mut e, now).is_empty());
+}
