@@ -296,6 +296,20 @@ impl CallCore {
         key
     }
 
+    /// Files a second leg a flow placed under its call: its dialog and its INVITE's
+    /// transaction found from now on (the flow stores the leg itself).
+    pub(super) fn index_second_leg(&mut self, key: CallKey, leg: &Leg) {
+        let dialog_key = dialog_key(leg);
+        self.dialogs.insert(dialog_key.clone(), (key, Side::Callee));
+        if let Some(tx) = leg.invite_out_tx() {
+            self.client_txs
+                .insert(tx, (key, Side::Callee, ClientPurpose::Invite));
+        }
+        if let Some(call) = self.calls.get_mut(&key) {
+            call.dialog_keys[1] = dialog_key;
+        }
+    }
+
     /// Builds the outbound leg's INVITE: new Call-ID, tags, Via and Contact; the caller's
     /// identity and pass-through headers; our offer.
     fn outbound_invite(

@@ -352,15 +352,7 @@ impl CallCore {
             }
         };
         let leg = self.originate_direct(cx, inbound, to_uri, dest, offer)?;
-        let dialog_key = super::flow::dialog_key(&leg);
-        self.dialogs.insert(dialog_key.clone(), (key, Side::Callee));
-        if let Some(tx) = leg.invite_out_tx() {
-            self.client_txs
-                .insert(tx, (key, Side::Callee, ClientPurpose::Invite));
-        }
-        if let Some(call) = self.calls.get_mut(&key) {
-            call.dialog_keys[1] = dialog_key;
-        }
+        self.index_second_leg(key, &leg);
         Some(leg)
     }
 

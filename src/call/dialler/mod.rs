@@ -492,15 +492,9 @@ impl CallCore {
             }
             return self.second_failed(cx, key, LegEnd::Error);
         };
-        let dialog_key = super::flow::dialog_key(&leg);
-        self.dialogs.insert(dialog_key.clone(), (key, Side::Callee));
-        if let Some(tx) = leg.invite_out_tx() {
-            self.client_txs
-                .insert(tx, (key, Side::Callee, ClientPurpose::Invite));
-        }
+        self.index_second_leg(key, &leg);
         if let Some(call) = self.calls.get_mut(&key) {
             call.callee = Some(leg);
-            call.dialog_keys[1] = dialog_key;
         }
         let clip = dial
             .target
