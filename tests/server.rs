@@ -17,6 +17,8 @@ struct Server {
     sip: u16,
     http: u16,
     stop: watch::Sender<bool>,
+    /// The serving task (finished once holdless has stopped).
+    task: tokio::task::JoinHandle<Result<(), holdless::runtime::RuntimeError>>,
     _dir: tempfile::TempDir,
 }
 
@@ -79,13 +81,14 @@ numbers = ["+15550001000"]
     };
     let cfg = Config::parse(&text).unwrap_or_else(|e| panic!("{e:?}"));
     let (stop, rx) = watch::channel(false);
-    tokio::spawn(holdless::runtime::serve(cfg, rx));
+    let task = tokio::spawn(holdless::runtime::serve(cfg, rx));
     for _ in 0..100 {
         if TcpStream::connect(("127.0.0.1", http)).await.is_ok() {
             return Server {
                 sip,
                 http,
                 stop,
+                task,
                 _dir: dir,
             };
         }
@@ -478,4 +481,114 @@ async fn http_get(port: u16, path: &str) -> String {
         .unwrap()
         .unwrap();
     out
+}
+
+/// Shutdown with `calls.drain_secs`: new INVITEs get 503 at once, a call in progress goes on
+/// (no BYE) while the drain lasts, then is hung up on both legs, and holdless stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_calls_in_progress_go_on_until_the_drain_deadline() {
+    let callee = udp_client("127.0.0.1:0").await;
+    let callee_addr = callee.local_addr().unwrap();
+    let extra = format!(
+        "[calls]\ndrain_secs = 2\n[[call_targets]]\nid = \"bridged\"\nname = \"Bridged\"\n\
+         numbers = [\"+15550002000\"]\nbridge_to = \"sip:+15550009999@{callee_addr}\"\n"
+    );
+    let s = start(&extra, "\"127.0.0.0/8\"").await;
+    let caller = udp_client("127.0.0.1:0").await;
+    let local = caller.local_addr().unwrap();
+    let to = ("127.0.0.1", s.sip);
+    let sdp = "v=0\r\no=c 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    let invite = request("INVITE", "sip:+15550002000@127.0.0.1", 1, "UDP", local).replace(
+        "Content-Length: 0\r\n\r\n",
+        &format!(
+            "Contact: <sip:caller@{local}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        ),
+    );
+    caller.send_to(invite.as_bytes(), to).await.unwrap();
+    // The callee answers holdless's INVITE.
+    let out = loop {
+        let m = recv_udp(&callee, Duration::from_secs(5))
+            .await
+            .expect("INVITE to the callee");
+        if m.method() == Some(&holdless::sip::Method::Invite) {
+            break m;
+        }
+    };
+    let vias: String = out
+        .get_all(Name::Via)
+        .map(|v| format!("Via: {v}\r\n"))
+        .collect();
+    let answer = sdp.replace("40000", "41000");
+    let ok = format!(
+        "SIP/2.0 200 OK\r\n{vias}From: {}\r\nTo: {};tag=callee1\r\nCall-ID: {}\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:callee@{callee_addr}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{answer}",
+        out.get(Name::From).unwrap(),
+        out.get(Name::To).unwrap(),
+        out.call_id().unwrap(),
+        answer.len()
+    );
+    let hl = ("127.0.0.1", s.sip);
+    callee.send_to(ok.as_bytes(), hl).await.unwrap();
+    let ok = loop {
+        let m = recv_udp(&caller, Duration::from_secs(5))
+            .await
+            .expect("200 to the caller");
+        if m.status() == Some(200) {
+            break m;
+        }
+    };
+    let ack = format!(
+        "ACK sip:holdless@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-ack\r\n\
+         Max-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+        ok.get(Name::From).unwrap(),
+        ok.get(Name::To).unwrap(),
+        ok.call_id().unwrap()
+    );
+    caller.send_to(ack.as_bytes(), to).await.unwrap();
+    // Stop: a new call is refused, the one in progress goes on...
+    s.stop.send(true).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let late = request("INVITE", "sip:+15550002000@127.0.0.1", 7, "UDP", local);
+    caller.send_to(late.as_bytes(), to).await.unwrap();
+    let refused = recv_udp(&caller, Duration::from_secs(2))
+        .await
+        .expect("an answer to the new INVITE");
+    assert_eq!(refused.status(), Some(503), "{refused:?}");
+    let quiet_until = tokio::time::Instant::now() + Duration::from_millis(800);
+    while let Some(m) = recv_udp(&callee, quiet_until - tokio::time::Instant::now()).await {
+        assert_ne!(
+            m.method(),
+            Some(&holdless::sip::Method::Bye),
+            "no BYE while the drain lasts"
+        );
+    }
+    // ...until the drain ends: BYE to both legs, then holdless stops.
+    let bye = loop {
+        let m = recv_udp(&callee, Duration::from_secs(5))
+            .await
+            .expect("BYE at the deadline");
+        if m.method() == Some(&holdless::sip::Method::Bye) {
+            break m;
+        }
+    };
+    assert_eq!(bye.call_id(), out.call_id());
+    let mut caller_bye = None;
+    for _ in 0..30 {
+        match recv_udp(&caller, Duration::from_secs(2)).await {
+            Some(m) if m.method() == Some(&holdless::sip::Method::Bye) => {
+                caller_bye = Some(m);
+                break;
+            }
+            Some(_) => continue, // the 503's retransmissions (never ACKed here)
+            None => break,
+        }
+    }
+    assert!(caller_bye.is_some(), "BYE to the caller too");
+    let mut s = s;
+    let done = timeout(Duration::from_secs(10), &mut s.task).await;
+    assert!(
+        matches!(done, Ok(Ok(Ok(())))),
+        "holdless stopped cleanly: {done:?}"
+    );
 }

@@ -11,6 +11,10 @@ use crate::key_error::KeyError;
 /// contact centers route on, and every `X-` header.
 pub const DEFAULT_PASS_THROUGH: &[&str] = &["X-User-To-User", "User-to-User", "X-*"];
 
+/// Longest drain accepted, seconds: an hour covers any call a contact center would wait
+/// for; past it a stuck call would hold a stopping node for ever.
+pub const MAX_DRAIN_SECS: u64 = 3600;
+
 /// The `[calls]` table as written.
 #[derive(Debug, Deserialize)]
 #[serde(default)]
@@ -22,6 +26,7 @@ pub struct RawCalls {
     max_calls: usize,
     outbound_trunk: Option<String>,
     dial_callbacks: bool,
+    drain_secs: u64,
 }
 
 impl Default for RawCalls {
@@ -34,6 +39,7 @@ impl Default for RawCalls {
             max_calls: 10_000,
             outbound_trunk: None,
             dial_callbacks: true,
+            drain_secs: 0,
         }
     }
 }
@@ -57,6 +63,9 @@ pub struct CallSettings {
     /// Whether this node dials due callbacks (false: it takes calls and registrations
     /// only; callbacks wait for a node that dials).
     pub dial_callbacks: bool,
+    /// On shutdown, calls in progress may finish for this long (no new call or callback
+    /// starts meanwhile); those still up then are hung up. Zero: hung up at once.
+    pub drain: Duration,
 }
 
 impl Default for CallSettings {
@@ -84,6 +93,9 @@ impl RawCalls {
         if self.session_expires_secs < self.min_se_secs {
             err("session_expires_secs", "must be at least min_se_secs");
         }
+        if self.drain_secs > MAX_DRAIN_SECS {
+            err("drain_secs", &format!("at most {MAX_DRAIN_SECS}"));
+        }
         if self.max_calls == 0 {
             err("max_calls", "must be above 0");
         }
@@ -109,6 +121,7 @@ impl RawCalls {
             pass_through: self.pass_through_headers.clone(),
             max_calls: self.max_calls,
             dial_callbacks: self.dial_callbacks,
+            drain: Duration::from_secs(self.drain_secs),
         }
     }
 }

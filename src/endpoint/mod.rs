@@ -374,6 +374,11 @@ impl Endpoint {
         self.drain_tx(now);
     }
 
+    /// Draining: new INVITEs get 503 from now on; calls in progress go on.
+    pub fn stop_accepting(&mut self) {
+        self.closing = true;
+    }
+
     /// Shutdown: new INVITEs get 503 from now on, and every call ends (BYE to answered
     /// legs, CANCEL and 503 before answer). The driver then drains the transactions.
     pub fn shut_down(&mut self, now: Instant) {

@@ -48,6 +48,8 @@ pub(super) struct SipEngine {
     replies: mpsc::UnboundedReceiver<Reply>,
     /// Callbacks the engine released to this SIP engine for dialling.
     launches: mpsc::UnboundedReceiver<super::dialler::Placed>,
+    /// How long calls in progress may go on at shutdown (`calls.drain_secs`).
+    drain_calls: std::time::Duration,
 }
 
 /// The callback engine's answer to a request of an inbound call.
@@ -80,6 +82,7 @@ impl SipEngine {
     ) -> Self {
         let (replies_tx, replies) = mpsc::unbounded_channel();
         SipEngine {
+            drain_calls: cfg.calls.drain,
             launches,
             callbacks,
             replies_tx,
@@ -150,6 +153,38 @@ impl SipEngine {
 
     /// Lets live transactions finish (retransmissions, ACK waits) up to the deadline.
     async fn drain(&mut self, mut rx: mpsc::Receiver<Input>) {
+        if !self.drain_calls.is_zero() && self.endpoint.calls() > 0 {
+            let until = Instant::now() + self.drain_calls;
+            tracing::info!(
+                calls = self.endpoint.calls(),
+                secs = self.drain_calls.as_secs(),
+                "draining: calls in progress may finish"
+            );
+            self.endpoint.stop_accepting();
+            while self.endpoint.calls() > 0 && Instant::now() < until {
+                let deadline = self
+                    .endpoint
+                    .poll_timeout()
+                    .map(|d| d.min(until.into_std()))
+                    .or(Some(until.into_std()));
+                tokio::select! {
+                    Some(input) = rx.recv() => self.handle(input).await,
+                    _ = sleep_until(deadline) => {
+                        self.endpoint.handle_timeout(Instant::now().into_std());
+                        self.flush().await;
+                    }
+                    Some(ev) = self.media_events.recv() => {
+                        self.media_event(ev);
+                        self.flush().await;
+                    }
+                    Some(reply) = self.replies.recv() => {
+                        self.reply(reply);
+                        self.flush().await;
+                    }
+                }
+                self.gauges();
+            }
+        }
         let until = Instant::now() + super::DRAIN_DEADLINE;
         tracing::info!(
             calls = self.endpoint.calls(),
