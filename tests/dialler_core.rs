@@ -526,3 +526,81 @@ fn a_challenged_bye_is_sent_again_with_credentials() {
     let (result, _) = h.attempt();
     assert_eq!(result, AttemptResult::Voicemail);
 }
+
+#[test]
+fn agent_first_with_a_busy_customer_tells_the_agent_and_ends_as_busy() {
+    let mut h = Harness::new("whisper = false");
+    let out = h.launch(FirstParty::Agent, &[CUSTOMER], None);
+    let agent = invite(&out).clone();
+    let out = h.answer(AGENT, &agent, 41000);
+    let cust = invite(&out).clone();
+    assert_eq!(
+        h.plays(),
+        1,
+        "no whisper: the customer is dialled at once, holding plays"
+    );
+    h.send(CUSTOMER, &respond(&cust, 486, None, CUSTOMER, "far1"));
+    assert_eq!(h.plays(), 2, "the customer-unreachable prompt to the agent");
+    let out = h.prompt_done();
+    let bye = request(&out, Method::Bye).expect("BYE to the agent");
+    assert_eq!(bye.call_id(), agent.call_id());
+    h.send(AGENT, &respond(bye, 200, None, AGENT, "far1"));
+    let (result, r) = h.attempt();
+    assert_eq!(
+        result,
+        AttemptResult::Busy,
+        "the customer's outcome decides the retry"
+    );
+    assert_eq!((r.agent, r.customer), (LegEnd::Answered, LegEnd::Busy));
+}
+
+#[test]
+fn an_agent_who_does_not_accept_the_whisper_ends_the_attempt_as_an_error() {
+    let mut h = Harness::new("");
+    let out = h.launch(FirstParty::Agent, &[CUSTOMER], None);
+    let agent = invite(&out).clone();
+    h.answer(AGENT, &agent, 41000);
+    h.prompt_done();
+    let out = h.advance(Duration::from_secs(6));
+    let bye = request(&out, Method::Bye).expect("BYE to the agent");
+    assert!(
+        request(&out, Method::Invite).is_none(),
+        "the customer is never called"
+    );
+    h.send(AGENT, &respond(bye, 200, None, AGENT, "far1"));
+    let (result, r) = h.attempt();
+    assert_eq!(result, AttemptResult::Error);
+    assert_eq!(r.customer, LegEnd::NotPlaced);
+}
+
+#[test]
+fn a_refused_agent_leg_gets_the_customer_the_apology_and_a_declining_customer_is_rejected() {
+    let mut h = Harness::new("");
+    let out = h.launch(FirstParty::Customer, &[CUSTOMER], None);
+    let inv = invite(&out).clone();
+    h.answer(CUSTOMER, &inv, 40000);
+    let out = h.digit('1');
+    let agent = invite(&out).clone();
+    h.send(AGENT, &respond(&agent, 486, None, AGENT, "far1"));
+    let out = h.prompt_done();
+    let bye = request(&out, Method::Bye).expect("BYE to the customer");
+    h.send(CUSTOMER, &respond(bye, 200, None, CUSTOMER, "far1"));
+    let (result, r) = h.attempt();
+    assert_eq!(result, AttemptResult::Error);
+    assert_eq!(r.agent, LegEnd::Busy);
+    assert!(!r.priority_queue_timed_out);
+
+    let mut h = Harness::new("");
+    let out = h.launch(FirstParty::Customer, &[CUSTOMER], None);
+    h.send(
+        CUSTOMER,
+        &respond(invite(&out), 603, None, CUSTOMER, "far1"),
+    );
+    let (result, r) = h.attempt();
+    assert_eq!(
+        result,
+        AttemptResult::Error,
+        "a decline is retried as an error"
+    );
+    assert_eq!(r.customer, LegEnd::Rejected);
+}
