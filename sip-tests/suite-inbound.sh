@@ -307,13 +307,13 @@ if hl_start inbound "$CFG" "$SIP_PORT" "$HTTP_PORT"; then
         check twilio-dial-sip-uui "example-dial-sip-uui-udp.sip: 200, prompt, key 1, BYE via Record-Route" \
             timeout 40 python3 "$IN/replay.py" "$CORPUS/example-dial-sip-uui-udp.sip" "127.0.0.1:$SIP_PORT"
         check twilio-dial-sip-uui-api "callback for +15557654321 with the decoded User-to-User" \
-            api callback +15557654321 twilio --type ASAP --meta User-to-User=ABC-12345 --meta X-Foo=bar
+            api callback +15557654321 twilio --type asap --meta User-to-User=ABC-12345 --meta X-Foo=bar
     fi
     if run_case twilio-elastic-trunk; then
         check twilio-elastic-trunk "example-elastic-trunk-origination-udp.sip: 200, prompt, key 1, BYE via Record-Route" \
             timeout 40 python3 "$IN/replay.py" "$CORPUS/example-elastic-trunk-origination-udp.sip" "127.0.0.1:$SIP_PORT"
         check twilio-elastic-trunk-api "callback for the P-Asserted-Identity number +15559876543, no UUI" \
-            api callback +15559876543 twilio --type ASAP --no-meta
+            api callback +15559876543 twilio --type asap --no-meta
     fi
     if run_case twilio-studio-tcp; then
         check twilio-studio-tcp "example-studio-connect-sip-tcp.sip (TCP, to agent-queue: no number of holdless) -> 404" \
@@ -328,7 +328,7 @@ if hl_start inbound "$CFG" "$SIP_PORT" "$HTTP_PORT"; then
         prompt_heard uui-dtmf registered
         check uui-dtmf-requests "the caller got no request but the BYE" no_request_but uui-dtmf BYE
         check uui-dtmf-api "callback for +15557654321 with sip_metadata User-to-User=ABC-12345, X-Foo=bar" \
-            api callback +15557654321 billing --type ASAP --meta User-to-User=ABC-12345 --meta X-Foo=bar
+            api callback +15557654321 billing --type asap --meta User-to-User=ABC-12345 --meta X-Foo=bar
     fi
 
     # 10. The same over TCP (callers.csv line 2).
@@ -339,7 +339,7 @@ if hl_start inbound "$CFG" "$SIP_PORT" "$HTTP_PORT"; then
         prompt_heard uui-dtmf-tcp welcome
         prompt_heard uui-dtmf-tcp registered
         check uui-dtmf-tcp-api "callback for +15559876543 with User-to-User=DEF-67890, X-Foo=baz" \
-            api callback +15559876543 billing --type ASAP --meta User-to-User=DEF-67890 --meta X-Foo=baz
+            api callback +15559876543 billing --type asap --meta User-to-User=DEF-67890 --meta X-Foo=baz
     fi
 
     # 3. 2, another number, #, 1.
@@ -349,7 +349,7 @@ if hl_start inbound "$CFG" "$SIP_PORT" "$HTTP_PORT"; then
         prompt_heard other-number you_entered
         prompt_heard other-number registered
         check other-number-api "callback for +15552345678 (the number keyed in)" \
-            api callback +15552345678 billing --type ASAP
+            api callback +15552345678 billing --type asap
         check other-number-not-caller "nothing for the caller's own number" api none +15550002001
     fi
 
@@ -359,7 +359,7 @@ if hl_start inbound "$CFG" "$SIP_PORT" "$HTTP_PORT"; then
             uac-keys.xml "$(csv scheduled +15550002002)" +15550001000 "$IN/keys-3-1.pcap"
         prompt_heard scheduled registered_scheduled
         check scheduled-api "a Scheduled callback for +15550002002" \
-            api callback +15550002002 billing --type Scheduled
+            api callback +15550002002 billing --type scheduled
     fi
 
     # 11. DTMF by SIP INFO, and in-band.
@@ -367,13 +367,13 @@ if hl_start inbound "$CFG" "$SIP_PORT" "$HTTP_PORT"; then
         uac_case info-dtmf "1 by SIP INFO (application/dtmf-relay) -> 200, BYE from holdless" \
             uac-info.xml "$(csv info-dtmf +15550002007)" +15550001000 ""
         prompt_heard info-dtmf registered
-        check info-dtmf-api "callback for +15550002007" api callback +15550002007 billing --type ASAP
+        check info-dtmf-api "callback for +15550002007" api callback +15550002007 billing --type asap
     fi
     if run_case inband-dtmf; then
         uac_case inband-dtmf "1 as in-band tones in PCMA (inband-1.pcap), BYE from holdless" \
             uac-keys.xml "$(csv inband-dtmf +15550002008)" +15550001000 "$IN/inband-1.pcap"
         prompt_heard inband-dtmf registered
-        check inband-dtmf-api "callback for +15550002008" api callback +15550002008 billing --type ASAP
+        check inband-dtmf-api "callback for +15550002008" api callback +15550002008 billing --type asap
     fi
 
     # 6. ivr = "none".
@@ -382,7 +382,7 @@ if hl_start inbound "$CFG" "$SIP_PORT" "$HTTP_PORT"; then
             uac-expect-bye.xml "$(csv ivr-none +15550002004)" +15551230002 ""
         prompt_heard ivr-none registered
         prompt_heard ivr-none welcome none
-        check ivr-none-api "callback for +15550002004 on at-once" api callback +15550002004 at-once --type ASAP
+        check ivr-none-api "callback for +15550002004 on at-once" api callback +15550002004 at-once --type asap
     fi
 
     # 7. Hang up mid-menu.
@@ -402,7 +402,7 @@ if hl_start inbound "$CFG" "$SIP_PORT" "$HTTP_PORT"; then
         prompt_heard duplicate duplicate
         prompt_heard duplicate registered none
         check duplicate-api "still exactly one callback for +15557654321" \
-            api callback +15557654321 billing --type ASAP --meta User-to-User=ABC-12345
+            api callback +15557654321 billing --type asap --meta User-to-User=ABC-12345
         check duplicate-record "a duplicateCallback call record" \
             api record "$(call_id duplicate)" duplicateCallback=true earlyHangup=false outcome='"Refused"'
     fi

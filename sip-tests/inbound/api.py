@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """API checks for the inbound suite (the Scheduler API and the historical API of holdless).
 
-    api.py BASE callback NUMBER TARGET [--type ASAP|Scheduled|NextBusinessDay] [--meta K=V]...
+    api.py BASE callback NUMBER TARGET [--type asap|scheduled] [--meta K=V]...
         exactly one active callback for NUMBER on call target TARGET, of that type, whose
-        full record (GET .../callback/{id}) has source "sip" and sip_metadata[K] == V
+        full record (GET .../callback/{id}) has source "Phone:<dialled number>" and
+        sip_metadata[K] == V
         (--meta K= : K absent or empty; --no-meta: sip_metadata empty or null)
     api.py BASE none NUMBER [TARGET]
         no callback for NUMBER (on TARGET, or on any call target)
@@ -87,8 +88,8 @@ def cmd_callback(base, args):
     if isinstance(rec, dict) and isinstance(rec.get("data"), list) and rec["data"]:
         rec = rec["data"][0]
     meta = rec.get("sip_metadata") or {}
-    if rec.get("source") != "sip":
-        sys.exit(f"callback {cid} has source {rec.get('source')!r}, want 'sip': {json.dumps(rec)}")
+    if not str(rec.get("source", "")).startswith("Phone:"):
+        sys.exit(f"callback {cid} has source {rec.get('source')!r}, want 'Phone:<dialled number>': {json.dumps(rec)}")
     if no_meta and meta:
         sys.exit(f"callback {cid}: want no sip_metadata, got {json.dumps(meta)}")
     for k, v in metas:
