@@ -24,7 +24,7 @@
 #   8 s calls), KEY_MS (300), PENDING (100000; 0 skips the backlog step), PENDING_PACING (100),
 #   PENDING_CALLS (2 x PENDING_PACING), BRIDGE_STEP (m25: 25 calls/s of 8 s calls = 200 at
 #   once, like pacing 200), BRIDGE_SECS (15), SKIP_BRIDGE=1, SKIP_AFTER_FAIL=0, QUICK=1
-#   (rounds 2, pacing 20, CALL_SECS 3, backlog 10000, no bridge step), QUIET_MAX (10),
+#   (rounds 2, pacing 20, CALL_SECS 3, backlog 10000 at pacing 20, no bridge step), QUIET_MAX (10),
 #   HOLDLESS_BIN, RUST_LOG (warn).
 # Everything is on 127.0.0.0/8. Every SIPp and wrk run has -m/-d, -timeout and timeout(1);
 # holdless, callback-party and the monitors are stopped by PID. Results: $WORK (printed).
@@ -38,9 +38,9 @@ PY="python3 $LOAD/dialler-bench.py"
 PEER_SRC=${PEER_DIR:-$REPO_ROOT/../shared/bench/peer}
 
 if [ "${QUICK:-0}" = 1 ]; then
-    D_ROUNDS=2 D_PACING="20" D_CALL=3 D_PENDING=10000 D_SKIPB=1
+    D_ROUNDS=2 D_PACING="20" D_CALL=3 D_PENDING=10000 D_PP=20 D_SKIPB=1
 else
-    D_ROUNDS=4 D_PACING="100 200 400" D_CALL=8 D_PENDING=100000 D_SKIPB=0
+    D_ROUNDS=4 D_PACING="100 200 400" D_CALL=8 D_PENDING=100000 D_PP=100 D_SKIPB=0
 fi
 ROUNDS=${1:-$D_ROUNDS}
 shift || true
@@ -49,7 +49,7 @@ PACINGS=("$@")
 CALL_SECS=${CALL_SECS:-$D_CALL}
 KEY_MS=${KEY_MS:-300}
 PENDING=${PENDING:-$D_PENDING}
-PENDING_PACING=${PENDING_PACING:-100}
+PENDING_PACING=${PENDING_PACING:-$D_PP}
 PENDING_CALLS=${PENDING_CALLS:-$((2 * PENDING_PACING))}
 SKIP_BRIDGE=${SKIP_BRIDGE:-$D_SKIPB}
 export RUST_LOG=${RUST_LOG:-warn}
