@@ -2,6 +2,7 @@
 //!
 //!     cargo bench --bench callback_scaling                 # 10k, 100k, 1M pending
 //!     cargo bench --bench callback_scaling -- 10000 50000  # own sizes
+//!     PENDING=100000,1000000 cargo bench --bench callback_scaling   # memory/CPU sizes
 //!
 //! For each size N, one call target is filled with N pending ASAP callbacks, then:
 //! * engine only (the sans-IO core): 10 000 more registrations, widget views, a status
@@ -21,8 +22,8 @@
 //!   included). The queue is kept at N (each launched callback is completed and a new one
 //!   registered, outside the timing). Also [`Engine::poll_timeout`], asked before every
 //!   wait of the service loop;
-//! * the engine's memory and CPU with 100 000 pending (or the sizes given): resident memory
-//!   grown while filling (`/proc/self/statm`, with holdless's allocator, mimalloc), and
+//! * first (so no freed memory is reused), the engine's memory and CPU with 100 000 pending
+//!   (or `PENDING`, comma-separated): resident memory grown while filling (`/proc/self/statm`, with holdless's allocator, mimalloc), and
 //!   thread CPU time (`CLOCK_THREAD_CPUTIME_ID`) per callback for a whole life with the
 //!   SQLite store: registered, launched and completed, 50 (the pacing) per commit.
 //!
