@@ -101,10 +101,10 @@ impl Engine {
         if !self.dialling {
             return None;
         }
-        let ids: Vec<String> = self.targets.keys().cloned().collect();
-        for tid in ids {
-            self.promote(now, &tid);
-            if let Some(id) = self.next_ready(now, &tid) {
+        let ids = self.target_ids.clone();
+        for tid in ids.iter() {
+            self.promote(now, tid);
+            if let Some(id) = self.next_ready(now, tid) {
                 return self.launch(now, &id);
             }
         }
@@ -188,7 +188,7 @@ impl Engine {
             if let Some(((due, _), _)) = t.delayed.first_key_value() {
                 earliest((*due).max(now));
             }
-            let waiting_fifo = t.ready.keys().any(|(c, _)| *c == 1);
+            let waiting_fifo = t.ready.range((1, 0)..).next().is_some();
             if waiting_fifo && t.in_progress.len() < s.pacing as usize && !s.hours.is_open(now) {
                 if let Some(open) = s.hours.next_open(now) {
                     earliest(open);

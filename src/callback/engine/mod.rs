@@ -323,6 +323,9 @@ fn refuse(outcome: Refusal, detail: impl Into<String>) -> Refused {
 #[derive(Debug)]
 pub struct Engine {
     targets: BTreeMap<String, TargetState>,
+    /// The call targets' ids, in `targets`' order (the launch decision walks them without
+    /// copying a key per call).
+    target_ids: std::sync::Arc<[String]>,
     callbacks: HashMap<CallbackId, Callback>,
     writes: VecDeque<Write>,
     /// (minute since the epoch, refusals recorded in it).
@@ -353,8 +356,9 @@ impl Engine {
                 };
                 (st.cfg.id.clone(), st)
             })
-            .collect();
+            .collect::<BTreeMap<String, TargetState>>();
         Engine {
+            target_ids: targets.keys().cloned().collect(),
             targets,
             callbacks: HashMap::new(),
             writes: VecDeque::new(),
