@@ -604,3 +604,65 @@ fn a_refused_agent_leg_gets_the_customer_the_apology_and_a_declining_customer_is
     );
     assert_eq!(r.customer, LegEnd::Rejected);
 }
+
+#[test]
+fn a_challenged_session_refresh_is_sent_again_with_credentials() {
+    let mut h = Harness::new("");
+    let mut c = Hop::literal("sip:127.0.0.1:5080", None).unwrap();
+    c.credentials = Some(Arc::new(holdless::sip::digest::Credentials::new(
+        "holdless", "s3cret",
+    )));
+    let launch = Launch {
+        callback_id: "cb1".into(),
+        attempt: 1,
+        organization: "demo".into(),
+        call_target: "billing".into(),
+        number: "+15551234567".into(),
+        first_party: FirstParty::Customer,
+        contact_center: Some("sip:+15550009999@127.0.0.1:5090".into()),
+        caller_id: Some("+15550001000".into()),
+        user_data: Default::default(),
+        sip_headers: vec![],
+        inbound: None,
+    };
+    h.ep.dial(h.now, launch, Some(c), None);
+    let out = h.settle();
+    let inv = invite(&out).clone();
+    // The customer answers with a 90 s session that holdless refreshes (refresher=uac).
+    let body = sdp("127.0.0.1", 40000, "8 101");
+    let ok = respond(&inv, 200, Some(&body), CUSTOMER, "far1").replace(
+        "Content-Type",
+        "Session-Expires: 90;refresher=uac\r\nRequire: timer\r\nContent-Type",
+    );
+    h.send(CUSTOMER, &ok);
+    let mut refresh = None;
+    for _ in 0..20 {
+        let out = h.advance(Duration::from_secs(5));
+        if let Some(r) = request(&out, Method::Invite) {
+            refresh = Some(r.clone());
+            break;
+        }
+    }
+    let refresh = refresh.expect("a refresh within 100 s of a 90 s session");
+    assert!(refresh.get_other("Proxy-Authorization").is_none());
+    let challenge = respond(&refresh, 407, None, CUSTOMER, "far1").replace(
+        "Content-Length: 0",
+        "Proxy-Authenticate: Digest realm=\"trunk.test\", nonce=\"r1\", qop=\"auth\"\r\nContent-Length: 0",
+    );
+    let out = h.send(CUSTOMER, &challenge);
+    let again = request(&out, Method::Invite)
+        .expect("the refresh again")
+        .clone();
+    assert!(again.get_other("Proxy-Authorization").is_some(), "answered");
+    assert_ne!(again.get(Name::CSeq), refresh.get(Name::CSeq));
+    // A second challenge of the same refresh is not answered: the session is given up.
+    let out = h.send(
+        CUSTOMER,
+        &respond(&again, 407, None, CUSTOMER, "far1").replace(
+            "Content-Length: 0",
+            "Proxy-Authenticate: Digest realm=\"trunk.test\", nonce=\"r2\", qop=\"auth\"\r\nContent-Length: 0",
+        ),
+    );
+    assert!(request(&out, Method::Invite).is_none());
+    assert!(request(&out, Method::Bye).is_some(), "the call ends");
+}

@@ -95,6 +95,8 @@ pub(super) struct LegAuth {
     pub session: DigestSession,
     /// Our BYE on this leg, kept to send again with credentials if it is challenged.
     pub bye: Option<crate::sip::Message>,
+    /// Our session refresh was challenged and sent again (reset when one succeeds).
+    pub refresh_challenged: bool,
 }
 
 impl Leg {

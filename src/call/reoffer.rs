@@ -452,8 +452,17 @@ impl CallCore {
         {
             return;
         }
+        if (code == 401 || code == 407) && self.refresh_answers_challenge(key, side, &resp) {
+            return self.send_refresh(cx, key, side);
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
         match code {
             200..=299 => {
+                if let Some(a) = call.leg_mut(side).and_then(|l| l.auth.as_mut()) {
+                    a.refresh_challenged = false;
+                }
                 if let Some((interval, _)) = st::session_expires(&resp) {
                     if let Some(t) = call.leg_mut(side).and_then(|l| l.session.as_mut()) {
                         t.interval = interval;
@@ -468,6 +477,31 @@ impl CallCore {
             _ => {
                 tracing::info!(call = key.0, ?side, code, "session refresh failed");
                 self.teardown(cx, key, EndReason::SessionExpired(side));
+            }
+        }
+    }
+}
+
+impl CallCore {
+    /// A challenge to our session refresh on a leg with credentials: taken (the refresh is
+    /// then sent again, answered) once per refresh. False when it cannot be answered.
+    fn refresh_answers_challenge(&mut self, key: CallKey, side: Side, resp: &Message) -> bool {
+        let Some(a) = self
+            .calls
+            .get_mut(&key)
+            .and_then(|c| c.leg_mut(side))
+            .and_then(|l| l.auth.as_mut())
+        else {
+            return false;
+        };
+        if std::mem::replace(&mut a.refresh_challenged, true) {
+            return false;
+        }
+        match a.session.on_challenge(resp, &a.credentials) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(call = key.0, error = %e, "refresh challenge not answered");
+                false
             }
         }
     }

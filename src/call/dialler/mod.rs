@@ -365,6 +365,7 @@ impl CallCore {
                 credentials,
                 session: Default::default(),
                 bye: None,
+                refresh_challenged: false,
             });
         Some(leg)
     }
