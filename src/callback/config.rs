@@ -450,6 +450,9 @@ pub struct CallbackSettings {
     pub max_requested: u32,
     /// Most callbacks in progress at once.
     pub pacing: u32,
+    /// Most callbacks launched per second (0: no limit), so a full queue (after a restart,
+    /// at opening) does not send a whole pacing of INVITEs to the trunk at once.
+    pub launches_per_sec: u32,
     /// No callback is dialled sooner than this after registration, seconds.
     pub min_delay_secs: u64,
     /// `wasPunctual` tolerance past `estimatedFor`, seconds.
@@ -489,6 +492,7 @@ impl Default for CallbackSettings {
             max_ecbt_secs: d_max_ecbt(),
             max_requested: d_max_requested(),
             pacing: d_pacing(),
+            launches_per_sec: 0,
             min_delay_secs: 0,
             punctual_within_secs: d_punctual(),
             hours: BusinessHours::always_open(),
@@ -875,6 +879,7 @@ fn target(s: &mut Sink, key: &str, t: &RawCallTarget, orgs: &HashSet<&str>) -> C
     c.max_ecbt_secs = max_ecbt_secs;
     c.max_requested = max_requested;
     c.pacing = pacing;
+    c.launches_per_sec = t.launches_per_sec.unwrap_or(0);
     c.min_delay_secs = t.min_delay_secs.unwrap_or(0);
     c.punctual_within_secs = t.punctual_within_secs.unwrap_or_else(d_punctual);
     c
@@ -1117,6 +1122,8 @@ pub(crate) struct RawCallTarget {
     pub(crate) max_requested: Option<u32>,
     #[serde(default)]
     pub(crate) pacing: Option<u32>,
+    #[serde(default)]
+    pub(crate) launches_per_sec: Option<u32>,
     #[serde(default)]
     pub(crate) min_delay_secs: Option<u64>,
     #[serde(default)]

@@ -129,7 +129,7 @@ impl Engine {
     fn next_ready(&self, now: DateTime<Utc>, tid: &str) -> Option<CallbackId> {
         let t = self.targets.get(tid)?;
         let s = &t.cfg.settings;
-        if t.in_progress.len() >= s.pacing as usize {
+        if t.in_progress.len() >= s.pacing as usize || t.next_launch.is_some_and(|at| at > now) {
             return None;
         }
         let (&(class, _), id) = t.ready.first_key_value()?;
@@ -154,6 +154,10 @@ impl Engine {
             cb.punctuality = Some(punctuality(&cb, now, s.punctual_within_secs));
         }
         t.in_progress.insert(cb.id.clone());
+        if s.launches_per_sec > 0 {
+            let gap = 1_000_000 / i64::from(s.launches_per_sec);
+            t.next_launch = Some(now + chrono::Duration::microseconds(gap));
+        }
         let launch = Launch {
             callback_id: cb.id.clone(),
             attempt: cb.attempts,
@@ -187,6 +191,13 @@ impl Engine {
             let s = &t.cfg.settings;
             if let Some(((due, _), _)) = t.delayed.first_key_value() {
                 earliest((*due).max(now));
+            }
+            let free = t.in_progress.len() < s.pacing as usize;
+            if let Some(at) = t.next_launch.filter(|at| *at > now && free) {
+                if !t.ready.is_empty() {
+                    // Launches paced per second: the next one is due then.
+                    earliest(at);
+                }
             }
             let waiting_fifo = t.ready.range((1, 0)..).next().is_some();
             if waiting_fifo && t.in_progress.len() < s.pacing as usize && !s.hours.is_open(now) {

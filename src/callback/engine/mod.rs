@@ -227,6 +227,8 @@ struct TargetState {
     estimator: Estimator,
     /// Due and waiting for a free slot: (class, seq).
     ready: BTreeMap<(u8, u64), CallbackId>,
+    /// With `launches_per_sec`: no launch before this instant.
+    next_launch: Option<DateTime<Utc>>,
     /// Not due yet: (due, seq).
     delayed: BTreeMap<(DateTime<Utc>, u64), CallbackId>,
     /// Sequence numbers of queued FIFO-lane callbacks (queue length).
@@ -345,6 +347,7 @@ impl Engine {
                     estimator: Estimator::new(&cfg.settings.ecbt),
                     cfg,
                     ready: BTreeMap::new(),
+                    next_launch: None,
                     delayed: BTreeMap::new(),
                     fifo: BTreeSet::new(),
                     fifo_rank: RankIndex::default(),

@@ -1118,3 +1118,30 @@ fn the_total_attempt_cap_ends_a_callback_the_per_outcome_caps_would_still_retry(
     assert_eq!(e.active(), 0, "three failed attempts of any kind: done");
     assert!(launches(&mut e, now).is_empty());
 }
+
+#[test]
+fn launches_per_second_spread_a_full_queue_over_time() {
+    let mut s = settings();
+    s.pacing = 10;
+    s.launches_per_sec = 2;
+    let mut e = engine(s);
+    for i in 1..=4 {
+        e.handle_register(t0(), req(&num(i))).unwrap();
+    }
+    assert_eq!(
+        launches(&mut e, t0()).len(),
+        1,
+        "one at once, not a whole pacing"
+    );
+    assert_eq!(
+        e.poll_timeout(t0()),
+        Some(t0() + Duration::milliseconds(500)),
+        "the next one is due half a second later"
+    );
+    assert!(launches(&mut e, t0() + Duration::milliseconds(499)).is_empty());
+    assert_eq!(
+        launches(&mut e, t0() + Duration::milliseconds(500)).len(),
+        1
+    );
+    assert_eq!(launches(&mut e, t0() + Duration::seconds(5)).len(), 1);
+}
