@@ -110,6 +110,26 @@ impl Harness {
             .map(|a| Peer::udp(a.parse().unwrap()))
             .collect();
         let a = Hop::literal("sip:+15550009999@127.0.0.1:5090", None).unwrap();
+        self.dial(first, c, Some(a), uui)
+    }
+
+    /// Launches a customer-first callback through a trunk that holds credentials (the
+    /// runtime would resolve the trunk; here the hop carries them directly).
+    fn launch_with_credentials(&mut self) -> Vec<Message> {
+        let mut c = Hop::literal("sip:127.0.0.1:5080", None).unwrap();
+        c.credentials = Some(Arc::new(holdless::sip::digest::Credentials::new(
+            "holdless", "s3cret",
+        )));
+        self.dial(FirstParty::Customer, c, None, None)
+    }
+
+    fn dial(
+        &mut self,
+        first: FirstParty,
+        customer: Hop,
+        agent: Option<Hop>,
+        uui: Option<&str>,
+    ) -> Vec<Message> {
         let launch = Launch {
             callback_id: "cb1".into(),
             attempt: 1,
@@ -125,7 +145,7 @@ impl Harness {
                 .unwrap_or_default(),
             inbound: None,
         };
-        self.ep.dial(self.now, launch, Some(c), Some(a));
+        self.ep.dial(self.now, launch, Some(customer), agent);
         self.settle()
     }
 
@@ -421,25 +441,7 @@ fn a_trunk_challenge_is_answered_with_the_trunks_credentials() {
     let mut h = Harness::new(
         "customer_trunk = \"carrier\"\n[[trunks]]\nid = \"carrier\"\nuri = \"sip:127.0.0.1:5080\"\nusername = \"holdless\"\npassword = \"s3cret\"\n",
     );
-    // The runtime would resolve the trunk; here the hop carries its credentials directly.
-    let cfg_creds = holdless::sip::digest::Credentials::new("holdless", "s3cret");
-    let mut c = Hop::literal("sip:127.0.0.1:5080", None).unwrap();
-    c.credentials = Some(Arc::new(cfg_creds));
-    let launch = Launch {
-        callback_id: "cb1".into(),
-        attempt: 1,
-        organization: "demo".into(),
-        call_target: "billing".into(),
-        number: "+15551234567".into(),
-        first_party: FirstParty::Customer,
-        contact_center: Some("sip:+15550009999@127.0.0.1:5090".into()),
-        caller_id: Some("+15550001000".into()),
-        user_data: Default::default(),
-        sip_headers: vec![],
-        inbound: None,
-    };
-    h.ep.dial(h.now, launch, Some(c), None);
-    let out = h.settle();
+    let out = h.launch_with_credentials();
     let first = invite(&out).clone();
     let mut challenge = respond(&first, 407, None, CUSTOMER, "far0");
     challenge = challenge.replace(
@@ -473,25 +475,7 @@ fn a_trunk_challenge_is_answered_with_the_trunks_credentials() {
 #[test]
 fn a_challenged_bye_is_sent_again_with_credentials() {
     let mut h = Harness::new("");
-    let mut c = Hop::literal("sip:127.0.0.1:5080", None).unwrap();
-    c.credentials = Some(Arc::new(holdless::sip::digest::Credentials::new(
-        "holdless", "s3cret",
-    )));
-    let launch = Launch {
-        callback_id: "cb1".into(),
-        attempt: 1,
-        organization: "demo".into(),
-        call_target: "billing".into(),
-        number: "+15551234567".into(),
-        first_party: FirstParty::Customer,
-        contact_center: None,
-        caller_id: Some("+15550001000".into()),
-        user_data: Default::default(),
-        sip_headers: vec![],
-        inbound: None,
-    };
-    h.ep.dial(h.now, launch, Some(c), None);
-    let out = h.settle();
+    let out = h.launch_with_credentials();
     let inv = invite(&out).clone();
     h.answer(CUSTOMER, &inv, 40000);
     h.prompt_done();
@@ -608,25 +592,7 @@ fn a_refused_agent_leg_gets_the_customer_the_apology_and_a_declining_customer_is
 #[test]
 fn a_challenged_session_refresh_is_sent_again_with_credentials() {
     let mut h = Harness::new("");
-    let mut c = Hop::literal("sip:127.0.0.1:5080", None).unwrap();
-    c.credentials = Some(Arc::new(holdless::sip::digest::Credentials::new(
-        "holdless", "s3cret",
-    )));
-    let launch = Launch {
-        callback_id: "cb1".into(),
-        attempt: 1,
-        organization: "demo".into(),
-        call_target: "billing".into(),
-        number: "+15551234567".into(),
-        first_party: FirstParty::Customer,
-        contact_center: Some("sip:+15550009999@127.0.0.1:5090".into()),
-        caller_id: Some("+15550001000".into()),
-        user_data: Default::default(),
-        sip_headers: vec![],
-        inbound: None,
-    };
-    h.ep.dial(h.now, launch, Some(c), None);
-    let out = h.settle();
+    let out = h.launch_with_credentials();
     let inv = invite(&out).clone();
     // The customer answers with a 90 s session that holdless refreshes (refresher=uac).
     let body = sdp("127.0.0.1", 40000, "8 101");

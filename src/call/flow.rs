@@ -608,7 +608,7 @@ impl CallCore {
         change: impl FnOnce(&mut Message, &mut Outgoing),
     ) -> bool {
         let branch = self.branch();
-        let cnonce = self.token();
+        let cnonce = self.rng.u64(..);
         let Some(dest) = to.or_else(|| self.calls.get(&key)?.leg(side).map(|l| l.peer)) else {
             return false;
         };
@@ -625,6 +625,7 @@ impl CallCore {
         inv.set(Name::CSeq, format!("{} INVITE", n + 1));
         change(&mut inv, &mut out);
         if let Some(a) = leg.auth.as_mut().filter(|a| !a.session.is_empty()) {
+            let cnonce = format!("{cnonce:016x}");
             if let Err(e) = a.session.apply(&mut inv, &a.credentials, &cnonce) {
                 tracing::warn!(call = key.0, error = %e, "credentials not applied");
             }
@@ -899,12 +900,14 @@ impl CallCore {
         purpose: ClientPurpose,
     ) -> Option<ClientTxId> {
         let branch = self.branch();
-        let cnonce = self.token();
+        let cnonce = self.rng.u64(..);
         let call = self.calls.get_mut(&key)?;
         let leg = call.leg_mut(side)?;
         let to = leg.next_hop();
-        // A trunk that challenged the INVITE gets credentials on the dialog's requests too.
+        // A trunk that challenged the INVITE gets credentials on the dialog's requests too
+        // (the cnonce is only written out for them: no allocation on other requests).
         if let Some(a) = leg.auth.as_mut().filter(|a| !a.session.is_empty()) {
+            let cnonce = format!("{cnonce:016x}");
             if let Err(e) = a.session.apply(&mut req, &a.credentials, &cnonce) {
                 tracing::warn!(call = key.0, error = %e, "credentials not applied");
             }
