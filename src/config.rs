@@ -80,9 +80,7 @@ impl Default for RawConfig {
             http: RawHttp {
                 listen: "127.0.0.1:8080".into(),
             },
-            store: RawStore {
-                data_dir: "data".into(),
-            },
+            store: RawStore::default(),
             acl: RawAcl {
                 action: RefuseAction::Reject,
                 allow: vec![],
@@ -149,8 +147,19 @@ struct RawHttp {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(default)]
 struct RawStore {
     data_dir: String,
+    url: Option<String>,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore {
+            data_dir: "data".into(),
+            url: None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -276,8 +285,10 @@ pub struct Config {
     pub sip: SipConfig,
     /// HTTP listener address.
     pub http_listen: SocketAddr,
-    /// Directory of the embedded store.
+    /// Directory of the embedded store (its file unless `store.url` says otherwise).
     pub data_dir: PathBuf,
+    /// Where the callback store lives: `store.url`, else `holdless.sqlite3` in `data_dir`.
+    pub store: crate::store::Location,
     /// Signalling ACL.
     pub acl: AclConfig,
     /// Flood guard.
@@ -544,6 +555,16 @@ fn validate(raw: RawConfig, errors: &mut Vec<KeyError>) -> Config {
     if raw.store.data_dir.is_empty() {
         c.err("store.data_dir", "must not be empty");
     }
+    let store = match raw.store.url.as_deref().map(crate::store::Location::parse) {
+        None => crate::store::Location::Sqlite(
+            PathBuf::from(&raw.store.data_dir).join(crate::store::sqlite::FILE_NAME),
+        ),
+        Some(Ok(l)) => l,
+        Some(Err(e)) => {
+            c.err("store.url", e);
+            crate::store::Location::Sqlite(PathBuf::new())
+        }
+    };
     let mut call_targets = call_targets(&mut c, &raw.call_targets);
     let cb = cbc::validate(c.0, &raw.organizations, &raw.call_targets, &raw.widgets);
     for (t, settings) in call_targets.iter_mut().zip(cb.settings) {
@@ -591,6 +612,7 @@ fn validate(raw: RawConfig, errors: &mut Vec<KeyError>) -> Config {
             .copied()
             .unwrap_or(([127, 0, 0, 1], 8080).into()),
         data_dir: PathBuf::from(raw.store.data_dir),
+        store,
         acl: AclConfig {
             action: raw.acl.action,
             allow,
@@ -715,6 +737,26 @@ numbers = ["+15550001000"]
         assert!(keys.contains(&"acl.allow[2]"), "{keys:?}");
         assert!(keys.contains(&"call_targets[0].numbers[0]"), "{keys:?}");
         assert!(keys.contains(&"egress.bogus"), "{keys:?}");
+    }
+
+    #[test]
+    fn the_store_is_sqlite_in_the_data_dir_unless_a_url_says_otherwise() {
+        use crate::store::Location;
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(c.store, Location::Sqlite("data/holdless.sqlite3".into()));
+        let dir = format!("{GOOD}[store]\ndata_dir = \"/var/lib/holdless\"\n");
+        let c = Config::parse(&dir).unwrap();
+        assert_eq!(
+            c.store,
+            Location::Sqlite("/var/lib/holdless/holdless.sqlite3".into())
+        );
+        let pg = format!("{GOOD}[store]\nurl = \"postgres://postgres@127.0.0.1:5432/holdless\"\n");
+        let c = Config::parse(&pg).unwrap();
+        assert!(matches!(c.store, Location::Postgres(_)), "{:?}", c.store);
+        let bad = format!("{GOOD}[store]\nurl = \"mysql://db/holdless\"\n");
+        let errs = Config::parse(&bad).unwrap_err();
+        assert_eq!(errs[0].key, "store.url", "{errs:?}");
+        assert!(errs[0].message.contains("postgres://"), "{errs:?}");
     }
 
     #[test]

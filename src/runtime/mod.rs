@@ -47,14 +47,6 @@ pub enum RuntimeError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The data directory could not be created.
-    #[error("cannot create data directory {dir}: {source}")]
-    DataDir {
-        /// The directory.
-        dir: std::path::PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
     /// A call target's prompts could not be loaded.
     #[error("prompts: {0}")]
     Prompts(String),
@@ -68,10 +60,6 @@ pub enum RuntimeError {
 
 /// Binds everything, serves until `shutdown` turns true, then drains.
 pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), RuntimeError> {
-    std::fs::create_dir_all(&cfg.data_dir).map_err(|source| RuntimeError::DataDir {
-        dir: cfg.data_dir.clone(),
-        source,
-    })?;
     let inbound = crate::call::inbound_targets(&cfg).map_err(RuntimeError::Prompts)?;
     let callbacks = start_callbacks(&cfg)?;
     let counters = Counters::default();
@@ -221,14 +209,14 @@ async fn stopped(mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Opens the callback store under the data directory and starts the callback service
+/// Opens the callback store (`store.url`, or SQLite in the data directory) and starts the callback service
 /// (restoring every registered callback). Callbacks are queued but not dialled until a
 /// dialler attaches ([`crate::callback::service::Service::attach_dialler`]).
 fn start_callbacks(cfg: &Config) -> Result<crate::callback::service::Service, RuntimeError> {
     use crate::callback::engine::TargetConfig;
     use crate::callback::service::{system_clock, Service, StartError};
-    let store = crate::store::sqlite::SqliteStore::open(&cfg.data_dir).map_err(StartError::from)?;
-    tracing::info!(path = %store.path().display(), "callback store open");
+    let store = cfg.store.open().map_err(StartError::from)?;
+    tracing::info!(store = %cfg.store, "callback store open");
     let targets = cfg
         .call_targets
         .iter()
@@ -242,7 +230,7 @@ fn start_callbacks(cfg: &Config) -> Result<crate::callback::service::Service, Ru
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0xca11_ba2c);
-    let service = Service::start(targets, Box::new(store), seed, system_clock())?;
+    let service = Service::start(targets, store, seed, system_clock())?;
     Ok(service)
 }
 

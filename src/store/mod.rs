@@ -1,18 +1,78 @@
-//! Durable storage of callbacks behind one trait. [`sqlite::SqliteStore`] is the embedded
-//! default; a PostgreSQL implementation (several holdless nodes on one database) can
-//! implement the same trait later.
+//! Durable storage of callbacks behind one trait: [`sqlite::SqliteStore`] (one file, the
+//! embedded default) or [`postgres::PostgresStore`] (a database that several holdless
+//! nodes can share), chosen by [`Location`] (`store.url`).
 //!
 //! The trait is synchronous on purpose: the callback service calls it from its own thread,
 //! in batches (group commit), so the store never blocks the async runtime and an
 //! implementation is free to use a blocking client.
 
+pub mod postgres;
+pub mod row;
 pub mod sqlite;
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
 use crate::callback::ecbt::Estimator;
 use crate::callback::engine::Write;
 use crate::callback::Callback;
+
+/// Where the callback store lives (`[store]`: `url`, or `data_dir` alone).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file (`sqlite://path`, or `holdless.sqlite3` in `data_dir`).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database (`postgres://…` or `postgresql://…`).
+    Postgres(String),
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password.
+        write!(f, "{self}")
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
+            Location::Postgres(url) => f.write_str(&postgres::redacted(url)),
+        }
+    }
+}
+
+impl Location {
+    /// The location a `store.url` names; `Err` says what is wrong with it.
+    pub fn parse(url: &str) -> Result<Location, String> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() || path.ends_with('/') {
+                return Err(format!(
+                    "{url:?} names no file (sqlite://data/holdless.sqlite3)"
+                ));
+            }
+            return Ok(Location::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return match <tokio_postgres::Config as std::str::FromStr>::from_str(url) {
+                Ok(_) => Ok(Location::Postgres(url.to_owned())),
+                Err(e) => Err(format!("not a PostgreSQL URL: {e}")),
+            };
+        }
+        Err("must start with sqlite:// or postgres://".into())
+    }
+
+    /// Opens (creating or migrating) the store.
+    pub fn open(&self) -> Result<Box<dyn Store>, StoreError> {
+        Ok(match self {
+            Location::Sqlite(file) => Box::new(sqlite::SqliteStore::open_file(file)?),
+            Location::Postgres(url) => Box::new(postgres::PostgresStore::open(url)?),
+        })
+    }
+}
 
 /// What the engine needs to resume after a restart.
 #[derive(Debug, Clone, Default)]

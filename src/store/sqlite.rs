@@ -16,12 +16,11 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
+use super::row::{from_ms, ms, CallbackRow, COLUMNS};
 use super::{RecordCursor, RecordPage, Snapshot, Store, StoreError, MAX_RECORD_PAGE};
 use crate::callback::ecbt::Estimator;
 use crate::callback::engine::{AttemptRecord, RefusalRecord, Write};
-use crate::callback::model::{
-    AttemptCounts, AttemptResult, Callback, Kind, Punctuality, Source, Status,
-};
+use crate::callback::model::Callback;
 use crate::callback::record::RecordEntry;
 
 /// The database file's name in the data directory.
@@ -33,10 +32,10 @@ pub const BUSY_TIMEOUT_MS: i64 = 5000;
 
 /// Migrations, in order; version N is the N-th entry.
 const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/0001_init.sql"),
-    include_str!("migrations/0002_call_records.sql"),
-    include_str!("migrations/0003_mindful_values.sql"),
-    include_str!("migrations/0004_attempt_created_at.sql"),
+    include_str!("migrations/sqlite/0001_init.sql"),
+    include_str!("migrations/sqlite/0002_call_records.sql"),
+    include_str!("migrations/sqlite/0003_mindful_values.sql"),
+    include_str!("migrations/sqlite/0004_attempt_created_at.sql"),
 ];
 
 /// The SQLite store.
@@ -66,18 +65,6 @@ fn identity(path: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn from_ms(v: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(v).unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
-}
-
-fn i64_of(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
 impl SqliteStore {
     /// Opens (creating if needed) the store in `data_dir` and migrates it.
     pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
@@ -87,18 +74,35 @@ impl SqliteStore {
         )
     }
 
+    /// Opens (creating if needed) the store in the file `path` and migrates it.
+    pub fn open_file(path: &Path) -> Result<SqliteStore, StoreError> {
+        Self::open_file_with_busy_timeout(
+            path,
+            std::time::Duration::from_millis(BUSY_TIMEOUT_MS as u64),
+        )
+    }
+
     /// [`SqliteStore::open`], waiting at most `busy` for another process's lock.
     pub fn open_with_busy_timeout(
         data_dir: &Path,
         busy: std::time::Duration,
     ) -> Result<SqliteStore, StoreError> {
-        let path = data_dir.join(FILE_NAME);
+        Self::open_file_with_busy_timeout(&data_dir.join(FILE_NAME), busy)
+    }
+
+    fn open_file_with_busy_timeout(
+        path: &Path,
+        busy: std::time::Duration,
+    ) -> Result<SqliteStore, StoreError> {
+        let path = path.to_path_buf();
         let shown = path.display().to_string();
         let open_err = |message: String| StoreError::Open {
             path: shown.clone(),
             message,
         };
-        std::fs::create_dir_all(data_dir).map_err(|e| open_err(e.to_string()))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+        }
         let conn = Connection::open(&path).map_err(|e| open_err(e.to_string()))?;
         conn.busy_timeout(busy)
             .map_err(|e| open_err(e.to_string()))?;
@@ -152,6 +156,12 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// The connection (tests: rows the store itself would never write).
+    #[cfg(test)]
+    pub(crate) fn conn_for_tests(&self) -> &Connection {
+        &self.conn
+    }
+
     /// The schema version in the database.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
         self.conn
@@ -178,12 +188,6 @@ impl SqliteStore {
     }
 }
 
-const COLUMNS: &str = "id, seq, organization, call_target, widget, number, kind, status, source, \
-    channel, user_data, sip_headers, requested_at, estimated_for, ecbt_secs, due_at, appointment, \
-    attempts, failed_busy, failed_no_answer, failed_voicemail, failed_error, last_result, \
-    launched_at, agent_connected_at, processed_at, punctuality_secs, was_punctual, \
-    estimate_accuracy, finished_at, inbound, retry_created_at";
-
 /// `INSERT … ON CONFLICT(id) DO UPDATE` every column but `id` (not `INSERT OR REPLACE`,
 /// which would silently delete another row that clashes on `seq`).
 fn upsert_sql() -> String {
@@ -201,43 +205,41 @@ fn upsert_sql() -> String {
 }
 
 fn upsert(tx: &rusqlite::Transaction, cb: &Callback) -> rusqlite::Result<()> {
-    let user_data = to_json(&cb.user_data)?;
-    let headers = to_json(&cb.sip_headers)?;
-    let inbound = cb.inbound.as_ref().map(to_json).transpose()?;
-    let p = cb.punctuality.as_ref();
+    let r = CallbackRow::encode(cb)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     tx.prepare_cached(&upsert_sql())?.execute(params![
-        cb.id,
-        i64_of(cb.seq),
-        cb.organization,
-        cb.call_target,
-        cb.widget,
-        cb.number,
-        cb.kind.as_str(),
-        cb.status.as_str(),
-        cb.source.as_str(),
-        cb.channel,
-        user_data,
-        headers,
-        ms(cb.requested_at),
-        ms(cb.estimated_for),
-        i64_of(cb.ecbt_secs),
-        ms(cb.due_at),
-        cb.appointment.map(ms),
-        cb.attempts,
-        cb.failed.busy,
-        cb.failed.no_answer,
-        cb.failed.voicemail,
-        cb.failed.error,
-        cb.last_result.map(AttemptResult::as_str),
-        cb.launched_at.map(ms),
-        cb.agent_connected_at.map(ms),
-        p.map(|p| ms(p.processed_at)),
-        p.map(|p| p.punctuality_secs),
-        p.map(|p| p.was_punctual),
-        p.map(|p| p.estimate_percent_accuracy),
-        cb.finished_at.map(ms),
-        inbound,
-        cb.retry_created_at.map(ms),
+        r.id,
+        r.seq,
+        r.organization,
+        r.call_target,
+        r.widget,
+        r.number,
+        r.kind,
+        r.status,
+        r.source,
+        r.channel,
+        r.user_data,
+        r.sip_headers,
+        r.requested_at,
+        r.estimated_for,
+        r.ecbt_secs,
+        r.due_at,
+        r.appointment,
+        r.attempts,
+        r.failed_busy,
+        r.failed_no_answer,
+        r.failed_voicemail,
+        r.failed_error,
+        r.last_result,
+        r.launched_at,
+        r.agent_connected_at,
+        r.processed_at,
+        r.punctuality_secs,
+        r.was_punctual,
+        r.estimate_accuracy,
+        r.finished_at,
+        r.inbound,
+        r.retry_created_at,
     ])?;
     Ok(())
 }
@@ -301,92 +303,41 @@ fn refusal(tx: &rusqlite::Transaction, r: &RefusalRecord) -> rusqlite::Result<()
 
 /// A row as stored, before the text columns are checked.
 fn decode(row: &Row) -> rusqlite::Result<Result<Callback, StoreError>> {
-    let id: String = row.get(0)?;
-    let bad = |what: String| StoreError::Corrupt {
-        id: id.clone(),
-        what,
-    };
-    let kind: String = row.get(6)?;
-    let status: String = row.get(7)?;
-    let source: String = row.get(8)?;
-    let user_data: String = row.get(10)?;
-    let headers: String = row.get(11)?;
-    let last: Option<String> = row.get(22)?;
-    let opt_ms = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
-        Ok(row.get::<_, Option<i64>>(i)?.map(from_ms))
-    };
-    let Some(kind) = Kind::parse(&kind) else {
-        return Ok(Err(bad(format!("kind {kind:?}"))));
-    };
-    let Some(status) = Status::parse(&status) else {
-        return Ok(Err(bad(format!("status {status:?}"))));
-    };
-    let Some(source) = Source::parse(&source) else {
-        return Ok(Err(bad(format!("source {source:?}"))));
-    };
-    let last_result = match last.as_deref().map(AttemptResult::parse) {
-        Some(None) => return Ok(Err(bad(format!("last_result {last:?}")))),
-        Some(Some(r)) => Some(r),
-        None => None,
-    };
-    let user_data = match serde_json::from_str(&user_data) {
-        Ok(v) => v,
-        Err(e) => return Ok(Err(bad(format!("user_data: {e}")))),
-    };
-    let sip_headers = match serde_json::from_str(&headers) {
-        Ok(v) => v,
-        Err(e) => return Ok(Err(bad(format!("sip_headers: {e}")))),
-    };
-    let inbound = match row
-        .get::<_, Option<String>>(30)?
-        .map(|j| serde_json::from_str(&j))
-    {
-        None => None,
-        Some(Ok(v)) => Some(v),
-        Some(Err(e)) => return Ok(Err(bad(format!("inbound: {e}")))),
-    };
-    let punctuality = match opt_ms(25)? {
-        Some(processed_at) => Some(Punctuality {
-            processed_at,
-            punctuality_secs: row.get::<_, Option<i64>>(26)?.unwrap_or(0),
-            was_punctual: row.get::<_, Option<bool>>(27)?.unwrap_or(false),
-            estimate_percent_accuracy: row.get::<_, Option<f64>>(28)?.unwrap_or(0.0),
-        }),
-        None => None,
-    };
-    Ok(Ok(Callback {
-        seq: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+    Ok(CallbackRow {
+        id: row.get(0)?,
+        seq: row.get(1)?,
         organization: row.get(2)?,
         call_target: row.get(3)?,
         widget: row.get(4)?,
         number: row.get(5)?,
-        kind,
-        status,
-        source,
+        kind: row.get(6)?,
+        status: row.get(7)?,
+        source: row.get(8)?,
         channel: row.get(9)?,
-        user_data,
-        sip_headers,
-        requested_at: from_ms(row.get(12)?),
-        estimated_for: from_ms(row.get(13)?),
-        ecbt_secs: u64::try_from(row.get::<_, i64>(14)?).unwrap_or(0),
-        due_at: from_ms(row.get(15)?),
-        appointment: opt_ms(16)?,
+        user_data: row.get(10)?,
+        sip_headers: row.get(11)?,
+        requested_at: row.get(12)?,
+        estimated_for: row.get(13)?,
+        ecbt_secs: row.get(14)?,
+        due_at: row.get(15)?,
+        appointment: row.get(16)?,
         attempts: row.get(17)?,
-        failed: AttemptCounts {
-            busy: row.get(18)?,
-            no_answer: row.get(19)?,
-            voicemail: row.get(20)?,
-            error: row.get(21)?,
-        },
-        last_result,
-        launched_at: opt_ms(23)?,
-        agent_connected_at: opt_ms(24)?,
-        punctuality,
-        finished_at: opt_ms(29)?,
-        inbound,
-        retry_created_at: opt_ms(31)?,
-        id,
-    }))
+        failed_busy: row.get(18)?,
+        failed_no_answer: row.get(19)?,
+        failed_voicemail: row.get(20)?,
+        failed_error: row.get(21)?,
+        last_result: row.get(22)?,
+        launched_at: row.get(23)?,
+        agent_connected_at: row.get(24)?,
+        processed_at: row.get(25)?,
+        punctuality_secs: row.get(26)?,
+        was_punctual: row.get(27)?,
+        estimate_accuracy: row.get(28)?,
+        finished_at: row.get(29)?,
+        inbound: row.get(30)?,
+        retry_created_at: row.get(31)?,
+    }
+    .decode())
 }
 
 impl Store for SqliteStore {
@@ -581,153 +532,8 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::callback::engine::{Engine, RegisterRequest, TargetConfig};
-    use crate::callback::record::{CallRecord, InboundCall, Outcome};
-    use crate::callback::{CallbackSettings, Refusal};
-
-    fn t0() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-01-14T10:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc)
-    }
-
-    fn engine() -> Engine {
-        let settings = CallbackSettings {
-            organization: Some("acme".into()),
-            ..CallbackSettings::default()
-        };
-        let mut e = Engine::new(
-            vec![TargetConfig {
-                id: "billing".into(),
-                name: "Billing".into(),
-                settings,
-            }],
-            3,
-        );
-        e.set_dialling(true);
-        e
-    }
-
-    fn drain(e: &mut Engine) -> Vec<Write> {
-        std::iter::from_fn(|| e.poll_write()).collect()
-    }
-
-    fn register(e: &mut Engine, n: u32) -> Callback {
-        let mut user_data = serde_json::Map::new();
-        user_data.insert("account".into(), serde_json::json!({"id": n, "vip": true}));
-        e.handle_register(
-            t0(),
-            RegisterRequest {
-                call_target: "billing".into(),
-                number: format!("+1555000{n:04}"),
-                user_data,
-                sip_headers: vec![("User-to-User".into(), format!("{n:04x};encoding=hex"))],
-                channel: Some("ivr".into()),
-                inbound: n.is_multiple_of(2).then(|| InboundCall {
-                    ani: Some("+15557654321".into()),
-                    dialled: "+15550001000".into(),
-                    created_at: t0() - chrono::Duration::seconds(40),
-                    registration_duration_secs: Some(35),
-                    metadata: serde_json::json!({"User-to-User": "é", "User-to-User.raw": "c3a9;encoding=hex"})
-                        .as_object()
-                        .cloned()
-                        .unwrap_or_default(),
-                }),
-                ..RegisterRequest::default()
-            },
-        )
-        .unwrap()
-        .callback
-    }
-
-    #[test]
-    fn callbacks_round_trip_through_a_reopened_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut e = engine();
-        let a = register(&mut e, 1);
-        let b = register(&mut e, 2);
-        let _ = e.handle_register(
-            t0(),
-            RegisterRequest {
-                call_target: "billing".into(),
-                number: "junk".into(),
-                ..RegisterRequest::default()
-            },
-        );
-        e.poll_launch(t0()).unwrap();
-        {
-            let mut s = SqliteStore::open(dir.path()).unwrap();
-            s.apply(&drain(&mut e)).unwrap();
-            assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
-        }
-        let mut s = SqliteStore::open(dir.path()).unwrap();
-        let snap = s.load().unwrap();
-        assert_eq!(snap.max_seq, b.seq);
-        assert_eq!(snap.callbacks.len(), 2);
-        let got_a = &snap.callbacks[0];
-        assert_eq!(got_a.status, Status::InProgress);
-        assert_eq!(got_a.attempts, 1);
-        assert!(got_a.punctuality.is_some());
-        assert_eq!(snap.callbacks[1], b, "every field survives");
-        assert!(b.inbound.is_some() && got_a.inbound.is_none());
-        assert_eq!(s.get(&a.id).unwrap().unwrap().user_data, a.user_data);
-        assert_eq!(s.get("nope").unwrap(), None);
-        let refusals: Vec<String> = s
-            .conn
-            .prepare("SELECT outcome FROM refusals")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        assert_eq!(refusals, [Refusal::InvalidNumber.as_str()]);
-    }
-
-    #[test]
-    fn finished_callbacks_are_kept_but_not_loaded() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = SqliteStore::open(dir.path()).unwrap();
-        let mut e = engine();
-        let a = register(&mut e, 1);
-        e.poll_launch(t0()).unwrap();
-        e.handle_agent_connected(t0(), &a.id).unwrap();
-        e.handle_attempt_ended(t0(), &a.id, AttemptResult::Completed)
-            .unwrap();
-        s.apply(&drain(&mut e)).unwrap();
-        let snap = s.load().unwrap();
-        assert!(snap.callbacks.is_empty());
-        assert_eq!(snap.max_seq, a.seq, "sequence numbers are never reused");
-        assert_eq!(snap.estimators.len(), 1);
-        let done = s.get(&a.id).unwrap().unwrap();
-        assert_eq!(done.status, Status::Completed);
-        assert_eq!(done.finished_at, Some(t0()));
-        let attempts: i64 = s
-            .conn
-            .query_row(
-                "SELECT COUNT(*) FROM attempts WHERE result = 'completed'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(attempts, 1);
-    }
-
-    #[test]
-    fn a_failed_batch_writes_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = SqliteStore::open(dir.path()).unwrap();
-        let mut e = engine();
-        register(&mut e, 1);
-        let mut w = drain(&mut e);
-        let mut dup = match &w[0] {
-            Write::Callback(c) => c.clone(),
-            _ => unreachable!(),
-        };
-        dup.id = "other".into(); // same seq: violates UNIQUE(seq)
-        w.push(Write::Callback(dup));
-        assert!(matches!(s.apply(&w), Err(StoreError::Backend { .. })));
-        assert!(s.load().unwrap().callbacks.is_empty());
-    }
+    use crate::callback::record::CallRecord;
+    use crate::store::tests::{drain, engine, entry, register, t0};
 
     #[test]
     fn a_second_process_cannot_open_the_same_store() {
@@ -768,121 +574,6 @@ mod tests {
         let mut e = engine();
         register(&mut e, 1);
         assert!(s.apply(&drain(&mut e)).is_err());
-    }
-
-    #[test]
-    fn corrupt_rows_are_reported_not_panicked_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = SqliteStore::open(dir.path()).unwrap();
-        let mut e = engine();
-        let a = register(&mut e, 1);
-        s.apply(&drain(&mut e)).unwrap();
-        s.conn
-            .execute(
-                "UPDATE callbacks SET user_data = 'nope' WHERE id = ?1",
-                [&a.id],
-            )
-            .unwrap();
-        assert!(matches!(s.load(), Err(StoreError::Corrupt { .. })));
-        s.conn
-            .execute("UPDATE callbacks SET user_data = '{}', kind = 'weird'", [])
-            .unwrap();
-        assert!(matches!(s.get(&a.id), Err(StoreError::Corrupt { .. })));
-    }
-
-    #[test]
-    fn old_refusals_are_pruned() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = SqliteStore::open(dir.path()).unwrap();
-        let mut e = engine();
-        for _ in 0..3 {
-            let _ = e.handle_register(
-                t0(),
-                RegisterRequest {
-                    call_target: "billing".into(),
-                    number: "x".into(),
-                    ..RegisterRequest::default()
-                },
-            );
-        }
-        s.apply(&drain(&mut e)).unwrap();
-        assert_eq!(s.prune_refusals(t0()).unwrap(), 0);
-        assert_eq!(
-            s.prune_refusals(t0() + chrono::Duration::seconds(1))
-                .unwrap(),
-            3
-        );
-    }
-
-    fn entry(org: &str, id: &str, ended: &str) -> Write {
-        let ended = DateTime::parse_from_rfc3339(ended)
-            .unwrap()
-            .with_timezone(&Utc);
-        let mut record = CallRecord::blank(id.into(), ended, ended, Outcome::Held);
-        record.call_target_id = Some("billing".into());
-        Write::Record(Box::new(RecordEntry {
-            organization: org.into(),
-            record,
-        }))
-    }
-
-    fn all_pages(
-        s: &mut SqliteStore,
-        org: &str,
-        from: &str,
-        to: &str,
-        limit: usize,
-    ) -> (Vec<String>, usize) {
-        let at = |v: &str| DateTime::parse_from_rfc3339(v).unwrap().with_timezone(&Utc);
-        let (mut ids, mut pages, mut after) = (vec![], 0, None);
-        loop {
-            let p = s
-                .records_page(org, at(from), at(to), after.as_ref(), limit)
-                .unwrap();
-            pages += 1;
-            for r in &p.records {
-                let v: serde_json::Value = serde_json::from_str(r).unwrap();
-                ids.push(v["id"].as_str().unwrap().to_owned());
-            }
-            match p.next {
-                Some(c) => after = Some(c),
-                None => return (ids, pages),
-            }
-        }
-    }
-
-    #[test]
-    fn call_records_are_paged_by_hour_and_organization() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = SqliteStore::open(dir.path()).unwrap();
-        let mut w = vec![
-            entry("acme", "before", "2026-01-14T02:59:59.999Z"),
-            entry("acme", "first", "2026-01-14T03:00:00Z"),
-            entry("acme", "last", "2026-01-14T03:59:59.999Z"),
-            entry("acme", "after", "2026-01-14T04:00:00Z"),
-            entry("globex", "theirs", "2026-01-14T03:30:00Z"),
-        ];
-        // Five with the same endedAt: the id breaks the tie, across page boundaries.
-        for id in ["m5", "m1", "m3", "m2", "m4"] {
-            w.push(entry("acme", id, "2026-01-14T03:30:00Z"));
-        }
-        s.apply(&w).unwrap();
-        let window = ("2026-01-14T03:00:00Z", "2026-01-14T04:00:00Z");
-        let want = ["first", "m1", "m2", "m3", "m4", "m5", "last"];
-        for limit in [1, 2, 3, 7, 500] {
-            let (ids, pages) = all_pages(&mut s, "acme", window.0, window.1, limit);
-            assert_eq!(ids, want, "limit {limit}");
-            assert_eq!(pages, 7 / limit + 1, "limit {limit}");
-        }
-        let (ids, _) = all_pages(&mut s, "globex", window.0, window.1, 500);
-        assert_eq!(ids, ["theirs"]);
-        let (ids, _) = all_pages(&mut s, "nobody", window.0, window.1, 500);
-        assert!(ids.is_empty());
-        // Writing a record again replaces it (the dialler may complete a record).
-        s.apply(&[entry("acme", "first", "2026-01-14T05:00:00Z")])
-            .unwrap();
-        let (ids, _) = all_pages(&mut s, "acme", window.0, window.1, 500);
-        assert_eq!(ids[0], "m1");
     }
 
     #[test]

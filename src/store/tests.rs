@@ -1,0 +1,525 @@
+//! The store behaviour suite: every case runs against SQLite (a temporary file) and
+//! PostgreSQL (a database of its own on 127.0.0.1:5432, created and dropped per case).
+//!
+//! Where no PostgreSQL answers, the PostgreSQL cases print why they were skipped and pass,
+//! unless `HOLDLESS_REQUIRE_PG=1` (set by `.ci/run`), which makes them fail instead.
+//! `HOLDLESS_TEST_PG` overrides the server's admin URL.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use chrono::{DateTime, Utc};
+
+use super::postgres::PostgresStore;
+use super::sqlite::SqliteStore;
+use super::*;
+use crate::callback::engine::{Engine, RegisterRequest, TargetConfig, Write};
+use crate::callback::model::{AttemptResult, Status};
+use crate::callback::record::{CallRecord, InboundCall, Outcome, RecordEntry};
+use crate::callback::{CallbackSettings, Refusal};
+
+pub(crate) fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-01-14T10:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+pub(crate) fn engine() -> Engine {
+    let settings = CallbackSettings {
+        organization: Some("acme".into()),
+        ..CallbackSettings::default()
+    };
+    let mut e = Engine::new(
+        vec![TargetConfig {
+            id: "billing".into(),
+            name: "Billing".into(),
+            settings,
+        }],
+        3,
+    );
+    e.set_dialling(true);
+    e
+}
+
+pub(crate) fn drain(e: &mut Engine) -> Vec<Write> {
+    std::iter::from_fn(|| e.poll_write()).collect()
+}
+
+pub(crate) fn register(e: &mut Engine, n: u32) -> Callback {
+    let mut user_data = serde_json::Map::new();
+    user_data.insert("account".into(), serde_json::json!({"id": n, "vip": true}));
+    e.handle_register(
+        t0(),
+        RegisterRequest {
+            call_target: "billing".into(),
+            number: format!("+1555000{n:04}"),
+            user_data,
+            sip_headers: vec![("User-to-User".into(), format!("{n:04x};encoding=hex"))],
+            channel: Some("ivr".into()),
+            inbound: n.is_multiple_of(2).then(|| InboundCall {
+                ani: Some("+15557654321".into()),
+                dialled: "+15550001000".into(),
+                created_at: t0() - chrono::Duration::seconds(40),
+                registration_duration_secs: Some(35),
+                metadata: serde_json::json!({"User-to-User": "é", "User-to-User.raw": "c3a9;encoding=hex"})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            }),
+            ..RegisterRequest::default()
+        },
+    )
+    .unwrap()
+    .callback
+}
+
+pub(crate) fn entry(org: &str, id: &str, ended: &str) -> Write {
+    let ended = DateTime::parse_from_rfc3339(ended)
+        .unwrap()
+        .with_timezone(&Utc);
+    let mut record = CallRecord::blank(id.into(), ended, ended, Outcome::Held);
+    record.call_target_id = Some("billing".into());
+    Write::Record(Box::new(RecordEntry {
+        organization: org.into(),
+        record,
+    }))
+}
+
+/// A store under test, with raw SQL for what the store itself never does (counting rows,
+/// corrupting one).
+trait Raw: Store {
+    fn exec(&mut self, sql: &str);
+    fn count(&mut self, sql: &str) -> i64;
+}
+
+impl Raw for SqliteStore {
+    fn exec(&mut self, sql: &str) {
+        self.conn_for_tests().execute_batch(sql).unwrap();
+    }
+    fn count(&mut self, sql: &str) -> i64 {
+        self.conn_for_tests()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
+    }
+}
+
+impl Raw for PostgresStore {
+    fn exec(&mut self, sql: &str) {
+        self.execute_raw(sql).unwrap();
+    }
+    fn count(&mut self, sql: &str) -> i64 {
+        self.count_raw(sql).unwrap()
+    }
+}
+
+/// Where the PostgreSQL cases find a server.
+fn admin_url() -> String {
+    std::env::var("HOLDLESS_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database of one case's own, dropped (with its sessions) at the end of the case.
+pub(crate) struct TestDb {
+    name: String,
+    url: String,
+}
+
+fn admin(sql: String) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let mut cfg: tokio_postgres::Config = admin_url().parse().map_err(|e| format!("{e}"))?;
+        cfg.connect_timeout(std::time::Duration::from_secs(3));
+        let (client, conn) = cfg
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|e| super::postgres::describe(&e))?;
+        tokio::spawn(conn);
+        client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| super::postgres::describe(&e))
+    })
+}
+
+impl TestDb {
+    /// A fresh database, or `None` (the case is skipped) where no PostgreSQL answers.
+    pub(crate) fn create(case: &str) -> Option<TestDb> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "holdless_t{}_{}_{case}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        match admin(format!("CREATE DATABASE {name}")) {
+            Ok(()) => {}
+            Err(e) if std::env::var("HOLDLESS_REQUIRE_PG").is_ok_and(|v| v == "1") => {
+                panic!(
+                    "PostgreSQL is required (HOLDLESS_REQUIRE_PG=1) but {}: {e}",
+                    admin_url()
+                )
+            }
+            Err(e) => {
+                eprintln!(
+                    "SKIPPED {case} on PostgreSQL: no server answers at {} ({e}); \
+                     set HOLDLESS_REQUIRE_PG=1 to make this a failure",
+                    admin_url()
+                );
+                return None;
+            }
+        }
+        let mut url = admin_url();
+        let slash = url.rfind('/').unwrap();
+        url.truncate(slash + 1);
+        url.push_str(&name);
+        Some(TestDb { name, url })
+    }
+
+    /// The database's URL.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn open(&self) -> PostgresStore {
+        PostgresStore::open(&self.url).unwrap()
+    }
+
+    /// Ends every session on the database (a restarted server, a cut connection).
+    fn terminate_sessions(&self) {
+        admin(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{}' AND pid <> pg_backend_pid()",
+            self.name
+        ))
+        .unwrap();
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Err(e) = admin(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )) {
+            eprintln!("could not drop test database {}: {e}", self.name);
+        }
+    }
+}
+
+/// One behaviour case on both stores: `$case(open)` where `open()` opens the case's store
+/// again (same file, same database).
+macro_rules! both {
+    ($case:ident) => {
+        mod $case {
+            #[test]
+            fn sqlite() {
+                let dir = tempfile::tempdir().unwrap();
+                let open = || super::SqliteStore::open(dir.path()).unwrap();
+                super::$case(&open);
+            }
+
+            #[test]
+            fn postgres() {
+                if let Some(db) = super::TestDb::create(stringify!($case)) {
+                    super::$case(&|| db.open());
+                }
+            }
+        }
+    };
+}
+
+fn round_trip<S: Raw>(open: &dyn Fn() -> S) {
+    let mut e = engine();
+    let a = register(&mut e, 1);
+    let b = register(&mut e, 2);
+    let _ = e.handle_register(
+        t0(),
+        RegisterRequest {
+            call_target: "billing".into(),
+            number: "junk".into(),
+            ..RegisterRequest::default()
+        },
+    );
+    e.poll_launch(t0()).unwrap();
+    {
+        let mut s = open();
+        s.apply(&drain(&mut e)).unwrap();
+    }
+    let mut s = open();
+    let snap = s.load().unwrap();
+    assert_eq!(snap.max_seq, b.seq);
+    assert_eq!(snap.callbacks.len(), 2);
+    let got_a = &snap.callbacks[0];
+    assert_eq!(got_a.status, Status::InProgress);
+    assert_eq!(got_a.attempts, 1);
+    assert!(got_a.punctuality.is_some());
+    assert_eq!(snap.callbacks[1], b, "every field survives");
+    assert!(b.inbound.is_some() && got_a.inbound.is_none());
+    assert_eq!(s.get(&a.id).unwrap().unwrap().user_data, a.user_data);
+    assert_eq!(s.get("nope").unwrap(), None);
+    let outcome = Refusal::InvalidNumber.as_str();
+    assert_eq!(s.count("SELECT COUNT(*) FROM refusals"), 1);
+    assert_eq!(
+        s.count(&format!(
+            "SELECT COUNT(*) FROM refusals WHERE outcome = '{outcome}'"
+        )),
+        1
+    );
+}
+both!(round_trip);
+
+fn finished_callbacks_are_kept_but_not_loaded<S: Raw>(open: &dyn Fn() -> S) {
+    let mut s = open();
+    let mut e = engine();
+    let a = register(&mut e, 1);
+    e.poll_launch(t0()).unwrap();
+    e.handle_agent_connected(t0(), &a.id).unwrap();
+    e.handle_attempt_ended(t0(), &a.id, AttemptResult::Completed)
+        .unwrap();
+    s.apply(&drain(&mut e)).unwrap();
+    let snap = s.load().unwrap();
+    assert!(snap.callbacks.is_empty());
+    assert_eq!(snap.max_seq, a.seq, "sequence numbers are never reused");
+    assert_eq!(snap.estimators.len(), 1);
+    let done = s.get(&a.id).unwrap().unwrap();
+    assert_eq!(done.status, Status::Completed);
+    assert_eq!(done.finished_at, Some(t0()));
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM attempts WHERE result = 'completed'"),
+        1
+    );
+}
+both!(finished_callbacks_are_kept_but_not_loaded);
+
+fn a_failed_batch_writes_nothing<S: Raw>(open: &dyn Fn() -> S) {
+    let mut s = open();
+    let mut e = engine();
+    register(&mut e, 1);
+    let mut w = drain(&mut e);
+    w.push(entry("acme", "r1", "2026-01-14T03:00:00Z"));
+    let mut dup = match &w[0] {
+        Write::Callback(c) => c.clone(),
+        _ => unreachable!(),
+    };
+    dup.id = "other".into(); // same seq: violates UNIQUE(seq)
+    w.push(Write::Callback(dup));
+    assert!(matches!(s.apply(&w), Err(StoreError::Backend { .. })));
+    assert!(s.load().unwrap().callbacks.is_empty());
+    assert_eq!(s.count("SELECT COUNT(*) FROM call_records"), 0);
+    // The store is usable again at once.
+    w.pop();
+    s.apply(&w).unwrap();
+    assert_eq!(s.load().unwrap().callbacks.len(), 1);
+}
+both!(a_failed_batch_writes_nothing);
+
+fn corrupt_rows_are_reported_not_panicked_on<S: Raw>(open: &dyn Fn() -> S) {
+    let mut s = open();
+    let mut e = engine();
+    let a = register(&mut e, 1);
+    s.apply(&drain(&mut e)).unwrap();
+    s.exec(&format!(
+        "UPDATE callbacks SET user_data = 'nope' WHERE id = '{}'",
+        a.id
+    ));
+    assert!(matches!(s.load(), Err(StoreError::Corrupt { .. })));
+    s.exec("UPDATE callbacks SET user_data = '{}', kind = 'weird'");
+    assert!(matches!(s.get(&a.id), Err(StoreError::Corrupt { .. })));
+}
+both!(corrupt_rows_are_reported_not_panicked_on);
+
+fn old_refusals_are_pruned<S: Raw>(open: &dyn Fn() -> S) {
+    let mut s = open();
+    let mut e = engine();
+    for _ in 0..3 {
+        let _ = e.handle_register(
+            t0(),
+            RegisterRequest {
+                call_target: "billing".into(),
+                number: "x".into(),
+                ..RegisterRequest::default()
+            },
+        );
+    }
+    s.apply(&drain(&mut e)).unwrap();
+    assert_eq!(s.prune_refusals(t0()).unwrap(), 0);
+    assert_eq!(
+        s.prune_refusals(t0() + chrono::Duration::seconds(1))
+            .unwrap(),
+        3
+    );
+}
+both!(old_refusals_are_pruned);
+
+fn all_pages(
+    s: &mut dyn Store,
+    org: &str,
+    from: &str,
+    to: &str,
+    limit: usize,
+) -> (Vec<String>, usize) {
+    let at = |v: &str| DateTime::parse_from_rfc3339(v).unwrap().with_timezone(&Utc);
+    let (mut ids, mut pages, mut after) = (vec![], 0, None);
+    loop {
+        let p = s
+            .records_page(org, at(from), at(to), after.as_ref(), limit)
+            .unwrap();
+        pages += 1;
+        for r in &p.records {
+            let v: serde_json::Value = serde_json::from_str(r).unwrap();
+            ids.push(v["id"].as_str().unwrap().to_owned());
+        }
+        match p.next {
+            Some(c) => after = Some(c),
+            None => return (ids, pages),
+        }
+    }
+}
+
+fn call_records_are_paged_by_hour_and_organization<S: Raw>(open: &dyn Fn() -> S) {
+    let mut s = open();
+    let mut w = vec![
+        entry("acme", "before", "2026-01-14T02:59:59.999Z"),
+        entry("acme", "first", "2026-01-14T03:00:00Z"),
+        entry("acme", "last", "2026-01-14T03:59:59.999Z"),
+        entry("acme", "after", "2026-01-14T04:00:00Z"),
+        entry("globex", "theirs", "2026-01-14T03:30:00Z"),
+    ];
+    // Five with the same endedAt: the id breaks the tie, bytewise ('M' < 'm'), across
+    // page boundaries.
+    for id in ["m5", "m1", "m3", "M2", "m4"] {
+        w.push(entry("acme", id, "2026-01-14T03:30:00Z"));
+    }
+    s.apply(&w).unwrap();
+    let window = ("2026-01-14T03:00:00Z", "2026-01-14T04:00:00Z");
+    let want = ["first", "M2", "m1", "m3", "m4", "m5", "last"];
+    for limit in [1, 2, 3, 7, 500] {
+        let (ids, pages) = all_pages(&mut s, "acme", window.0, window.1, limit);
+        assert_eq!(ids, want, "limit {limit}");
+        assert_eq!(pages, 7 / limit + 1, "limit {limit}");
+    }
+    let (ids, _) = all_pages(&mut s, "globex", window.0, window.1, 500);
+    assert_eq!(ids, ["theirs"]);
+    let (ids, _) = all_pages(&mut s, "nobody", window.0, window.1, 500);
+    assert!(ids.is_empty());
+    // Writing a record again replaces it (the dialler may complete a record).
+    s.apply(&[entry("acme", "first", "2026-01-14T05:00:00Z")])
+        .unwrap();
+    let (ids, _) = all_pages(&mut s, "acme", window.0, window.1, 500);
+    assert_eq!(ids[0], "M2");
+}
+both!(call_records_are_paged_by_hour_and_organization);
+
+/// A batch of many writes (pipelined on PostgreSQL) lands whole and in order: the last
+/// write of a callback wins.
+fn a_large_batch_lands_whole_and_in_order<S: Raw>(open: &dyn Fn() -> S) {
+    let mut s = open();
+    let mut e = engine();
+    let cbs: Vec<Callback> = (0..50).map(|n| register(&mut e, n)).collect();
+    let mut w = drain(&mut e);
+    for cb in &cbs {
+        let mut later = cb.clone();
+        later.status = Status::Canceled;
+        w.push(Write::Callback(Box::new(later)));
+    }
+    for n in 0..400 {
+        w.push(entry("acme", &format!("r{n}"), "2026-01-14T03:00:00Z"));
+    }
+    s.apply(&w).unwrap();
+    assert!(s.load().unwrap().callbacks.is_empty(), "all canceled");
+    assert_eq!(s.count("SELECT COUNT(*) FROM callbacks"), 50);
+    assert_eq!(s.count("SELECT COUNT(*) FROM call_records"), 400);
+}
+both!(a_large_batch_lands_whole_and_in_order);
+
+#[test]
+fn postgres_a_second_node_cannot_open_the_same_database() {
+    let Some(db) = TestDb::create("second_node") else {
+        return;
+    };
+    let _first = db.open();
+    let err =
+        PostgresStore::open_waiting(db.url(), std::time::Duration::from_millis(200)).unwrap_err();
+    assert!(err.to_string().contains("another holdless"), "{err}");
+    drop(_first);
+    // The lock goes with the first node: a restarted node opens at once.
+    db.open();
+}
+
+#[test]
+fn postgres_a_newer_schema_is_refused() {
+    let Some(db) = TestDb::create("newer_schema") else {
+        return;
+    };
+    {
+        let mut s = db.open();
+        assert_eq!(s.schema_version().unwrap(), 1);
+        s.exec("UPDATE holdless_schema SET version = 99");
+    }
+    let err = PostgresStore::open(db.url()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::NewerSchema {
+                found: 99,
+                supported: 1
+            }
+        ),
+        "{err}"
+    );
+}
+
+/// Sessions cut under the store (a restarted server, a failover): the next ping reports
+/// the failure or reconnects, the node lock is taken again, nothing acknowledged is lost.
+#[test]
+fn postgres_cut_sessions_are_reconnected_and_the_lock_retaken() {
+    let Some(db) = TestDb::create("cut_sessions") else {
+        return;
+    };
+    let mut s = db.open();
+    let mut e = engine();
+    let a = register(&mut e, 1);
+    s.apply(&drain(&mut e)).unwrap();
+    db.terminate_sessions();
+    // The pool's connections died with their sessions: at most one failed round.
+    let mut ok = false;
+    for _ in 0..3 {
+        if s.ping().is_ok() {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(ok, "the store reconnects");
+    let b = register(&mut e, 2);
+    s.apply(&drain(&mut e)).unwrap();
+    let ids: Vec<String> = s
+        .load()
+        .unwrap()
+        .callbacks
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, [a.id, b.id]);
+    let err =
+        PostgresStore::open_waiting(db.url(), std::time::Duration::from_millis(200)).unwrap_err();
+    assert!(
+        err.to_string().contains("another holdless"),
+        "lock retaken: {err}"
+    );
+}
+
+#[test]
+fn store_urls_are_parsed_and_passwords_never_shown() {
+    let l = Location::parse("postgres://holdless:s3cret@db.example:6543/cb").unwrap();
+    assert_eq!(l.to_string(), "postgres://holdless@db.example:6543/cb");
+    assert!(!format!("{l:?}").contains("s3cret"));
+    assert_eq!(
+        Location::parse("sqlite://data/x.db").unwrap(),
+        Location::Sqlite("data/x.db".into())
+    );
+    assert!(Location::parse("sqlite://").is_err());
+    assert!(Location::parse("mysql://x").is_err());
+    assert!(Location::parse("postgres://x:notaport/db").is_err());
+}
