@@ -1,6 +1,7 @@
 //! Registered callbacks survive `kill -9`: the real holdless binary registers callbacks over
 //! HTTP, is killed with SIGKILL, restarted on the same data directory, and every callback
-//! is found pending with its metadata, ECBT (`estimatedFor`) and queue position.
+//! is found pending with its metadata, ECBT (`estimatedFor`) and queue position. Once on
+//! the SQLite file, once on a PostgreSQL database.
 
 mod api_support;
 
@@ -96,11 +97,31 @@ fn number(i: u32) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callbacks_survive_kill_9_with_metadata_ecbt_and_position() {
+    survive_kill_9(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_survive_kill_9_on_postgresql() {
+    if let Some(db) = holdless::store::testing::TestDb::create("kill_9") {
+        survive_kill_9(Some(db.url())).await;
+    }
+}
+
+/// The scenario on SQLite under the data directory, or on the PostgreSQL database `pg`.
+async fn survive_kill_9(pg: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let (sip, http) = (free_port(), free_port());
     let cfg = dir.path().join("holdless.toml");
-    let data = dir.path().join("data");
-    std::fs::write(&cfg, config(sip, http, &data.display().to_string())).unwrap();
+    let data = dir.path().join("data").display().to_string();
+    let mut text = config(sip, http, &data);
+    if let Some(url) = pg {
+        text = text.replace(
+            &format!("data_dir = \"{data}\""),
+            &format!("data_dir = \"{data}\"\nurl = \"{url}\""),
+        );
+        assert!(text.contains(url));
+    }
+    std::fs::write(&cfg, text).unwrap();
 
     let first = Holdless::spawn(&cfg, &dir.path().join("run1.log"));
     wait_healthy(http).await;

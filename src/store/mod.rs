@@ -9,6 +9,7 @@
 pub mod postgres;
 pub mod row;
 pub mod sqlite;
+pub mod testing;
 #[cfg(test)]
 mod tests;
 

@@ -1,16 +1,14 @@
 //! The store behaviour suite: every case runs against SQLite (a temporary file) and
 //! PostgreSQL (a database of its own on 127.0.0.1:5432, created and dropped per case).
 //!
-//! Where no PostgreSQL answers, the PostgreSQL cases print why they were skipped and pass,
-//! unless `HOLDLESS_REQUIRE_PG=1` (set by `.ci/run`), which makes them fail instead.
-//! `HOLDLESS_TEST_PG` overrides the server's admin URL.
-
-use std::sync::atomic::{AtomicU32, Ordering};
+//! Where no PostgreSQL answers, the PostgreSQL cases print why they were skipped and pass
+//! (see [`TestDb`]).
 
 use chrono::{DateTime, Utc};
 
 use super::postgres::PostgresStore;
 use super::sqlite::SqliteStore;
+use super::testing::TestDb;
 use super::*;
 use crate::callback::engine::{Engine, RegisterRequest, TargetConfig, Write};
 use crate::callback::model::{AttemptResult, Status};
@@ -111,102 +109,6 @@ impl Raw for PostgresStore {
     }
 }
 
-/// Where the PostgreSQL cases find a server.
-fn admin_url() -> String {
-    std::env::var("HOLDLESS_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// A database of one case's own, dropped (with its sessions) at the end of the case.
-pub(crate) struct TestDb {
-    name: String,
-    url: String,
-}
-
-fn admin(sql: String) -> Result<(), String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    rt.block_on(async {
-        let mut cfg: tokio_postgres::Config = admin_url().parse().map_err(|e| format!("{e}"))?;
-        cfg.connect_timeout(std::time::Duration::from_secs(3));
-        let (client, conn) = cfg
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| super::postgres::describe(&e))?;
-        tokio::spawn(conn);
-        client
-            .batch_execute(&sql)
-            .await
-            .map_err(|e| super::postgres::describe(&e))
-    })
-}
-
-impl TestDb {
-    /// A fresh database, or `None` (the case is skipped) where no PostgreSQL answers.
-    pub(crate) fn create(case: &str) -> Option<TestDb> {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "holdless_t{}_{}_{case}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        match admin(format!("CREATE DATABASE {name}")) {
-            Ok(()) => {}
-            Err(e) if std::env::var("HOLDLESS_REQUIRE_PG").is_ok_and(|v| v == "1") => {
-                panic!(
-                    "PostgreSQL is required (HOLDLESS_REQUIRE_PG=1) but {}: {e}",
-                    admin_url()
-                )
-            }
-            Err(e) => {
-                eprintln!(
-                    "SKIPPED {case} on PostgreSQL: no server answers at {} ({e}); \
-                     set HOLDLESS_REQUIRE_PG=1 to make this a failure",
-                    admin_url()
-                );
-                return None;
-            }
-        }
-        let mut url = admin_url();
-        let slash = url.rfind('/').unwrap();
-        url.truncate(slash + 1);
-        url.push_str(&name);
-        Some(TestDb { name, url })
-    }
-
-    /// The database's URL.
-    pub(crate) fn url(&self) -> &str {
-        &self.url
-    }
-
-    fn open(&self) -> PostgresStore {
-        PostgresStore::open(&self.url).unwrap()
-    }
-
-    /// Ends every session on the database (a restarted server, a cut connection).
-    fn terminate_sessions(&self) {
-        admin(format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = '{}' AND pid <> pg_backend_pid()",
-            self.name
-        ))
-        .unwrap();
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Err(e) = admin(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        )) {
-            eprintln!("could not drop test database {}: {e}", self.name);
-        }
-    }
-}
-
 /// One behaviour case on both stores: `$case(open)` where `open()` opens the case's store
 /// again (same file, same database).
 macro_rules! both {
@@ -222,7 +124,7 @@ macro_rules! both {
             #[test]
             fn postgres() {
                 if let Some(db) = super::TestDb::create(stringify!($case)) {
-                    super::$case(&|| db.open());
+                    super::$case(&|| super::PostgresStore::open(db.url()).unwrap());
                 }
             }
         }
@@ -438,13 +340,13 @@ fn postgres_a_second_node_cannot_open_the_same_database() {
     let Some(db) = TestDb::create("second_node") else {
         return;
     };
-    let _first = db.open();
+    let _first = PostgresStore::open(db.url()).unwrap();
     let err =
         PostgresStore::open_waiting(db.url(), std::time::Duration::from_millis(200)).unwrap_err();
     assert!(err.to_string().contains("another holdless"), "{err}");
     drop(_first);
     // The lock goes with the first node: a restarted node opens at once.
-    db.open();
+    PostgresStore::open(db.url()).unwrap();
 }
 
 #[test]
@@ -453,7 +355,7 @@ fn postgres_a_newer_schema_is_refused() {
         return;
     };
     {
-        let mut s = db.open();
+        let mut s = PostgresStore::open(db.url()).unwrap();
         assert_eq!(s.schema_version().unwrap(), 1);
         s.exec("UPDATE holdless_schema SET version = 99");
     }
@@ -477,7 +379,7 @@ fn postgres_cut_sessions_are_reconnected_and_the_lock_retaken() {
     let Some(db) = TestDb::create("cut_sessions") else {
         return;
     };
-    let mut s = db.open();
+    let mut s = PostgresStore::open(db.url()).unwrap();
     let mut e = engine();
     let a = register(&mut e, 1);
     s.apply(&drain(&mut e)).unwrap();
