@@ -71,6 +71,8 @@ struct RawConfig {
     media: crate::media::config::MediaSettings,
     trunks: Vec<crate::call::trunk::RawTrunk>,
     dns: crate::resolve::config::RawDns,
+    cluster: crate::cluster::config::RawCluster,
+    admin: crate::cluster::config::RawAdmin,
 }
 
 impl Default for RawConfig {
@@ -95,6 +97,8 @@ impl Default for RawConfig {
             media: Default::default(),
             trunks: vec![],
             dns: Default::default(),
+            cluster: Default::default(),
+            admin: Default::default(),
         }
     }
 }
@@ -303,6 +307,8 @@ pub struct Config {
     pub widgets: Vec<Widget>,
     /// Bridged-call settings.
     pub calls: crate::call::config::CallSettings,
+    /// This node among several on one database, and the admin listener.
+    pub cluster: crate::cluster::config::ClusterSettings,
     /// Media relay settings.
     pub media: crate::media::config::MediaConfig,
     /// Trunks calls are placed through.
@@ -389,6 +395,8 @@ fn read_sections(table: toml::Table, errors: &mut Vec<KeyError>) -> (RawConfig, 
             "media" => read!(media),
             "trunks" => read!(trunks),
             "dns" => read!(dns),
+            "cluster" => read!(cluster),
+            "admin" => read!(admin),
             _ => errors.push(KeyError {
                 key,
                 message: "unknown key".into(),
@@ -575,6 +583,7 @@ fn validate(raw: RawConfig, errors: &mut Vec<KeyError>) -> Config {
     let media = raw.media.validate(c.0).unwrap_or_default();
     let trunks = crate::call::trunk::validate(c.0, &raw.trunks);
     let dns = raw.dns.validate(c.0);
+    let cluster = raw.cluster.validate(&raw.admin, c.0);
     for (i, t) in call_targets.iter().enumerate() {
         for (k, id) in [
             ("customer_trunk", &t.dialler.customer_trunk),
@@ -632,6 +641,7 @@ fn validate(raw: RawConfig, errors: &mut Vec<KeyError>) -> Config {
         media,
         trunks,
         dns,
+        cluster,
     }
 }
 

@@ -5,6 +5,7 @@ pub mod acl;
 pub mod api;
 pub mod call;
 pub mod callback;
+pub mod cluster;
 pub mod config;
 pub mod endpoint;
 pub mod key_error;

@@ -455,8 +455,11 @@ pub async fn get_callback(
     Ok(Json(json!({ "data": [item] })))
 }
 
-/// `GET /readyz`: 200 only when the store answers.
+/// `GET /readyz`: 200 only when the store answers and the node is not draining.
 pub async fn readyz(State(s): State<ApiState>) -> Response {
+    if s.service.draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response();
+    }
     let ping = tokio::time::timeout(std::time::Duration::from_secs(2), s.service.ping()).await;
     match ping {
         Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),

@@ -9,7 +9,7 @@ use super::model::{AttemptResult, FirstParty};
 use super::record::{CallRecord, Outcome};
 
 /// How one leg of an attempt ended (the classes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum LegEnd {
     /// Never placed.
     #[default]
@@ -52,7 +52,7 @@ impl LegEnd {
 }
 
 /// Which party hung up first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Party {
     /// The customer.
     Customer,
@@ -63,7 +63,7 @@ pub enum Party {
 }
 
 /// What the dialler reports of one attempt.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AttemptReport {
     /// Which leg was dialled first.
     pub first_party: FirstParty,

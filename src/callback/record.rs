@@ -196,7 +196,7 @@ pub struct CallRecord {
 
 /// A call record and the organization it belongs to: what the store keeps and the
 /// historical API serves to that organization only.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordEntry {
     /// Organization (empty for call targets reachable through SIP only).
     pub organization: String,

@@ -9,6 +9,11 @@
 //! acknowledged, the engine is rebuilt from what the store holds, and until the store
 //! answers again every widget says `platform_unavailable` and registrations get
 //! [`ServiceError::Unavailable`].
+//!
+//! With several nodes on one database ([`crate::cluster`]) the thread also beats the
+//! node's heartbeat: the node that leads runs the engine as above; the others keep an
+//! empty engine and forward every request to the leader ([`crate::cluster::forward`]),
+//! serving only readiness and call-record pages (read from the shared store) themselves.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,7 +31,8 @@ use super::engine::{
 };
 use super::model::{AttemptResult, Callback};
 use super::record::RecordEntry;
-use crate::store::{RecordCursor, RecordPage, Store, StoreError};
+use crate::cluster::forward::{forward, Answer, Request};
+use crate::store::{NodeBeat, RecordCursor, RecordPage, Store, StoreError};
 
 /// Depth of the command queue. Beyond it callers get [`ServiceError::Overloaded`] at once
 /// (a 503) instead of queueing without bound; at ~10k commands/s this is ~0.4 s of work.
@@ -50,7 +56,7 @@ pub fn system_clock() -> Clock {
 }
 
 /// Why the service could not answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum ServiceError {
     /// The store is unreachable: nothing can be made durable.
@@ -65,7 +71,7 @@ pub enum ServiceError {
 }
 
 /// A callback found by id: live (with position and wait) or from the store's history.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Found {
     /// Active: with its queue position and live wait.
     Active(Box<StatusView>),
@@ -127,13 +133,29 @@ enum Command {
     Stop(oneshot::Sender<()>),
 }
 
-/// Numbers the service publishes for `/metrics`.
+/// Where this node's callback requests are decided.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Route {
+    /// Here: this node leads (or is the only node).
+    #[default]
+    Local,
+    /// At the leader, whose admin listener is at this address.
+    Leader(String),
+    /// Nowhere yet: no node leads (or the leader has no admin listener); requests are
+    /// refused as when the store is down.
+    NoLeader,
+}
+
+/// What the service thread publishes to the handles.
 #[derive(Debug, Default)]
 struct Shared {
     gauges: Mutex<Vec<TargetGauges>>,
     /// (call target, outcome) → registrations.
     registrations: Mutex<BTreeMap<(String, String), u64>>,
     store_up: AtomicBool,
+    route: Mutex<Route>,
+    /// Draining: this node gives up the lead and launches nothing.
+    draining: AtomicBool,
 }
 
 /// A handle on the running service; cheap to clone.
@@ -165,12 +187,52 @@ impl Service {
     /// Restores the engine from the store and starts the service thread.
     pub fn start(
         targets: Vec<TargetConfig>,
-        mut store: Box<dyn Store>,
+        store: Box<dyn Store>,
         seed: u64,
         clock: Clock,
     ) -> Result<Service, StartError> {
+        Self::start_node(targets, store, seed, clock, None)
+    }
+
+    /// [`Service::start`] for a node among several on one database: `node` is how it
+    /// announces itself. It restores the engine only if it leads; otherwise it forwards
+    /// to the leader until it takes the lead.
+    pub fn start_node(
+        targets: Vec<TargetConfig>,
+        mut store: Box<dyn Store>,
+        seed: u64,
+        clock: Clock,
+        node: Option<NodeBeat>,
+    ) -> Result<Service, StartError> {
         let now = clock();
+        let shared = Arc::new(Shared::default());
+        let leads = match &node {
+            None => true,
+            Some(n) => {
+                let l = store.heartbeat(n)?;
+                *shared.route.lock().unwrap_or_else(PoisonError::into_inner) = route_of(&l);
+                tracing::info!(node = %n.id, leads = l.me, leader = ?l.other, "node announced");
+                l.me
+            }
+        };
         let mut engine = Engine::new(targets.clone(), seed);
+        if !leads {
+            return Self::spawn(Worker {
+                engine,
+                store,
+                targets,
+                seed,
+                clock,
+                shared,
+                healthy: true,
+                leading: false,
+                node,
+                last_beat: Some(now),
+                dialler: None,
+                last_prune: None,
+                last_ping: Some(now),
+            });
+        }
         let tolerance = |id: &str| {
             targets
                 .iter()
@@ -200,21 +262,27 @@ impl Service {
                 "active callbacks belong to call targets no longer configured; left in the store"
             );
         }
-        let shared = Arc::new(Shared::default());
-        shared.store_up.store(true, Ordering::Relaxed);
-        let (tx, rx) = sync_channel(QUEUE);
-        let worker = Worker {
+        Self::spawn(Worker {
             engine,
             store,
             targets,
             seed,
             clock,
-            shared: shared.clone(),
+            shared,
             healthy: true,
+            leading: true,
+            node,
+            last_beat: Some(now),
             dialler: None,
             last_prune: None,
             last_ping: Some(now),
-        };
+        })
+    }
+
+    fn spawn(worker: Worker) -> Result<Service, StartError> {
+        let shared = worker.shared.clone();
+        shared.store_up.store(true, Ordering::Relaxed);
+        let (tx, rx) = sync_channel(QUEUE);
         std::thread::Builder::new()
             .name("callbacks".into())
             .spawn(move || worker.run(rx))
@@ -232,11 +300,90 @@ impl Service {
         rx.await.map_err(|_| ServiceError::Stopped)?
     }
 
+    /// Where requests go now.
+    pub fn route(&self) -> Route {
+        self.shared
+            .route
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The leader's admin address when another node leads.
+    fn leader(&self) -> Option<String> {
+        match self.route() {
+            Route::Leader(addr) => Some(addr),
+            Route::Local | Route::NoLeader => None,
+        }
+    }
+
+    /// Forwards `req` to the leader at `addr`; `take` picks the answer of its kind.
+    async fn remote<T>(
+        &self,
+        addr: &str,
+        req: Request,
+        take: impl FnOnce(Answer) -> Option<T>,
+    ) -> Result<T, ServiceError> {
+        let answer = forward(addr, &req).await?;
+        take(answer).ok_or_else(|| {
+            tracing::error!(leader = %addr, "the leader answered another request");
+            ServiceError::Unavailable
+        })
+    }
+
+    /// Answers a request another node forwarded, if this node leads (a node that does
+    /// not lead refuses rather than forwarding again).
+    pub async fn serve_forwarded(&self, req: Request) -> Result<Answer, ServiceError> {
+        if self.route() != Route::Local {
+            return Err(ServiceError::Unavailable);
+        }
+        Ok(match req {
+            Request::Register(r) => Answer::Register(Box::new(self.register(*r).await?)),
+            Request::Cancel {
+                org,
+                number,
+                call_target,
+            } => Answer::Cancel(self.cancel(&org, &number, call_target.as_deref()).await?),
+            Request::Status { org, number } => Answer::Status(self.status(&org, &number).await?),
+            Request::Get { org, id } => Answer::Get(self.get(&org, &id).await?),
+            Request::Views(t) => Answer::Views(self.views(t).await?),
+            Request::WidgetViews(t) => Answer::WidgetViews(self.widget_views(t).await?),
+            Request::AgentConnected(id) => Answer::Engine(self.agent_connected(&id).await?),
+            Request::AttemptEnded { id, result, report } => Answer::Engine(
+                self.call(|r| Command::AttemptEnded(id, result, report, r))
+                    .await?,
+            ),
+            Request::Record(entry) => {
+                self.record(*entry).await?;
+                Answer::Record
+            }
+        })
+    }
+
+    /// Starts draining: this node gives up the lead at its next heartbeat (at once) and
+    /// launches no new callback.
+    pub fn drain(&self) {
+        self.shared.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Service::drain`] was called.
+    pub fn draining(&self) -> bool {
+        self.shared.draining.load(Ordering::Relaxed)
+    }
+
     /// Registers a callback (durable when this returns `Ok(Ok(_))`).
     pub async fn register(
         &self,
         req: RegisterRequest,
     ) -> Result<Result<Registered, Refused>, ServiceError> {
+        if let Some(addr) = self.leader() {
+            return self
+                .remote(&addr, Request::Register(Box::new(req)), |a| match a {
+                    Answer::Register(r) => Some(*r),
+                    _ => None,
+                })
+                .await;
+        }
         self.call(|r| Command::Register(Box::new(req), r)).await
     }
 
@@ -247,6 +394,19 @@ impl Service {
         number: &str,
         call_target: Option<&str>,
     ) -> Result<CancelOutcome, ServiceError> {
+        if let Some(addr) = self.leader() {
+            let req = Request::Cancel {
+                org: org.into(),
+                number: number.into(),
+                call_target: call_target.map(String::from),
+            };
+            return self
+                .remote(&addr, req, |a| match a {
+                    Answer::Cancel(r) => Some(r),
+                    _ => None,
+                })
+                .await;
+        }
         self.call(|reply| Command::Cancel {
             org: org.into(),
             number: number.into(),
@@ -258,6 +418,18 @@ impl Service {
 
     /// An organization's active callbacks for a number.
     pub async fn status(&self, org: &str, number: &str) -> Result<Vec<StatusView>, ServiceError> {
+        if let Some(addr) = self.leader() {
+            let req = Request::Status {
+                org: org.into(),
+                number: number.into(),
+            };
+            return self
+                .remote(&addr, req, |a| match a {
+                    Answer::Status(r) => Some(r),
+                    _ => None,
+                })
+                .await;
+        }
         self.call(|reply| Command::Status {
             org: org.into(),
             number: number.into(),
@@ -268,6 +440,18 @@ impl Service {
 
     /// One of an organization's callbacks by id, active or finished.
     pub async fn get(&self, org: &str, id: &str) -> Result<Option<Found>, ServiceError> {
+        if let Some(addr) = self.leader() {
+            let req = Request::Get {
+                org: org.into(),
+                id: id.into(),
+            };
+            return self
+                .remote(&addr, req, |a| match a {
+                    Answer::Get(r) => Some(r),
+                    _ => None,
+                })
+                .await;
+        }
         self.call(|reply| Command::Get {
             org: org.into(),
             id: id.into(),
@@ -281,6 +465,20 @@ impl Service {
         &self,
         call_targets: Vec<String>,
     ) -> Result<(DateTime<Utc>, Vec<TargetView>), ServiceError> {
+        if let Some(addr) = self.leader() {
+            let req = Request::Views(call_targets.clone());
+            let got = self
+                .remote(&addr, req, |a| match a {
+                    Answer::Views(r) => Some(r),
+                    _ => None,
+                })
+                .await;
+            if let Ok(v) = got {
+                return Ok(v);
+            }
+            // The leader is out of reach: this node's own (refusing) engine answers
+            // `platform_unavailable`.
+        }
         self.call(|reply| Command::Views {
             call_targets,
             reply,
@@ -294,6 +492,18 @@ impl Service {
         &self,
         call_targets: Vec<String>,
     ) -> Result<WidgetViews, ServiceError> {
+        if let Some(addr) = self.leader() {
+            let req = Request::WidgetViews(call_targets.clone());
+            let got = self
+                .remote(&addr, req, |a| match a {
+                    Answer::WidgetViews(r) => Some(r),
+                    _ => None,
+                })
+                .await;
+            if let Ok(v) = got {
+                return Ok(v);
+            }
+        }
         self.call(|reply| Command::WidgetViews {
             call_targets,
             reply,
@@ -319,6 +529,11 @@ impl Service {
 
     /// The dialler: a callback's agent leg answered.
     pub async fn agent_connected(&self, id: &str) -> Result<Result<(), EngineError>, ServiceError> {
+        if let Some(addr) = self.leader() {
+            return self
+                .remote(&addr, Request::AgentConnected(id.into()), engine_answer)
+                .await;
+        }
         self.call(|r| Command::AgentConnected(id.into(), r)).await
     }
 
@@ -328,8 +543,7 @@ impl Service {
         id: &str,
         result: AttemptResult,
     ) -> Result<Result<(), EngineError>, ServiceError> {
-        self.call(|r| Command::AttemptEnded(id.into(), result, None, r))
-            .await
+        self.ended(id, result, None).await
     }
 
     /// The dialler: an attempt ended, with what it saw of it (the attempt's call record is
@@ -340,13 +554,38 @@ impl Service {
         result: AttemptResult,
         report: AttemptReport,
     ) -> Result<Result<(), EngineError>, ServiceError> {
-        self.call(|r| Command::AttemptEnded(id.into(), result, Some(Box::new(report)), r))
+        self.ended(id, result, Some(Box::new(report))).await
+    }
+
+    async fn ended(
+        &self,
+        id: &str,
+        result: AttemptResult,
+        report: Option<Box<AttemptReport>>,
+    ) -> Result<Result<(), EngineError>, ServiceError> {
+        if let Some(addr) = self.leader() {
+            let req = Request::AttemptEnded {
+                id: id.into(),
+                result,
+                report,
+            };
+            return self.remote(&addr, req, engine_answer).await;
+        }
+        self.call(|r| Command::AttemptEnded(id.into(), result, report, r))
             .await
     }
 
     /// Files a call record (an attempt, or an inbound call that ended without a callback);
     /// durable when this returns `Ok`, committed with the rest of its batch.
     pub async fn record(&self, entry: RecordEntry) -> Result<(), ServiceError> {
+        if let Some(addr) = self.leader() {
+            return self
+                .remote(&addr, Request::Record(Box::new(entry)), |a| match a {
+                    Answer::Record => Some(()),
+                    _ => None,
+                })
+                .await;
+        }
         self.call(|r| Command::Record(Box::new(entry), r)).await
     }
 
@@ -450,6 +689,22 @@ impl Service {
     }
 }
 
+fn engine_answer(a: Answer) -> Option<Result<(), EngineError>> {
+    match a {
+        Answer::Engine(r) => Some(r),
+        _ => None,
+    }
+}
+
+/// The route a heartbeat's answer gives.
+fn route_of(l: &crate::store::Leadership) -> Route {
+    match (&l.me, &l.other) {
+        (true, _) => Route::Local,
+        (false, Some((_, Some(addr)))) => Route::Leader(addr.clone()),
+        (false, Some((_, None))) | (false, None) => Route::NoLeader,
+    }
+}
+
 /// A Prometheus label value: backslash, quote and newline escaped.
 pub fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
@@ -468,6 +723,11 @@ struct Worker {
     clock: Clock,
     shared: Arc<Shared>,
     healthy: bool,
+    /// This node runs the engine (always, for a node alone on its store).
+    leading: bool,
+    /// How this node announces itself, among several on one database.
+    node: Option<NodeBeat>,
+    last_beat: Option<DateTime<Utc>>,
     dialler: Option<mpsc::UnboundedSender<Launch>>,
     last_prune: Option<DateTime<Utc>>,
     last_ping: Option<DateTime<Utc>>,
@@ -510,7 +770,8 @@ impl Worker {
                 }
             }
             let mut launches = Vec::new();
-            if self.healthy && self.dialler.is_some() {
+            let draining = self.shared.draining.load(Ordering::Relaxed);
+            if self.healthy && self.leading && !draining && self.dialler.is_some() {
                 while let Some(l) = self.engine.poll_launch(now) {
                     launches.push(l);
                 }
@@ -532,19 +793,101 @@ impl Worker {
         tracing::info!("callback service stopped");
     }
 
-    /// Until the engine's next deadline, at most one tick.
+    /// Until the engine's next deadline, at most one tick (or heartbeat).
     fn wait(&self) -> StdDuration {
         let now = (self.clock)();
+        let tick = self.node.as_ref().map_or(TICK, |n| (n.lease / 3).min(TICK));
         match self.engine.poll_timeout(now) {
             Some(t) if t <= now => StdDuration::ZERO,
-            Some(t) => (t - now).to_std().unwrap_or(TICK).min(TICK),
-            None => TICK,
+            Some(t) => (t - now).to_std().unwrap_or(tick).min(tick),
+            None => tick,
         }
+    }
+
+    /// Announces the node, and takes or gives up the lead as the store says.
+    fn beat(&mut self, now: DateTime<Utc>) {
+        let Some(node) = self.node.as_mut() else {
+            return;
+        };
+        node.lead = !self.shared.draining.load(Ordering::Relaxed);
+        let node = node.clone();
+        self.last_beat = Some(now);
+        let l = match self.store.heartbeat(&node) {
+            Ok(l) => l,
+            Err(err) => {
+                if self.healthy {
+                    tracing::error!(error = %err, "node heartbeat failed: callbacks unavailable until the store answers");
+                }
+                self.set_route(Route::NoLeader);
+                if self.leading {
+                    self.lose_lead(now);
+                }
+                self.fail(now);
+                return;
+            }
+        };
+        if l.me && !self.leading {
+            match self.reload(now) {
+                Ok(()) => {
+                    self.leading = true;
+                    tracing::info!(node = %node.id, callbacks = self.engine.active(), "this node leads: callbacks loaded");
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "taking the lead failed: loading the callbacks");
+                    self.fail(now);
+                    return;
+                }
+            }
+        } else if !l.me && self.leading {
+            self.lose_lead(now);
+        }
+        if let (false, Some((leader, None))) = (l.me, &l.other) {
+            if self.route_is(&Route::Local) || !self.route_is(&Route::NoLeader) {
+                tracing::warn!(%leader, "the leading node has no [admin] listen address: requests cannot be forwarded to it");
+            }
+        }
+        self.set_route(route_of(&l));
+    }
+
+    fn route_is(&self, route: &Route) -> bool {
+        *self
+            .shared
+            .route
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            == *route
+    }
+
+    fn set_route(&self, route: Route) {
+        let mut r = self
+            .shared
+            .route
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *r != route {
+            tracing::info!(?route, "callback requests now go here");
+        }
+        *r = route;
+    }
+
+    /// Another node leads now: forget the engine (the store has everything committed).
+    fn lose_lead(&mut self, now: DateTime<Utc>) {
+        tracing::warn!("this node no longer leads: requests go to the leader");
+        self.leading = false;
+        self.last_beat = None; // learn the new leader at once
+        self.set_route(Route::NoLeader);
+        self.engine = Engine::new(
+            self.targets.clone(),
+            self.seed ^ now.timestamp_millis() as u64,
+        );
     }
 
     fn handle(&mut self, now: DateTime<Utc>, cmd: Command, out: &mut Vec<Deferred>) {
         if !self.healthy {
             return self.refuse(now, cmd);
+        }
+        if !self.leading {
+            return self.follow(now, cmd);
         }
         let e = &mut self.engine;
         match cmd {
@@ -658,16 +1001,51 @@ impl Worker {
                 limit,
                 reply,
             } => {
-                let page = self
-                    .store
-                    .records_page(&org, from, to, after.as_ref(), limit)
-                    .map_err(|err| {
-                        tracing::error!(error = %err, "store read failed");
-                        ServiceError::Unavailable
-                    });
-                let _ = reply.send(page);
+                let _ = reply.send(self.records(&org, from, to, after.as_ref(), limit));
             }
             Command::Stop(_) => {}
+        }
+    }
+
+    /// A page of call records from the store.
+    fn records(
+        &mut self,
+        org: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after: Option<&RecordCursor>,
+        limit: usize,
+    ) -> Result<RecordPage, ServiceError> {
+        self.store
+            .records_page(org, from, to, after, limit)
+            .map_err(|err| {
+                tracing::error!(error = %err, "store read failed");
+                ServiceError::Unavailable
+            })
+    }
+
+    /// While another node leads (requests reach this thread only when the leader is out
+    /// of reach): readiness and call records from the shared store; the rest refused.
+    fn follow(&mut self, now: DateTime<Utc>, cmd: Command) {
+        match cmd {
+            Command::Ping(reply) => {
+                let r = self.store.ping().map_err(|err| {
+                    tracing::warn!(error = %err, "store ping failed");
+                    ServiceError::Unavailable
+                });
+                let _ = reply.send(r);
+            }
+            Command::Records {
+                org,
+                from,
+                to,
+                after,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(self.records(&org, from, to, after.as_ref(), limit));
+            }
+            cmd => self.refuse(now, cmd),
         }
     }
 
@@ -726,6 +1104,14 @@ impl Worker {
         }
         match self.store.apply(&writes) {
             Ok(()) => true,
+            Err(StoreError::NotLeader) => {
+                tracing::error!(
+                    writes = writes.len(),
+                    "another node took the lead: this batch was not written, nothing acknowledged"
+                );
+                self.lose_lead(now);
+                false
+            }
             Err(err) => {
                 tracing::error!(error = %err, writes = writes.len(), "store write failed: nothing acknowledged");
                 self.fail(now);
@@ -746,8 +1132,14 @@ impl Worker {
 
     /// Health check while down (rebuilds from the store when it answers) and pruning.
     fn housekeeping(&mut self, now: DateTime<Utc>) {
+        if let Some(n) = &self.node {
+            let every = Duration::from_std(n.lease / 3).unwrap_or_default();
+            if self.last_beat.is_none_or(|t| now - t >= every) {
+                self.beat(now);
+            }
+        }
         if !self.healthy {
-            if self.store.ping().is_ok() && self.reload(now).is_ok() {
+            if self.store.ping().is_ok() && (!self.leading || self.reload(now).is_ok()) {
                 tracing::info!("store reachable again: callbacks reloaded");
                 self.healthy = true;
                 self.shared.store_up.store(true, Ordering::Relaxed);

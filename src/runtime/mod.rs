@@ -58,10 +58,27 @@ pub enum RuntimeError {
     Callbacks(#[from] crate::callback::service::StartError),
 }
 
-/// Binds everything, serves until `shutdown` turns true, then drains.
+/// Binds everything, serves until `shutdown` turns true (or `POST /admin/drain`), then
+/// drains.
 pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), RuntimeError> {
     let inbound = crate::call::inbound_targets(&cfg).map_err(RuntimeError::Prompts)?;
     let callbacks = start_callbacks(&cfg)?;
+    // Draining starts on the caller's shutdown or the admin listener's drain; the HTTP
+    // listeners stay up (readiness false) until the last call is done.
+    let (drain_tx, drain) = watch::channel(false);
+    let (done_tx, done) = watch::channel(false);
+    {
+        let (drain_tx, callbacks) = (drain_tx.clone(), callbacks.clone());
+        let mut drain = drain.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stopped(shutdown) => { let _ = drain_tx.send(true); }
+                _ = drain.changed() => {}
+            }
+            callbacks.drain();
+        });
+    }
+    let shutdown = drain;
     let counters = Counters::default();
     let engines = cfg
         .sip
@@ -108,8 +125,29 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
         };
         tokio::spawn(tcp::accept_loop(l, tx.clone(), opts, counters.clone()));
     }
+    if let Some(addr) = cfg.cluster.admin_listen {
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| RuntimeError::Bind {
+                what: "admin HTTP",
+                addr,
+                source,
+            })?;
+        let state = crate::cluster::admin::AdminState {
+            service: callbacks.clone(),
+            node_id: cfg.cluster.node_id.as_str().into(),
+            allow: cfg.cluster.admin_allow.clone().into(),
+            drain: drain_tx.clone(),
+        };
+        tokio::spawn(crate::cluster::admin::serve(
+            l,
+            state,
+            stopped(done.clone()),
+        ));
+        tracing::info!(admin = %addr, node = %cfg.cluster.node_id, "admin listener up");
+    }
     let api = crate::api::ApiState::new(callbacks.clone(), &cfg);
-    tokio::spawn(http::serve(http, counters.clone(), api, shutdown.clone()));
+    tokio::spawn(http::serve(http, counters.clone(), api, done.clone()));
     tracing::info!(udp = ?cfg.sip.udp, tcp = ?cfg.sip.tcp, http = %cfg.http_listen, "holdless serving");
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -196,6 +234,7 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
             tracing::error!(error = %e, "a SIP engine stopped abnormally");
         }
     }
+    let _ = done_tx.send(true);
     callbacks.stop().await;
     Ok(())
 }
@@ -230,7 +269,17 @@ fn start_callbacks(cfg: &Config) -> Result<crate::callback::service::Service, Ru
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0xca11_ba2c);
-    let service = Service::start(targets, store, seed, system_clock())?;
+    // A shared database (PostgreSQL) may hold several nodes: this one announces itself and
+    // leads or forwards. SQLite is one node's own.
+    let node =
+        matches!(cfg.store, crate::store::Location::Postgres(_)).then(|| crate::store::NodeBeat {
+            id: cfg.cluster.node_id.clone(),
+            instance: (seed >> 1) as i64,
+            admin: cfg.cluster.admin_listen.map(|a| a.to_string()),
+            lease: cfg.cluster.lease,
+            lead: true,
+        });
+    let service = Service::start_node(targets, store, seed, system_clock(), node)?;
     Ok(service)
 }
 

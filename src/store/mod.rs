@@ -124,6 +124,9 @@ pub enum StoreError {
         /// Why.
         message: String,
     },
+    /// This node no longer leads: another node writes callbacks now.
+    #[error("this node no longer leads the callback engine (another node took over)")]
+    NotLeader,
     /// The database was written by a newer holdless.
     #[error("the store's schema version {found} is newer than this holdless supports ({supported}); upgrade holdless")]
     NewerSchema {
@@ -153,8 +156,51 @@ pub enum StoreError {
     },
 }
 
+/// This node as it announces itself to the others (several nodes on one database).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeBeat {
+    /// The node's configured id (`[cluster] node_id`).
+    pub id: String,
+    /// This run of the node (random at start-up): a restarted node is a new instance.
+    pub instance: i64,
+    /// Where the other nodes forward callback requests to (the admin listener).
+    pub admin: Option<String>,
+    /// How long leadership lasts without a heartbeat.
+    pub lease: std::time::Duration,
+    /// Whether this node is willing to lead (false while it drains: it lets go at once).
+    pub lead: bool,
+}
+
+/// Who leads the callback engine, as the store says after a heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leadership {
+    /// This node (this instance) leads.
+    pub me: bool,
+    /// The leader's node id and admin address, when another node leads.
+    pub other: Option<(String, Option<String>)>,
+}
+
+impl Leadership {
+    /// A store used by one node only (SQLite): it always leads.
+    pub fn alone() -> Leadership {
+        Leadership {
+            me: true,
+            other: None,
+        }
+    }
+}
+
 /// Durable storage of the callback engine's state.
 pub trait Store: Send {
+    /// Announces this node and takes, keeps or gives up the lead. Once this node leads,
+    /// [`Store::apply`] writes only while it still does (a node that lost the lead,
+    /// paused past its lease, cannot overwrite the new leader's state). A store of one
+    /// node always leads.
+    fn heartbeat(&mut self, me: &NodeBeat) -> Result<Leadership, StoreError> {
+        let _ = me;
+        Ok(Leadership::alone())
+    }
+
     /// Makes every write durable in one transaction: all of them or none.
     fn apply(&mut self, writes: &[Write]) -> Result<(), StoreError>;
     /// What the engine needs to resume.

@@ -10,9 +10,10 @@
 //! * Migrations (`migrations/postgres/*.sql`) run in order at start-up under an advisory
 //!   lock (two nodes starting together migrate once), tracked in `holdless_schema`; a
 //!   database from a newer holdless is refused.
-//! * Until callbacks are leased per node, one holdless at a time uses a database: the first
-//!   holds a session advisory lock ([`NODE_LOCK`]) and a second fails at start-up instead
-//!   of dialling the same callbacks twice (as SQLite's exclusive lock does).
+//! * Several nodes share a database: each announces itself ([`Store::heartbeat`]), one
+//!   leads (a lease in the `leader` row, on the database's clock), and a batch is written
+//!   only while its node still leads (the `leader` row is checked and share-locked in the
+//!   batch's own transaction: a node that lost the lead cannot overwrite the new leader).
 
 use std::future::Future;
 use std::str::FromStr;
@@ -25,27 +26,25 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use super::row::{from_ms, ms, CallbackRow, COLUMNS};
-use super::{RecordCursor, RecordPage, Snapshot, Store, StoreError, MAX_RECORD_PAGE};
+use super::{
+    Leadership, NodeBeat, RecordCursor, RecordPage, Snapshot, Store, StoreError, MAX_RECORD_PAGE,
+};
 use crate::callback::ecbt::Estimator;
 use crate::callback::engine::Write;
 use crate::callback::model::Callback;
 
 /// Migrations, in order; version N is the N-th entry.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/postgres/0001_init.sql"),
+    include_str!("migrations/postgres/0002_cluster.sql"),
+];
 
 /// Advisory lock key held while migrating ("holdless" + 'm').
 const MIGRATION_LOCK: i64 = 0x686f_6c64_6c65_736d;
 
-/// Session advisory lock key held by the one node using the database ("holdless" + 'n').
-pub const NODE_LOCK: i64 = 0x686f_6c64_6c65_736e;
-
 /// Longest a store operation may take before it counts as failed (the store is then
 /// reported down and the batch unacknowledged, as with any other failure).
 pub const OP_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Longest [`PostgresStore::open`] waits for the node lock: the session of a node killed
-/// a moment ago may outlive it briefly on the server.
-pub const LOCK_WAIT: Duration = Duration::from_secs(3);
 
 /// Longest a new connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -78,10 +77,9 @@ pub fn redacted(url: &str) -> String {
 pub struct PostgresStore {
     rt: Option<tokio::runtime::Runtime>,
     pool: Pool,
-    config: tokio_postgres::Config,
     shown: String,
-    /// The session holding [`NODE_LOCK`].
-    lock: Option<std::sync::Arc<tokio_postgres::Client>>,
+    /// The instance whose lead every batch checks (set by the first heartbeat).
+    fence: Option<i64>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -94,15 +92,6 @@ impl std::fmt::Debug for PostgresStore {
 
 impl Drop for PostgresStore {
     fn drop(&mut self) {
-        // Unlock explicitly (briefly): the session would end with its connection, but
-        // the server notices that only some time later, and a restarted node waits.
-        if let Some(lock) = self.lock.take() {
-            let _ = self.run(async move {
-                let unlock = lock.execute("SELECT pg_advisory_unlock($1)", &[&NODE_LOCK]);
-                let _ = tokio::time::timeout(Duration::from_secs(1), unlock).await;
-                Ok(())
-            });
-        }
         // The runtime may be dropped from an async context (tests), where only a
         // background shutdown is allowed.
         if let Some(rt) = self.rt.take() {
@@ -312,25 +301,6 @@ fn decode(row: &Row) -> Result<Callback, StoreError> {
     get().map_err(backend("decoding a callback"))?.decode()
 }
 
-/// Takes [`NODE_LOCK`] on a session of its own; `None` when another node holds it.
-async fn take_node_lock(
-    config: tokio_postgres::Config,
-) -> Result<Option<tokio_postgres::Client>, StoreError> {
-    let op = "taking the node lock";
-    let (client, conn) = config.connect(NoTls).await.map_err(backend(op))?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::warn!(error = %e, "store lock session ended");
-        }
-    });
-    let held: bool = client
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&NODE_LOCK])
-        .await
-        .map_err(backend(op))?
-        .get(0);
-    Ok(held.then_some(client))
-}
-
 async fn migrate(pool: Pool) -> Result<(), StoreError> {
     let op = "migrating";
     let mut client = pool.get().await.map_err(pool_error(op))?;
@@ -368,14 +338,8 @@ async fn migrate(pool: Pool) -> Result<(), StoreError> {
 }
 
 impl PostgresStore {
-    /// Connects to `url`, takes the node lock (waiting up to [`LOCK_WAIT`] for a node
-    /// that just stopped to let it go) and migrates the schema.
+    /// Connects to `url` and migrates the schema.
     pub fn open(url: &str) -> Result<PostgresStore, StoreError> {
-        Self::open_waiting(url, LOCK_WAIT)
-    }
-
-    /// [`PostgresStore::open`], waiting at most `wait` for the node lock.
-    pub fn open_waiting(url: &str, wait: Duration) -> Result<PostgresStore, StoreError> {
         let shown = redacted(url);
         let open_err = |message: String| StoreError::Open {
             path: shown.clone(),
@@ -394,7 +358,7 @@ impl PostgresStore {
             .build()
             .map_err(|e| open_err(e.to_string()))?;
         let manager = Manager::from_config(
-            config.clone(),
+            config,
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -408,31 +372,12 @@ impl PostgresStore {
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| open_err(e.to_string()))?;
-        let mut store = PostgresStore {
+        let store = PostgresStore {
             rt: Some(rt),
             pool,
-            config,
             shown: shown.clone(),
-            lock: None,
+            fence: None,
         };
-        let deadline = std::time::Instant::now() + wait;
-        let lock = loop {
-            let lock = store
-                .run(take_node_lock(store.config.clone()))
-                .map_err(|e| open_err(e.to_string()))?;
-            if lock.is_some() || std::time::Instant::now() >= deadline {
-                break lock;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        let Some(lock) = lock else {
-            return Err(open_err(
-                "another holdless node is using this database (one node per database until \
-                 callbacks are leased per node)"
-                    .into(),
-            ));
-        };
-        store.lock = Some(std::sync::Arc::new(lock));
         store
             .run(migrate(store.pool.clone()))
             .map_err(|e| match e {
@@ -513,16 +458,97 @@ impl PostgresStore {
 }
 
 impl Store for PostgresStore {
+    fn heartbeat(&mut self, me: &NodeBeat) -> Result<Leadership, StoreError> {
+        self.fence = Some(me.instance);
+        let pool = self.pool.clone();
+        let me = me.clone();
+        self.run(async move {
+            let op = "the node heartbeat";
+            let lease = i64::try_from(me.lease.as_millis()).unwrap_or(i64::MAX);
+            let mut client = pool.get().await.map_err(pool_error(op))?;
+            let tx = client.transaction().await.map_err(backend(op))?;
+            tx.execute(
+                "INSERT INTO nodes (id, instance, admin, started_at, heartbeat_at, wants_lead) \
+                 VALUES ($1, $2, $3, holdless_now_ms(), holdless_now_ms(), $4) \
+                 ON CONFLICT (id) DO UPDATE SET instance = EXCLUDED.instance, \
+                 admin = EXCLUDED.admin, heartbeat_at = EXCLUDED.heartbeat_at, \
+                 wants_lead = EXCLUDED.wants_lead, started_at = CASE \
+                 WHEN nodes.instance = EXCLUDED.instance THEN nodes.started_at \
+                 ELSE EXCLUDED.started_at END",
+                &[&me.id, &me.instance, &me.admin, &me.lead],
+            )
+            .await
+            .map_err(backend(op))?;
+            if me.lead {
+                // Renew our lease, or take one that expired.
+                tx.execute(
+                    "INSERT INTO leader (one, node, instance, expires_at) \
+                     VALUES (true, $1, $2, holdless_now_ms() + $3) \
+                     ON CONFLICT (one) DO UPDATE SET node = EXCLUDED.node, \
+                     instance = EXCLUDED.instance, expires_at = EXCLUDED.expires_at \
+                     WHERE leader.instance = EXCLUDED.instance \
+                     OR leader.expires_at <= holdless_now_ms()",
+                    &[&me.id, &me.instance, &lease],
+                )
+                .await
+                .map_err(backend(op))?;
+            } else {
+                // Draining: let go at once, so another node takes over now.
+                tx.execute("DELETE FROM leader WHERE instance = $1", &[&me.instance])
+                    .await
+                    .map_err(backend(op))?;
+            }
+            let row = tx
+                .query_opt(
+                    "SELECT l.node, l.instance, n.admin FROM leader l \
+                     LEFT JOIN nodes n ON n.id = l.node \
+                     WHERE l.expires_at > holdless_now_ms()",
+                    &[],
+                )
+                .await
+                .map_err(backend(op))?;
+            tx.commit().await.map_err(backend(op))?;
+            Ok(match row {
+                Some(r) if r.get::<_, i64>(1) == me.instance => Leadership::alone(),
+                Some(r) => Leadership {
+                    me: false,
+                    other: Some((r.get(0), r.get(2))),
+                },
+                None => Leadership {
+                    me: false,
+                    other: None,
+                },
+            })
+        })
+    }
+
     fn apply(&mut self, writes: &[Write]) -> Result<(), StoreError> {
         if writes.is_empty() {
             return Ok(());
         }
         let stmts = writes.iter().map(owned).collect::<Result<Vec<_>, _>>()?;
         let pool = self.pool.clone();
+        let fence = self.fence;
         self.run(async move {
             let op = "writing";
             let mut client = pool.get().await.map_err(pool_error(op))?;
             let tx = client.transaction().await.map_err(backend(op))?;
+            if let Some(instance) = fence {
+                // Held until the commit: a takeover waits for this batch, and a node that
+                // lost the lead writes nothing.
+                let leads = tx
+                    .query_opt(
+                        "SELECT 1 FROM leader WHERE instance = $1 \
+                         AND expires_at > holdless_now_ms() FOR SHARE",
+                        &[&instance],
+                    )
+                    .await
+                    .map_err(backend(op))?;
+                if leads.is_none() {
+                    let _ = tx.rollback().await;
+                    return Err(StoreError::NotLeader);
+                }
+            }
             let mut prepared = Vec::with_capacity(stmts.len());
             for s in &stmts {
                 prepared.push(tx.prepare_cached(s.sql).await.map_err(backend(op))?);
@@ -605,34 +631,6 @@ impl Store for PostgresStore {
     }
 
     fn ping(&mut self) -> Result<(), StoreError> {
-        // The lock lives as long as its session: ask that session, and take the lock
-        // again on a new one if it is gone (a restarted server, a cut connection)
-        // before anything else is written.
-        let alive = match self.lock.clone() {
-            Some(c) => self
-                .run(async move {
-                    c.simple_query("SELECT 1")
-                        .await
-                        .map_err(backend("checking the node lock"))
-                })
-                .is_ok(),
-            None => false,
-        };
-        if !alive {
-            self.lock = None;
-            match self.run(take_node_lock(self.config.clone()))? {
-                Some(c) => {
-                    tracing::info!(store = %self.shown, "store node lock taken again");
-                    self.lock = Some(std::sync::Arc::new(c));
-                }
-                None => {
-                    return Err(StoreError::Backend {
-                        op: "taking the node lock",
-                        message: "another holdless node took this database".into(),
-                    })
-                }
-            }
-        }
         let pool = self.pool.clone();
         self.run(async move {
             let op = "checking the store";

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -152,6 +154,42 @@ pub async fn get(port: u16, path: &str, token: Option<&str>) -> Resp {
 
 pub async fn post(port: u16, path: &str, token: Option<&str>, body: &str) -> Resp {
     request(port, "POST", path, token, Some(body.as_bytes()), &[]).await
+}
+
+/// A real holdless process; killed (SIGKILL) when dropped.
+pub struct Holdless {
+    /// The process.
+    pub child: Child,
+}
+
+impl Holdless {
+    /// Starts `holdless run --config cfg`, its log in `log`.
+    pub fn spawn(cfg: &Path, log: &Path) -> Holdless {
+        let log = std::fs::File::create(log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_holdless"))
+            .args(["run", "--config"])
+            .arg(cfg)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn holdless");
+        Holdless { child }
+    }
+
+    /// SIGKILL: no shutdown code runs, nothing is flushed by holdless.
+    pub fn kill_9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+}
+
+impl Drop for Holdless {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// A TCP and UDP port free on 127.0.0.1 right now.

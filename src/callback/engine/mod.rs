@@ -54,7 +54,7 @@ pub struct TargetConfig {
 }
 
 /// A registration as asked for by the API or the SIP flow.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct RegisterRequest {
     /// Call target.
     pub call_target: String,
@@ -77,7 +77,7 @@ pub struct RegisterRequest {
 }
 
 /// A registration accepted (and queued as a write).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Registered {
     /// The new callback.
     pub callback: Callback,
@@ -86,7 +86,7 @@ pub struct Registered {
 }
 
 /// A registration refused, with the rule that refused it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Refused {
     /// The recorded outcome.
     pub outcome: Refusal,
@@ -132,7 +132,7 @@ pub enum Write {
 }
 
 /// What cancelling by number found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CancelOutcome {
     /// This pending callback was canceled.
     Canceled(CallbackId),
@@ -145,7 +145,7 @@ pub enum CancelOutcome {
 }
 
 /// A callback and where it stands now.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StatusView {
     /// The callback.
     pub callback: Callback,
@@ -156,7 +156,7 @@ pub struct StatusView {
 }
 
 /// What a widget of a call target should say now.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TargetView {
     /// The state.
     pub state: WidgetState,
@@ -186,7 +186,7 @@ pub struct TargetGauges {
 }
 
 /// Errors of dialler events.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum EngineError {
     /// No active callback has this id.
