@@ -222,6 +222,10 @@ pub struct Callback {
     /// `createdAt`).
     #[serde(default)]
     pub retry_created_at: Option<DateTime<Utc>>,
+    /// While in progress: the node instance dialling it (several nodes on one database;
+    /// `None` on a node alone).
+    #[serde(default)]
+    pub launched_by: Option<i64>,
 }
 
 impl Callback {

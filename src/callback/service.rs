@@ -216,6 +216,9 @@ impl Service {
             }
         };
         let mut engine = Engine::new(targets.clone(), seed);
+        if let Some(n) = &node {
+            engine.set_instance(n.instance);
+        }
         if !leads {
             return Self::spawn(Worker {
                 engine,
@@ -227,6 +230,7 @@ impl Service {
                 healthy: true,
                 leading: false,
                 node,
+                live: Vec::new(),
                 last_beat: Some(now),
                 dialler: None,
                 last_prune: None,
@@ -272,6 +276,7 @@ impl Service {
             healthy: true,
             leading: true,
             node,
+            live: Vec::new(),
             last_beat: Some(now),
             dialler: None,
             last_prune: None,
@@ -727,6 +732,8 @@ struct Worker {
     leading: bool,
     /// How this node announces itself, among several on one database.
     node: Option<NodeBeat>,
+    /// The node instances alive at the last heartbeat.
+    live: Vec<i64>,
     last_beat: Option<DateTime<Utc>>,
     dialler: Option<mpsc::UnboundedSender<Launch>>,
     last_prune: Option<DateTime<Utc>>,
@@ -826,6 +833,7 @@ impl Worker {
                 return;
             }
         };
+        self.live = l.live.clone();
         if l.me && !self.leading {
             match self.reload(now) {
                 Ok(()) => {
@@ -840,6 +848,17 @@ impl Worker {
             }
         } else if !l.me && self.leading {
             self.lose_lead(now);
+        } else if l.me {
+            let live = &self.live;
+            let gone = self
+                .engine
+                .handle_instances_gone(now, &|i| live.contains(&i));
+            if gone > 0 {
+                tracing::warn!(
+                    calls = gone,
+                    "a node died with callbacks in progress: their attempts end as errors"
+                );
+            }
         }
         if let (false, Some((leader, None))) = (l.me, &l.other) {
             if self.route_is(&Route::Local) || !self.route_is(&Route::NoLeader) {
@@ -876,10 +895,7 @@ impl Worker {
         self.leading = false;
         self.last_beat = None; // learn the new leader at once
         self.set_route(Route::NoLeader);
-        self.engine = Engine::new(
-            self.targets.clone(),
-            self.seed ^ now.timestamp_millis() as u64,
-        );
+        self.engine = self.fresh_engine(now);
     }
 
     fn handle(&mut self, now: DateTime<Utc>, cmd: Command, out: &mut Vec<Deferred>) {
@@ -1124,10 +1140,7 @@ impl Worker {
     fn fail(&mut self, now: DateTime<Utc>) {
         self.healthy = false;
         self.shared.store_up.store(false, Ordering::Relaxed);
-        self.engine = Engine::new(
-            self.targets.clone(),
-            self.seed ^ now.timestamp_millis() as u64,
-        );
+        self.engine = self.fresh_engine(now);
     }
 
     /// Health check while down (rebuilds from the store when it answers) and pruning.
@@ -1173,13 +1186,31 @@ impl Worker {
         }
     }
 
-    fn reload(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let snap = self.store.load()?;
+    /// An empty engine (stamping this node's instance on its launches).
+    fn fresh_engine(&self, now: DateTime<Utc>) -> Engine {
         let mut engine = Engine::new(
             self.targets.clone(),
             self.seed ^ now.timestamp_millis() as u64,
         );
-        engine.restore(now, snap.callbacks, snap.estimators, snap.max_seq);
+        if let Some(n) = &self.node {
+            engine.set_instance(n.instance);
+        }
+        engine
+    }
+
+    fn reload(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let snap = self.store.load()?;
+        let mut engine = self.fresh_engine(now);
+        let live = &self.live;
+        let rep = engine.restore_alive(now, snap.callbacks, snap.estimators, snap.max_seq, &|i| {
+            live.contains(&i)
+        });
+        if rep.dialled_elsewhere > 0 {
+            tracing::info!(
+                calls = rep.dialled_elsewhere,
+                "callbacks still being dialled by another node: left to it"
+            );
+        }
         engine.set_dialling(self.dialler.is_some());
         let writes: Vec<Write> = std::iter::from_fn(|| engine.poll_write()).collect();
         self.store.apply(&writes)?;

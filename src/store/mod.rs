@@ -178,6 +178,8 @@ pub struct Leadership {
     pub me: bool,
     /// The leader's node id and admin address, when another node leads.
     pub other: Option<(String, Option<String>)>,
+    /// The node instances alive (heartbeat within the lease), this one included.
+    pub live: Vec<i64>,
 }
 
 impl Leadership {
@@ -186,6 +188,7 @@ impl Leadership {
         Leadership {
             me: true,
             other: None,
+            live: Vec::new(),
         }
     }
 }

@@ -200,6 +200,7 @@ fn owned(w: &Write) -> Result<Owned, StoreError> {
                     Box::new(r.finished_at),
                     Box::new(r.inbound),
                     Box::new(r.retry_created_at),
+                    Box::new(r.launched_by),
                 ],
             }
         }
@@ -296,6 +297,7 @@ fn decode(row: &Row) -> Result<Callback, StoreError> {
             finished_at: row.try_get(29)?,
             inbound: row.try_get(30)?,
             retry_created_at: row.try_get(31)?,
+            launched_by: row.try_get(32)?,
         })
     };
     get().map_err(backend("decoding a callback"))?.decode()
@@ -507,16 +509,31 @@ impl Store for PostgresStore {
                 )
                 .await
                 .map_err(backend(op))?;
+            let live: Vec<i64> = tx
+                .query(
+                    "SELECT instance FROM nodes WHERE heartbeat_at > holdless_now_ms() - $1",
+                    &[&lease],
+                )
+                .await
+                .map_err(backend(op))?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
             tx.commit().await.map_err(backend(op))?;
             Ok(match row {
-                Some(r) if r.get::<_, i64>(1) == me.instance => Leadership::alone(),
+                Some(r) if r.get::<_, i64>(1) == me.instance => Leadership {
+                    live,
+                    ..Leadership::alone()
+                },
                 Some(r) => Leadership {
                     me: false,
                     other: Some((r.get(0), r.get(2))),
+                    live,
                 },
                 None => Leadership {
                     me: false,
                     other: None,
+                    live,
                 },
             })
         })

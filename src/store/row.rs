@@ -15,7 +15,7 @@ pub const COLUMNS: &str =
     channel, user_data, sip_headers, requested_at, estimated_for, ecbt_secs, due_at, appointment, \
     attempts, failed_busy, failed_no_answer, failed_voicemail, failed_error, last_result, \
     launched_at, agent_connected_at, processed_at, punctuality_secs, was_punctual, \
-    estimate_accuracy, finished_at, inbound, retry_created_at";
+    estimate_accuracy, finished_at, inbound, retry_created_at, launched_by";
 
 /// Unix milliseconds of an instant.
 pub fn ms(t: DateTime<Utc>) -> i64 {
@@ -68,6 +68,7 @@ pub struct CallbackRow {
     pub finished_at: Option<i64>,
     pub inbound: Option<String>,
     pub retry_created_at: Option<i64>,
+    pub launched_by: Option<i64>,
 }
 
 impl CallbackRow {
@@ -107,6 +108,7 @@ impl CallbackRow {
             finished_at: cb.finished_at.map(ms),
             inbound: cb.inbound.as_ref().map(serde_json::to_string).transpose()?,
             retry_created_at: cb.retry_created_at.map(ms),
+            launched_by: cb.launched_by,
         })
     }
 
@@ -173,6 +175,7 @@ impl CallbackRow {
             finished_at: self.finished_at.map(from_ms),
             inbound,
             retry_created_at: self.retry_created_at.map(from_ms),
+            launched_by: self.launched_by,
             id,
         })
     }

@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0002_call_records.sql"),
     include_str!("migrations/sqlite/0003_mindful_values.sql"),
     include_str!("migrations/sqlite/0004_attempt_created_at.sql"),
+    include_str!("migrations/sqlite/0005_launched_by.sql"),
 ];
 
 /// The SQLite store.
@@ -240,6 +241,7 @@ fn upsert(tx: &rusqlite::Transaction, cb: &Callback) -> rusqlite::Result<()> {
         r.finished_at,
         r.inbound,
         r.retry_created_at,
+        r.launched_by,
     ])?;
     Ok(())
 }
@@ -336,6 +338,7 @@ fn decode(row: &Row) -> rusqlite::Result<Result<Callback, StoreError>> {
         finished_at: row.get(29)?,
         inbound: row.get(30)?,
         retry_created_at: row.get(31)?,
+        launched_by: row.get(32)?,
     }
     .decode())
 }
@@ -557,7 +560,7 @@ mod tests {
                 err,
                 StoreError::NewerSchema {
                     found: 99,
-                    supported: 4
+                    supported: 5
                 }
             ),
             "{err}"
@@ -591,6 +594,7 @@ mod tests {
                      ALTER TABLE callbacks RENAME COLUMN processed_at TO actual_callback_time; \
                      DROP TABLE call_records; ALTER TABLE callbacks DROP COLUMN inbound; \
                      ALTER TABLE callbacks DROP COLUMN retry_created_at; \
+                     ALTER TABLE callbacks DROP COLUMN launched_by; \
                      PRAGMA user_version = 1;",
                 )
                 .unwrap();
@@ -638,6 +642,7 @@ mod tests {
                      UPDATE callbacks SET actual_callback_time = {launch}, punctuality_secs = 30, \
                        was_punctual = 1, estimate_accuracy = 50.0 WHERE id = '{late}'; \
                      ALTER TABLE callbacks DROP COLUMN retry_created_at; \
+                     ALTER TABLE callbacks DROP COLUMN launched_by; \
                      PRAGMA user_version = 2;",
                     launch = ms(t0() + chrono::Duration::seconds(60)),
                     early = early.id,

@@ -357,12 +357,16 @@ fn postgres_one_node_leads_and_another_takes_over_when_its_lease_ends() {
         PostgresStore::open(db.url()).unwrap(),
         PostgresStore::open(db.url()).unwrap(),
     );
+    let leader = a.heartbeat(&beat("a", 1, true)).unwrap();
     assert_eq!(
-        a.heartbeat(&beat("a", 1, true)).unwrap(),
-        Leadership::alone()
+        (leader.me, leader.other, leader.live),
+        (true, None, vec![1])
     );
     let follower = b.heartbeat(&beat("b", 2, true)).unwrap();
     assert!(!follower.me);
+    let mut live = follower.live.clone();
+    live.sort();
+    assert_eq!(live, [1, 2], "both nodes beat within the lease");
     assert_eq!(
         follower.other,
         Some(("a".into(), Some("127.0.0.1:9001".into())))
@@ -381,7 +385,12 @@ fn postgres_one_node_leads_and_another_takes_over_when_its_lease_ends() {
     assert!(!b.heartbeat(&beat("b", 2, true)).unwrap().me);
     // a goes silent: after the lease, b leads.
     std::thread::sleep(std::time::Duration::from_millis(450));
-    assert!(b.heartbeat(&beat("b", 2, true)).unwrap().me);
+    let took = b.heartbeat(&beat("b", 2, true)).unwrap();
+    assert_eq!(
+        (took.me, took.live),
+        (true, vec![2]),
+        "a is no longer alive"
+    );
     assert!(matches!(a.apply(&two), Err(StoreError::NotLeader)));
     b.apply(&two).unwrap();
     assert_eq!(b.load().unwrap().callbacks.len(), 2);

@@ -74,6 +74,9 @@ pub struct RestoreReport {
     pub interrupted: usize,
     /// Callbacks of call targets no longer configured (left untouched in the store).
     pub orphaned: usize,
+    /// Callbacks still being dialled by another node instance that lives (a draining
+    /// node finishing its calls): left in progress, counted in pacing, until it reports.
+    pub dialled_elsewhere: usize,
 }
 
 /// How the launch at `now` compares with the estimate: `punctuality` (seconds late,
@@ -149,6 +152,7 @@ impl Engine {
         cb.status = Status::InProgress;
         cb.attempts += 1;
         cb.launched_at = Some(now);
+        cb.launched_by = self.instance;
         cb.agent_connected_at = None;
         if cb.punctuality.is_none() && s.first_party == FirstParty::Customer {
             cb.punctuality = Some(punctuality(&cb, now, s.punctual_within_secs));
@@ -303,6 +307,7 @@ impl Engine {
         result: AttemptResult,
         report: Option<AttemptReport>,
     ) {
+        cb.launched_by = None;
         self.write(Write::Attempt(AttemptRecord {
             callback_id: cb.id.clone(),
             attempt: cb.attempts,
@@ -412,9 +417,23 @@ impl Engine {
     pub fn restore(
         &mut self,
         now: DateTime<Utc>,
+        callbacks: Vec<Callback>,
+        estimators: Vec<(String, Estimator)>,
+        max_seq: u64,
+    ) -> RestoreReport {
+        self.restore_alive(now, callbacks, estimators, max_seq, &|_| false)
+    }
+
+    /// [`Engine::restore`] on a node taking the lead: a callback in progress on another
+    /// node instance that still lives (`alive`) keeps its call; that node reports its end
+    /// (or dies, see [`Engine::handle_instances_gone`]).
+    pub fn restore_alive(
+        &mut self,
+        now: DateTime<Utc>,
         mut callbacks: Vec<Callback>,
         estimators: Vec<(String, Estimator)>,
         max_seq: u64,
+        alive: &dyn Fn(i64) -> bool,
     ) -> RestoreReport {
         let mut report = RestoreReport::default();
         for (tid, e) in estimators {
@@ -434,6 +453,18 @@ impl Engine {
             }
             report.loaded += 1;
             self.next_seq = self.next_seq.max(cb.seq + 1);
+            let elsewhere = cb
+                .launched_by
+                .is_some_and(|by| Some(by) != self.instance && alive(by));
+            if cb.status == Status::InProgress && elsewhere {
+                report.dialled_elsewhere += 1;
+                if let Some(t) = self.targets.get_mut(&cb.call_target) {
+                    t.by_number.insert(cb.number.clone(), cb.id.clone());
+                    t.in_progress.insert(cb.id.clone());
+                }
+                self.callbacks.insert(cb.id.clone(), cb);
+                continue;
+            }
             if cb.status == Status::InProgress {
                 report.interrupted += 1;
                 if let Some(t) = self.targets.get_mut(&cb.call_target) {
@@ -446,6 +477,29 @@ impl Engine {
             self.callbacks.insert(cb.id.clone(), cb);
         }
         report
+    }
+
+    /// Ends, as `error` (the call died with its node), the attempts of callbacks in
+    /// progress on another node instance that no longer lives; how many.
+    pub fn handle_instances_gone(
+        &mut self,
+        now: DateTime<Utc>,
+        alive: &dyn Fn(i64) -> bool,
+    ) -> usize {
+        let gone: Vec<CallbackId> = self
+            .callbacks
+            .values()
+            .filter(|cb| cb.status == Status::InProgress)
+            .filter(|cb| {
+                cb.launched_by
+                    .is_some_and(|by| Some(by) != self.instance && !alive(by))
+            })
+            .map(|cb| cb.id.clone())
+            .collect();
+        for id in &gone {
+            let _ = self.handle_attempt_report(now, id, AttemptResult::Error, None);
+        }
+        gone.len()
     }
 
     /// Callbacks of a target that are due and wait only for a pacing slot.

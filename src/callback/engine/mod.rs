@@ -335,6 +335,8 @@ pub struct Engine {
     rng: fastrand::Rng,
     next_seq: u64,
     dialling: bool,
+    /// This node's instance, stamped on what it launches (several nodes on one database).
+    instance: Option<i64>,
 }
 
 impl Engine {
@@ -369,6 +371,7 @@ impl Engine {
             rng: fastrand::Rng::with_seed(seed),
             next_seq: 1,
             dialling: false,
+            instance: None,
         }
     }
 
@@ -376,6 +379,12 @@ impl Engine {
     /// wait in their queues: registration and the API work as usual.
     pub fn set_dialling(&mut self, on: bool) {
         self.dialling = on;
+    }
+
+    /// The node instance this engine runs on: what it launches is stamped with it
+    /// (`launched_by`), so a later leader knows whose calls are still up.
+    pub fn set_instance(&mut self, instance: i64) {
+        self.instance = Some(instance);
     }
 
     /// Active callbacks (pending, waitlisted, in progress).
@@ -680,6 +689,7 @@ impl Engine {
             finished_at: None,
             inbound: req.inbound,
             retry_created_at: None,
+            launched_by: None,
         };
         self.queue(now, &cb);
         let position = self.position(&cb);

@@ -913,7 +913,8 @@ fn restore_rebuilds_queues_positions_and_interrupted_calls() {
         RestoreReport {
             loaded: 4,
             interrupted: 1,
-            orphaned: 0
+            orphaned: 0,
+            dialled_elsewhere: 0,
         }
     );
     // The interrupted attempt counts as an error and is retried after the error delay.
@@ -939,6 +940,71 @@ fn restore_rebuilds_queues_positions_and_interrupted_calls() {
         2,
         "#4 and #5 wait for the slot; #1 and the appointment are not due"
     );
+}
+
+/// Several nodes: a node taking the lead leaves a call that another live node instance
+/// is still dialling (a draining node) in progress, counted in pacing, and takes its end
+/// when that node reports it; once that instance is gone, its calls end as errors.
+#[test]
+fn a_new_leader_leaves_a_live_nodes_calls_alone_until_it_is_gone() {
+    let mut s = settings();
+    s.pacing = 2;
+    let mut old = engine(s.clone());
+    old.set_instance(7);
+    for i in 1..=4 {
+        old.handle_register(t0(), req(&num(i))).unwrap();
+    }
+    let first = launches(&mut old, t0());
+    assert_eq!(first.len(), 2);
+    let mut rows: HashMap<String, Callback> = HashMap::new();
+    for w in writes(&mut old) {
+        if let Write::Callback(c) = w {
+            rows.insert(c.id.clone(), *c);
+        }
+    }
+    assert!(rows
+        .values()
+        .filter(|c| c.status == Status::InProgress)
+        .all(|c| c.launched_by == Some(7)));
+    let max_seq = rows.values().map(|c| c.seq).max().unwrap();
+
+    let later = t0() + Duration::seconds(5);
+    let mut new = engine(s);
+    new.set_instance(8);
+    let rep = new.restore_alive(
+        later,
+        rows.values().cloned().collect(),
+        vec![],
+        max_seq,
+        &|i| i == 7,
+    );
+    assert_eq!((rep.dialled_elsewhere, rep.interrupted), (2, 0));
+    assert!(
+        launches(&mut new, later).is_empty(),
+        "pacing 2: both slots still taken"
+    );
+    assert_eq!(
+        new.status(later, "acme", &num(1))[0].callback.status,
+        Status::InProgress
+    );
+    // The old node reports its first call's end (forwarded to the new leader).
+    new.handle_attempt_ended(later, &first[0].callback_id, AttemptResult::Completed)
+        .unwrap();
+    let next = launches(&mut new, later);
+    assert_eq!(next.len(), 1, "one slot free");
+    // The old node dies with its second call up: that attempt ends as an error now.
+    assert_eq!(new.handle_instances_gone(later, &|i| i == 8), 1);
+    let st = &new.status(later, "acme", &num(2))[0];
+    assert_eq!(
+        (
+            st.callback.status,
+            st.callback.last_result,
+            st.callback.launched_by
+        ),
+        (Status::Pending, Some(AttemptResult::Error), None)
+    );
+    // What this leader launched is its own: never "gone".
+    assert_eq!(new.handle_instances_gone(later, &|_| false), 0);
 }
 
 #[test]

@@ -24,3 +24,8 @@ CREATE TABLE leader (
     instance   BIGINT NOT NULL,
     expires_at BIGINT NOT NULL
 );
+
+-- The node instance dialling a callback in progress: a new leader leaves it alone while
+-- that instance lives (a draining node finishing its calls) and ends its attempt when
+-- the instance is gone.
+ALTER TABLE callbacks ADD COLUMN launched_by BIGINT;
