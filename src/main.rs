@@ -114,6 +114,9 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        // Calls in progress may go on for `[calls] drain_secs`, then are hung up (up to
+        // DRAIN_DEADLINE): the process waits for all of it.
+        let drain = cfg.calls.drain;
         let mut server = tokio::spawn(holdless::runtime::serve(cfg, stop_rx));
         tokio::select! {
             r = &mut server => return r?.map_err(anyhow::Error::from),
@@ -121,7 +124,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         }
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
-        let grace = holdless::runtime::DRAIN_DEADLINE + std::time::Duration::from_secs(1);
+        let grace = drain + holdless::runtime::DRAIN_DEADLINE + std::time::Duration::from_secs(5);
         if let Ok(r) = tokio::time::timeout(grace, server).await {
             r?.map_err(anyhow::Error::from)?;
         }

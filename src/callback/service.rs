@@ -784,13 +784,15 @@ impl Worker {
                 }
             }
             let ok = self.commit(now);
+            // The gauges first: an answered request is seen in /metrics at once.
+            self.publish(now);
             for d in deferred {
                 d(ok);
             }
-            if ok {
+            if ok && !launches.is_empty() {
                 self.hand_over(now, launches);
+                self.publish(now);
             }
-            self.publish(now);
         }
         // Whatever the last turn produced is already committed; close the store.
         drop(self.store);

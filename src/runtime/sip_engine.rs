@@ -50,6 +50,9 @@ pub(super) struct SipEngine {
     launches: mpsc::UnboundedReceiver<super::dialler::Placed>,
     /// How long calls in progress may go on at shutdown (`calls.drain_secs`).
     drain_calls: std::time::Duration,
+    /// Dialler reports and call records on their way to the callback engine (possibly a
+    /// leader on another node): the engine waits for them before it stops.
+    reports: tokio::task::JoinSet<()>,
 }
 
 /// The callback engine's answer to a request of an inbound call.
@@ -102,7 +105,14 @@ impl SipEngine {
             tcp_idle: cfg.sip.tcp_idle_timeout,
             media_events,
             counters,
+            reports: tokio::task::JoinSet::new(),
         }
+    }
+
+    /// Sends a report to the callback engine in a task of its own, tracked until done.
+    fn report(&mut self, fut: impl Future<Output = ()> + Send + 'static) {
+        while self.reports.try_join_next().is_some() {}
+        self.reports.spawn(fut);
     }
 
     pub(super) async fn run(
@@ -211,6 +221,18 @@ impl SipEngine {
             }
             self.gauges();
         }
+        // What the calls reported reaches the callback engine before this node stops.
+        let pending = self.reports.len();
+        if pending > 0 {
+            let grace = super::DRAIN_DEADLINE;
+            let all = async { while self.reports.join_next().await.is_some() {} };
+            if tokio::time::timeout(grace, all).await.is_err() {
+                tracing::warn!(
+                    pending,
+                    "reports to the callback engine not done at shutdown"
+                );
+            }
+        }
     }
 
     /// A media timeout ends its call; released media adds its packet, byte and loss counts
@@ -304,7 +326,7 @@ impl SipEngine {
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_ascii_lowercase))
                     .unwrap_or_else(|| "unknown".into());
-                tokio::spawn(async move {
+                self.report(async move {
                     match svc.record(*entry).await {
                         Ok(()) => counters.inc(Kind::Inbound, &outcome),
                         Err(e) => {
@@ -315,7 +337,7 @@ impl SipEngine {
                 });
             }
             CallEvent::AgentConnected { callback_id } => {
-                tokio::spawn(async move {
+                self.report(async move {
                     match svc.agent_connected(&callback_id).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => tracing::warn!(error = %e, "agent connected: not taken"),
@@ -330,7 +352,7 @@ impl SipEngine {
             } => {
                 let counters = self.counters.clone();
                 counters.inc(Kind::Attempts, result.as_str());
-                tokio::spawn(async move {
+                self.report(async move {
                     match svc.attempt_report(&callback_id, result, *report).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => tracing::warn!(error = %e, "attempt end not taken"),
