@@ -7,7 +7,8 @@
 #   compose:   docker compose config accepts docker-compose.yml (docker-compose from Debian
 #              when the compose plugin is missing).
 #   failover:  N callbacks (500; CLUSTER_CALLBACKS) registered through both nodes' APIs
-#              while the leader dials them (pacing 50); the leader is killed (SIGKILL) once
+#              while the leader hands them out to both nodes (pacing 50, the least busy node
+#              dials each: both must have dialled); the leader is killed (SIGKILL) once
 #              half have completed: the other node takes the lead within the lease (2 s),
 #              every callback completes (a Successful record in the historical API), no
 #              number is INVITEd more than twice and at most the calls in progress at the
@@ -160,7 +161,12 @@ case_failover() {
         sleep 0.2
     done
     t_kill=$(date +%s.%N)
+    local dialled_a dialled_b
+    dialled_a=$(grep -c 'callback dialled' "$CLUSTER_WORK/node-a.log" || true)
+    dialled_b=$(grep -c 'callback dialled' "$CLUSTER_WORK/node-b.log" || true)
     cluster_stop a KILL
+    check fo-spread "the leader spreads launches: node-a dialled ${dialled_a:-0}, node-b ${dialled_b:-0} before the kill" \
+        test "${dialled_a:-0}" -gt 0 -a "${dialled_b:-0}" -gt 0
     if wait_leader b 10; then
         t_lead=$(date +%s.%N)
         pass fo-takeover "node-a killed after ${done:-0} completed; node-b leads $(python3 -c "print(round($t_lead - $t_kill, 2))") s later (lease 2 s)"
@@ -239,4 +245,6 @@ case_kamailio() {
 }
 case_kamailio
 
+cleanup   # before suite_finish removes $WORK (the nodes' PID files)
+trap on_exit EXIT
 suite_finish

@@ -144,6 +144,7 @@ impl Harness {
                 .map(|v| vec![("User-to-User".to_owned(), v.to_owned())])
                 .unwrap_or_default(),
             inbound: None,
+            node: None,
         };
         self.ep.dial(self.now, launch, Some(customer), agent);
         self.settle()

@@ -11,6 +11,8 @@ end
 function init(args)
     n = 0
     token = os.getenv("API_TOKEN") or "demo-token"
+    -- TID_OFFSET: several wrk processes at once (cluster-bench.sh) register distinct numbers
+    tid = tid + tonumber(os.getenv("TID_OFFSET") or "0")
 end
 
 function request()

@@ -32,7 +32,7 @@ use super::engine::{
 use super::model::{AttemptResult, Callback};
 use super::record::RecordEntry;
 use crate::cluster::forward::{forward, Answer, Request};
-use crate::store::{NodeBeat, RecordCursor, RecordPage, Store, StoreError};
+use crate::store::{Dialler, NodeBeat, RecordCursor, RecordPage, Store, StoreError};
 
 /// Depth of the command queue. Beyond it callers get [`ServiceError::Overloaded`] at once
 /// (a 503) instead of queueing without bound; at ~10k commands/s this is ~0.4 s of work.
@@ -122,6 +122,10 @@ enum Command {
         Reply<Result<(), EngineError>>,
     ),
     Record(Box<RecordEntry>, Reply<()>),
+    /// A launch the leader handed to this node's dialler.
+    Dial(Box<Launch>, Reply<()>),
+    /// The runtime could not hand a launch to this other node.
+    DiallerUnreachable(i64),
     Records {
         org: String,
         from: DateTime<Utc>,
@@ -156,6 +160,10 @@ struct Shared {
     route: Mutex<Route>,
     /// Draining: this node gives up the lead and launches nothing.
     draining: AtomicBool,
+    /// The other nodes that take launches (as of the last heartbeat).
+    diallers: Mutex<Vec<Dialler>>,
+    /// This node's instance, among several on one database.
+    instance: Option<i64>,
 }
 
 /// A handle on the running service; cheap to clone.
@@ -205,7 +213,10 @@ impl Service {
         node: Option<NodeBeat>,
     ) -> Result<Service, StartError> {
         let now = clock();
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            instance: node.as_ref().map(|n| n.instance),
+            ..Shared::default()
+        });
         let leads = match &node {
             None => true,
             Some(n) => {
@@ -231,6 +242,8 @@ impl Service {
                 leading: false,
                 node,
                 live: Vec::new(),
+                diallers: Vec::new(),
+                unreachable: Vec::new(),
                 last_beat: Some(now),
                 dialler: None,
                 last_prune: None,
@@ -277,6 +290,8 @@ impl Service {
             leading: true,
             node,
             live: Vec::new(),
+            diallers: Vec::new(),
+            unreachable: Vec::new(),
             last_beat: Some(now),
             dialler: None,
             last_prune: None,
@@ -337,8 +352,13 @@ impl Service {
     }
 
     /// Answers a request another node forwarded, if this node leads (a node that does
-    /// not lead refuses rather than forwarding again).
+    /// not lead refuses rather than forwarding again). A launch the leader hands over is
+    /// taken by any node whose dialler is attached and that does not drain.
     pub async fn serve_forwarded(&self, req: Request) -> Result<Answer, ServiceError> {
+        if let Request::Dial(launch) = req {
+            self.call(|r| Command::Dial(launch, r)).await?;
+            return Ok(Answer::Dial);
+        }
         if self.route() != Route::Local {
             return Err(ServiceError::Unavailable);
         }
@@ -362,7 +382,32 @@ impl Service {
                 self.record(*entry).await?;
                 Answer::Record
             }
+            Request::Dial(_) => Answer::Dial, // taken above
         })
+    }
+
+    /// Whether this node dials `launch` itself (the leader stamps each launch with the
+    /// node instance to dial it).
+    pub fn dials_here(&self, launch: &Launch) -> bool {
+        launch.node.is_none() || launch.node == self.shared.instance
+    }
+
+    /// Where to hand a launch stamped for another node instance: its admin listener, if
+    /// it still takes launches.
+    pub fn dialler_address(&self, instance: i64) -> Option<String> {
+        self.shared
+            .diallers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|d| d.instance == instance)
+            .map(|d| d.admin.clone())
+    }
+
+    /// A launch could not be handed to node `instance`: launch nothing more there until
+    /// the next heartbeat (the caller then ends the attempt as interrupted).
+    pub fn dialler_unreachable(&self, instance: i64) {
+        let _ = self.tx.send(Command::DiallerUnreachable(instance));
     }
 
     /// Starts draining: this node gives up the lead at its next heartbeat (at once) and
@@ -734,6 +779,10 @@ struct Worker {
     node: Option<NodeBeat>,
     /// The node instances alive at the last heartbeat.
     live: Vec<i64>,
+    /// The other nodes that take launches, at the last heartbeat.
+    diallers: Vec<Dialler>,
+    /// Diallers a launch could not be handed to, left out until they beat again.
+    unreachable: Vec<i64>,
     last_beat: Option<DateTime<Utc>>,
     dialler: Option<mpsc::UnboundedSender<Launch>>,
     last_prune: Option<DateTime<Utc>>,
@@ -813,12 +862,35 @@ impl Worker {
         }
     }
 
+    /// The other nodes to spread launches over: those that dial, less any that just
+    /// failed to take one.
+    fn reachable_diallers(&self) -> Vec<i64> {
+        self.diallers
+            .iter()
+            .map(|d| d.instance)
+            .filter(|i| !self.unreachable.contains(i))
+            .collect()
+    }
+
+    /// Hands a launch from the leader to this node's dialler, unless it drains or has none.
+    fn dial_here(&mut self, launch: Launch) -> Result<(), ServiceError> {
+        if self.shared.draining.load(Ordering::Relaxed) {
+            return Err(ServiceError::Unavailable);
+        }
+        match &self.dialler {
+            Some(d) if d.send(launch).is_ok() => Ok(()),
+            _ => Err(ServiceError::Unavailable),
+        }
+    }
+
     /// Announces the node, and takes or gives up the lead as the store says.
     fn beat(&mut self, now: DateTime<Utc>) {
         let Some(node) = self.node.as_mut() else {
             return;
         };
-        node.lead = !self.shared.draining.load(Ordering::Relaxed);
+        let draining = self.shared.draining.load(Ordering::Relaxed);
+        node.lead = !draining;
+        node.dials = !draining && self.dialler.is_some();
         let node = node.clone();
         self.last_beat = Some(now);
         let l = match self.store.heartbeat(&node) {
@@ -836,6 +908,13 @@ impl Worker {
             }
         };
         self.live = l.live.clone();
+        self.diallers = l.diallers.clone();
+        self.unreachable.clear();
+        *self
+            .shared
+            .diallers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = l.diallers.clone();
         if l.me && !self.leading {
             match self.reload(now) {
                 Ok(()) => {
@@ -851,6 +930,7 @@ impl Worker {
         } else if !l.me && self.leading {
             self.lose_lead(now);
         } else if l.me {
+            self.engine.set_diallers(self.reachable_diallers());
             let live = &self.live;
             let gone = self
                 .engine
@@ -901,6 +981,18 @@ impl Worker {
     }
 
     fn handle(&mut self, now: DateTime<Utc>, cmd: Command, out: &mut Vec<Deferred>) {
+        let cmd = match cmd {
+            Command::Dial(launch, reply) => return drop(reply.send(self.dial_here(*launch))),
+            Command::DiallerUnreachable(instance) => {
+                tracing::warn!(
+                    instance,
+                    "a node did not take a launch: none handed to it until the next heartbeat"
+                );
+                self.unreachable.push(instance);
+                return self.engine.set_diallers(self.reachable_diallers());
+            }
+            cmd => cmd,
+        };
         if !self.healthy {
             return self.refuse(now, cmd);
         }
@@ -1022,6 +1114,7 @@ impl Worker {
                 let _ = reply.send(self.records(&org, from, to, after.as_ref(), limit));
             }
             Command::Stop(_) => {}
+            Command::Dial(..) | Command::DiallerUnreachable(_) => {} // taken above
         }
     }
 
@@ -1111,6 +1204,7 @@ impl Worker {
                 drop(r.send(Err(DOWN)))
             }
             Command::Stop(_) => {}
+            Command::Dial(..) | Command::DiallerUnreachable(_) => {} // taken in handle()
         }
     }
 
@@ -1214,6 +1308,7 @@ impl Worker {
             );
         }
         engine.set_dialling(self.dialler.is_some());
+        engine.set_diallers(self.reachable_diallers());
         let writes: Vec<Write> = std::iter::from_fn(|| engine.poll_write()).collect();
         self.store.apply(&writes)?;
         self.engine = engine;

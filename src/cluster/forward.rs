@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::callback::attempt::AttemptReport;
 use crate::callback::engine::{
-    CancelOutcome, EngineError, Refused, RegisterRequest, Registered, StatusView, TargetView,
+    CancelOutcome, EngineError, Launch, Refused, RegisterRequest, Registered, StatusView,
+    TargetView,
 };
 use crate::callback::model::AttemptResult;
 use crate::callback::record::RecordEntry;
@@ -72,6 +73,8 @@ pub enum Request {
     },
     /// [`crate::callback::service::Service::record`].
     Record(Box<RecordEntry>),
+    /// A launch the leader hands to this node's dialler (the node named in it).
+    Dial(Box<Launch>),
 }
 
 /// The leader's answer to a [`Request`] of the same name.
@@ -87,6 +90,7 @@ pub enum Answer {
     WidgetViews(WidgetViews),
     Engine(Result<(), EngineError>),
     Record,
+    Dial,
 }
 
 /// Sends `req` to the leader at `addr` (host:port of its admin listener) and returns its
@@ -96,11 +100,11 @@ pub async fn forward(addr: &str, req: &Request) -> Result<Answer, ServiceError> 
     match tokio::time::timeout(TIMEOUT, exchange(addr, req)).await {
         Ok(Ok(answer)) => answer,
         Ok(Err(e)) => {
-            tracing::warn!(leader = %addr, error = %e, "forwarding to the leader failed");
+            tracing::warn!(node = %addr, error = %e, "a request to another node failed");
             Err(ServiceError::Unavailable)
         }
         Err(_) => {
-            tracing::warn!(leader = %addr, "the leader did not answer in time");
+            tracing::warn!(node = %addr, "another node did not answer in time");
             Err(ServiceError::Unavailable)
         }
     }

@@ -12,6 +12,7 @@ use crate::call::trunk::Trunk;
 use crate::call::InboundTarget;
 use crate::callback::service::Service;
 use crate::callback::{AttemptResult, Launch};
+use crate::cluster::forward;
 use crate::resolve::Resolver;
 
 /// A launch with its legs' destinations.
@@ -125,6 +126,10 @@ pub(super) async fn hand_out_launches(
             _ = &mut stop => None,
         };
         let Some(launch) = launch else { break };
+        if !callbacks.dials_here(&launch) {
+            tokio::spawn(hand_to_node(callbacks.clone(), launch));
+            continue;
+        }
         let Some(engine) = engines.get(next % engines.len().max(1)).cloned() else {
             return;
         };
@@ -142,5 +147,26 @@ pub(super) async fn hand_out_launches(
                     .await;
             }
         });
+    }
+}
+
+/// Hands a launch the leader stamped for another node to that node's admin listener; if
+/// it does not take it, that node gets no launch until the next heartbeat and the
+/// attempt ends as interrupted (queued again, not counted).
+async fn hand_to_node(callbacks: Service, launch: Launch) {
+    let Some(node) = launch.node else { return };
+    let id = launch.callback_id.clone();
+    let taken = match callbacks.dialler_address(node) {
+        Some(addr) => matches!(
+            forward::forward(&addr, &forward::Request::Dial(Box::new(launch))).await,
+            Ok(forward::Answer::Dial)
+        ),
+        None => false,
+    };
+    if !taken {
+        callbacks.dialler_unreachable(node);
+        let _ = callbacks
+            .attempt_ended(&id, AttemptResult::Interrupted)
+            .await;
     }
 }

@@ -278,6 +278,7 @@ fn start_callbacks(cfg: &Config) -> Result<crate::callback::service::Service, Ru
             admin: cfg.cluster.admin_listen.map(|a| a.to_string()),
             lease: cfg.cluster.lease,
             lead: true,
+            dials: false, // the service says, at each heartbeat, once a dialler attaches
         });
     let service = Service::start_node(targets, store, seed, system_clock(), node)?;
     Ok(service)

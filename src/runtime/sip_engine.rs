@@ -15,7 +15,7 @@ use super::input::Input;
 use crate::call::ivr::menu::{RefusalKind, RegisteredSummary};
 use crate::call::{CallEvent, CallKey};
 use crate::callback::engine::TargetView;
-use crate::callback::service::Service;
+use crate::callback::service::{Service, ServiceError};
 use crate::config::Config;
 use crate::endpoint::Endpoint;
 use crate::media::relay::MediaEvent;
@@ -26,6 +26,29 @@ use chrono::{DateTime, Utc};
 /// Most inputs handled before the engine looks at its timers again, so a burst cannot
 /// starve retransmissions.
 const BATCH: usize = 256;
+
+/// How long a dialler report or call record is offered again while the callback engine is
+/// unavailable (no node leads during a takeover, or the store is down), and how often.
+const REPORT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+const REPORT_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Runs `op` again while it answers [`ServiceError::Unavailable`], for at most
+/// [`REPORT_PATIENCE`]: what a call reports is kept through a leader's takeover. (Each is
+/// idempotent: a record is an upsert, a second attempt end is refused as not in progress.)
+async fn patiently<T, Fut>(mut op: impl FnMut() -> Fut) -> Result<T, ServiceError>
+where
+    Fut: Future<Output = Result<T, ServiceError>>,
+{
+    let deadline = Instant::now() + REPORT_PATIENCE;
+    loop {
+        match op().await {
+            Err(ServiceError::Unavailable) if Instant::now() < deadline => {
+                tokio::time::sleep(REPORT_RETRY).await
+            }
+            r => return r,
+        }
+    }
+}
 
 pub(super) struct SipEngine {
     endpoint: Endpoint,
@@ -327,7 +350,7 @@ impl SipEngine {
                     .and_then(|v| v.as_str().map(str::to_ascii_lowercase))
                     .unwrap_or_else(|| "unknown".into());
                 self.report(async move {
-                    match svc.record(*entry).await {
+                    match patiently(|| svc.record((*entry).clone())).await {
                         Ok(()) => counters.inc(Kind::Inbound, &outcome),
                         Err(e) => {
                             counters.inc(Kind::Inbound, "record_lost");
@@ -338,7 +361,7 @@ impl SipEngine {
             }
             CallEvent::AgentConnected { callback_id } => {
                 self.report(async move {
-                    match svc.agent_connected(&callback_id).await {
+                    match patiently(|| svc.agent_connected(&callback_id)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => tracing::warn!(error = %e, "agent connected: not taken"),
                         Err(e) => tracing::warn!(error = %e, "agent connected: engine down"),
@@ -353,7 +376,9 @@ impl SipEngine {
                 let counters = self.counters.clone();
                 counters.inc(Kind::Attempts, result.as_str());
                 self.report(async move {
-                    match svc.attempt_report(&callback_id, result, *report).await {
+                    match patiently(|| svc.attempt_report(&callback_id, result, (*report).clone()))
+                        .await
+                    {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => tracing::warn!(error = %e, "attempt end not taken"),
                         Err(e) => {

@@ -169,6 +169,17 @@ pub struct NodeBeat {
     pub lease: std::time::Duration,
     /// Whether this node is willing to lead (false while it drains: it lets go at once).
     pub lead: bool,
+    /// Whether this node takes callback launches (it has a dialler and is not draining).
+    pub dials: bool,
+}
+
+/// Another live node that takes callback launches from the leader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dialler {
+    /// Its node instance (what the leader stamps on the callbacks it hands it).
+    pub instance: i64,
+    /// Its admin listener (host:port), where launches are sent.
+    pub admin: String,
 }
 
 /// Who leads the callback engine, as the store says after a heartbeat.
@@ -180,6 +191,8 @@ pub struct Leadership {
     pub other: Option<(String, Option<String>)>,
     /// The node instances alive (heartbeat within the lease), this one included.
     pub live: Vec<i64>,
+    /// The other live nodes that dial, with an admin address (by node id).
+    pub diallers: Vec<Dialler>,
 }
 
 impl Leadership {
@@ -189,6 +202,7 @@ impl Leadership {
             me: true,
             other: None,
             live: Vec::new(),
+            diallers: Vec::new(),
         }
     }
 }

@@ -27,7 +27,8 @@ use tokio_postgres::{NoTls, Row};
 
 use super::row::{from_ms, ms, CallbackRow, COLUMNS};
 use super::{
-    Leadership, NodeBeat, RecordCursor, RecordPage, Snapshot, Store, StoreError, MAX_RECORD_PAGE,
+    Dialler, Leadership, NodeBeat, RecordCursor, RecordPage, Snapshot, Store, StoreError,
+    MAX_RECORD_PAGE,
 };
 use crate::callback::ecbt::Estimator;
 use crate::callback::engine::Write;
@@ -37,6 +38,7 @@ use crate::callback::model::Callback;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0001_init.sql"),
     include_str!("migrations/postgres/0002_cluster.sql"),
+    include_str!("migrations/postgres/0003_diallers.sql"),
 ];
 
 /// Advisory lock key held while migrating ("holdless" + 'm').
@@ -470,14 +472,14 @@ impl Store for PostgresStore {
             let mut client = pool.get().await.map_err(pool_error(op))?;
             let tx = client.transaction().await.map_err(backend(op))?;
             tx.execute(
-                "INSERT INTO nodes (id, instance, admin, started_at, heartbeat_at, wants_lead) \
-                 VALUES ($1, $2, $3, holdless_now_ms(), holdless_now_ms(), $4) \
+                "INSERT INTO nodes (id, instance, admin, started_at, heartbeat_at, wants_lead, dials) \
+                 VALUES ($1, $2, $3, holdless_now_ms(), holdless_now_ms(), $4, $5) \
                  ON CONFLICT (id) DO UPDATE SET instance = EXCLUDED.instance, \
                  admin = EXCLUDED.admin, heartbeat_at = EXCLUDED.heartbeat_at, \
-                 wants_lead = EXCLUDED.wants_lead, started_at = CASE \
+                 wants_lead = EXCLUDED.wants_lead, dials = EXCLUDED.dials, started_at = CASE \
                  WHEN nodes.instance = EXCLUDED.instance THEN nodes.started_at \
                  ELSE EXCLUDED.started_at END",
-                &[&me.id, &me.instance, &me.admin, &me.lead],
+                &[&me.id, &me.instance, &me.admin, &me.lead, &me.dials],
             )
             .await
             .map_err(backend(op))?;
@@ -509,31 +511,43 @@ impl Store for PostgresStore {
                 )
                 .await
                 .map_err(backend(op))?;
-            let live: Vec<i64> = tx
+            let rows = tx
                 .query(
-                    "SELECT instance FROM nodes WHERE heartbeat_at > holdless_now_ms() - $1",
+                    "SELECT instance, admin, dials FROM nodes \
+                     WHERE heartbeat_at > holdless_now_ms() - $1 ORDER BY id",
                     &[&lease],
                 )
                 .await
-                .map_err(backend(op))?
+                .map_err(backend(op))?;
+            let live: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+            let diallers: Vec<Dialler> = rows
                 .iter()
-                .map(|r| r.get(0))
+                .filter(|r| r.get::<_, bool>(2) && r.get::<_, i64>(0) != me.instance)
+                .filter_map(|r| {
+                    Some(Dialler {
+                        instance: r.get(0),
+                        admin: r.get::<_, Option<String>>(1)?,
+                    })
+                })
                 .collect();
             tx.commit().await.map_err(backend(op))?;
             Ok(match row {
                 Some(r) if r.get::<_, i64>(1) == me.instance => Leadership {
                     live,
+                    diallers,
                     ..Leadership::alone()
                 },
                 Some(r) => Leadership {
                     me: false,
                     other: Some((r.get(0), r.get(2))),
                     live,
+                    diallers,
                 },
                 None => Leadership {
                     me: false,
                     other: None,
                     live,
+                    diallers,
                 },
             })
         })

@@ -342,6 +342,7 @@ fn beat(id: &str, instance: i64, lead: bool) -> NodeBeat {
         admin: Some(format!("127.0.0.1:{}", 9000 + instance)),
         lease: std::time::Duration::from_millis(400),
         lead,
+        dials: false,
     }
 }
 
@@ -436,7 +437,7 @@ fn postgres_a_newer_schema_is_refused() {
     };
     {
         let mut s = PostgresStore::open(db.url()).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 2);
+        assert_eq!(s.schema_version().unwrap(), 3);
         s.exec("UPDATE holdless_schema SET version = 99");
     }
     let err = PostgresStore::open(db.url()).unwrap_err();
@@ -445,7 +446,7 @@ fn postgres_a_newer_schema_is_refused() {
             err,
             StoreError::NewerSchema {
                 found: 99,
-                supported: 2
+                supported: 3
             }
         ),
         "{err}"
@@ -498,4 +499,58 @@ fn store_urls_are_parsed_and_passwords_never_shown() {
     assert!(Location::parse("sqlite://").is_err());
     assert!(Location::parse("mysql://x").is_err());
     assert!(Location::parse("postgres://x:notaport/db").is_err());
+}
+
+/// The heartbeat tells each node which other live nodes take launches: those that say
+/// they dial and have an admin address, not itself, not one whose heartbeat is stale.
+#[test]
+fn postgres_the_heartbeat_names_the_other_nodes_that_dial() {
+    let Some(db) = TestDb::create("diallers") else {
+        return;
+    };
+    let mut stores: Vec<PostgresStore> = (0..3)
+        .map(|_| PostgresStore::open(db.url()).unwrap())
+        .collect();
+    let dialling = |id: &str, instance| NodeBeat {
+        dials: true,
+        ..beat(id, instance, true)
+    };
+    stores[0].heartbeat(&dialling("a", 1)).unwrap();
+    stores[1].heartbeat(&dialling("b", 2)).unwrap();
+    stores[2].heartbeat(&beat("c", 3, true)).unwrap(); // takes no launches
+    let seen = stores[0].heartbeat(&dialling("a", 1)).unwrap();
+    assert!(seen.me);
+    assert_eq!(
+        seen.diallers,
+        vec![crate::store::Dialler {
+            instance: 2,
+            admin: "127.0.0.1:9002".into()
+        }]
+    );
+    let from_b = stores[1].heartbeat(&dialling("b", 2)).unwrap();
+    assert_eq!(
+        from_b
+            .diallers
+            .iter()
+            .map(|d| d.instance)
+            .collect::<Vec<_>>(),
+        [1]
+    );
+    // b stops dialling (it drains); then a, alone beating, sees no dialler at all.
+    stores[1].heartbeat(&beat("b", 2, false)).unwrap();
+    assert!(stores[0]
+        .heartbeat(&dialling("a", 1))
+        .unwrap()
+        .diallers
+        .is_empty());
+    stores[1].heartbeat(&dialling("b", 2)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(450));
+    assert!(
+        stores[0]
+            .heartbeat(&dialling("a", 1))
+            .unwrap()
+            .diallers
+            .is_empty(),
+        "b's heartbeat is older than the lease"
+    );
 }

@@ -19,7 +19,7 @@ pub const ACCURACY_FLOOR_SECS: f64 = 60.0;
 const ACCURACY_DECIMALS: i32 = 5;
 
 /// A callback released for dialling: everything the dialler needs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Launch {
     /// Callback id.
     pub callback_id: CallbackId,
@@ -43,6 +43,9 @@ pub struct Launch {
     pub sip_headers: Vec<(String, String)>,
     /// The inbound call that registered the callback (SIP), for the first attempt's record.
     pub inbound: Option<InboundCall>,
+    /// The node instance that dials it (several nodes on one database); `None` on a node
+    /// alone on its store.
+    pub node: Option<i64>,
 }
 
 /// One dialling attempt, as recorded when it ends.
@@ -74,8 +77,9 @@ pub struct RestoreReport {
     pub interrupted: usize,
     /// Callbacks of call targets no longer configured (left untouched in the store).
     pub orphaned: usize,
-    /// Callbacks still being dialled by another node instance that lives (a draining
-    /// node finishing its calls): left in progress, counted in pacing, until it reports.
+    /// Callbacks still being dialled by a node instance that lives (another node, a
+    /// draining one finishing its calls, or this one, leading again): left in progress,
+    /// counted in pacing, until it reports.
     pub dialled_elsewhere: usize,
 }
 
@@ -146,13 +150,14 @@ impl Engine {
 
     fn launch(&mut self, now: DateTime<Utc>, id: &str) -> Option<Launch> {
         let mut cb = self.callbacks.get(id)?.clone();
+        let dialler = self.pick_dialler();
         self.unqueue(&cb);
         let t = self.targets.get_mut(&cb.call_target)?;
         let s = &t.cfg.settings;
         cb.status = Status::InProgress;
         cb.attempts += 1;
         cb.launched_at = Some(now);
-        cb.launched_by = self.instance;
+        cb.launched_by = dialler;
         cb.agent_connected_at = None;
         if cb.punctuality.is_none() && s.first_party == FirstParty::Customer {
             cb.punctuality = Some(punctuality(&cb, now, s.punctual_within_secs));
@@ -174,10 +179,30 @@ impl Engine {
             user_data: cb.user_data.clone(),
             sip_headers: cb.sip_headers.clone(),
             inbound: cb.inbound.clone(),
+            node: cb.launched_by,
         };
         self.write(Write::Callback(Box::new(cb.clone())));
         self.callbacks.insert(cb.id.clone(), cb);
         Some(launch)
+    }
+
+    /// The node instance to dial the next launch: of this one and the other nodes that
+    /// dial, the one with the fewest callbacks in progress (the first such, in order).
+    fn pick_dialler(&self) -> Option<i64> {
+        if self.diallers.is_empty() {
+            return self.instance;
+        }
+        let mut load: Vec<(Option<i64>, usize)> = std::iter::once(self.instance)
+            .chain(self.diallers.iter().copied().map(Some))
+            .map(|i| (i, 0))
+            .collect();
+        for id in self.targets.values().flat_map(|t| t.in_progress.iter()) {
+            let by = self.callbacks.get(id).and_then(|cb| cb.launched_by);
+            if let Some(slot) = load.iter_mut().find(|(i, _)| *i == by) {
+                slot.1 += 1;
+            }
+        }
+        load.iter().min_by_key(|(_, n)| *n).and_then(|(i, _)| *i)
     }
 
     /// When the engine next has something to do on its own (a callback falls due, a
@@ -424,9 +449,9 @@ impl Engine {
         self.restore_alive(now, callbacks, estimators, max_seq, &|_| false)
     }
 
-    /// [`Engine::restore`] on a node taking the lead: a callback in progress on another
-    /// node instance that still lives (`alive`) keeps its call; that node reports its end
-    /// (or dies, see [`Engine::handle_instances_gone`]).
+    /// [`Engine::restore`] on a node taking the lead: a callback in progress on a node
+    /// instance that still lives (`alive`, or this very instance) keeps its call; that
+    /// node reports its end (or dies, see [`Engine::handle_instances_gone`]).
     pub fn restore_alive(
         &mut self,
         now: DateTime<Utc>,
@@ -453,10 +478,10 @@ impl Engine {
             }
             report.loaded += 1;
             self.next_seq = self.next_seq.max(cb.seq + 1);
-            let elsewhere = cb
+            let still_dialled = cb
                 .launched_by
-                .is_some_and(|by| Some(by) != self.instance && alive(by));
-            if cb.status == Status::InProgress && elsewhere {
+                .is_some_and(|by| Some(by) == self.instance || alive(by));
+            if cb.status == Status::InProgress && still_dialled {
                 report.dialled_elsewhere += 1;
                 if let Some(t) = self.targets.get_mut(&cb.call_target) {
                     t.by_number.insert(cb.number.clone(), cb.id.clone());

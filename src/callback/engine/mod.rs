@@ -337,6 +337,8 @@ pub struct Engine {
     dialling: bool,
     /// This node's instance, stamped on what it launches (several nodes on one database).
     instance: Option<i64>,
+    /// The other live node instances that take launches from this one.
+    diallers: Vec<i64>,
 }
 
 impl Engine {
@@ -372,6 +374,7 @@ impl Engine {
             next_seq: 1,
             dialling: false,
             instance: None,
+            diallers: Vec::new(),
         }
     }
 
@@ -385,6 +388,12 @@ impl Engine {
     /// (`launched_by`), so a later leader knows whose calls are still up.
     pub fn set_instance(&mut self, instance: i64) {
         self.instance = Some(instance);
+    }
+
+    /// The other live node instances that dial: launches are spread over them and this
+    /// node, each to the one with the fewest callbacks in progress.
+    pub fn set_diallers(&mut self, diallers: Vec<i64>) {
+        self.diallers = diallers;
     }
 
     /// Active callbacks (pending, waitlisted, in progress).

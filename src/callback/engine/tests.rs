@@ -1211,3 +1211,74 @@ fn launches_per_second_spread_a_full_queue_over_time() {
     );
     assert_eq!(launches(&mut e, t0() + Duration::seconds(5)).len(), 1);
 }
+
+/// Several nodes that dial: each launch goes to the node instance with the fewest
+/// callbacks in progress (this one first on a tie), pacing holds across them all, and a
+/// node that ends a call gets the next launch.
+#[test]
+fn launches_are_spread_over_the_nodes_that_dial() {
+    let mut s = settings();
+    s.pacing = 5;
+    let mut e = engine(s);
+    e.set_instance(1);
+    e.set_diallers(vec![2, 3]);
+    for i in 1..=8 {
+        e.handle_register(t0(), req(&num(i))).unwrap();
+    }
+    let first = launches(&mut e, t0());
+    let nodes: Vec<Option<i64>> = first.iter().map(|l| l.node).collect();
+    assert_eq!(
+        nodes,
+        [1, 2, 3, 1, 2].map(Some),
+        "pacing 5 over three nodes"
+    );
+    let by_node = |n| first.iter().find(|l| l.node == Some(n)).unwrap();
+    e.handle_attempt_ended(t0(), &by_node(3).callback_id, AttemptResult::Completed)
+        .unwrap();
+    let next = launches(&mut e, t0());
+    assert_eq!(
+        next.iter().map(|l| l.node).collect::<Vec<_>>(),
+        [Some(3)],
+        "the freed slot goes to the least busy node"
+    );
+    // A node left out (unreachable, or no longer dialling): launches stay here and on 2.
+    e.handle_attempt_ended(t0(), &by_node(2).callback_id, AttemptResult::Completed)
+        .unwrap();
+    e.set_diallers(vec![2]);
+    assert_eq!(launches(&mut e, t0())[0].node, Some(2));
+}
+
+/// A node that leads again (after losing the lead while its dialler kept calling) keeps
+/// the calls stamped with its own instance in progress: they are not dialled twice.
+#[test]
+fn a_leader_again_keeps_its_own_calls_in_progress() {
+    let mut s = settings();
+    s.pacing = 2;
+    let mut e = engine(s.clone());
+    e.set_instance(7);
+    for i in 1..=3 {
+        e.handle_register(t0(), req(&num(i))).unwrap();
+    }
+    assert_eq!(launches(&mut e, t0()).len(), 2);
+    let rows: Vec<Callback> = writes(&mut e)
+        .into_iter()
+        .filter_map(|w| match w {
+            Write::Callback(c) => Some(*c),
+            _ => None,
+        })
+        .fold(HashMap::new(), |mut m: HashMap<String, Callback>, c| {
+            m.insert(c.id.clone(), c);
+            m
+        })
+        .into_values()
+        .collect();
+    let max_seq = rows.iter().map(|c| c.seq).max().unwrap();
+    let mut again = engine(s);
+    again.set_instance(7);
+    let rep = again.restore_alive(t0(), rows, vec![], max_seq, &|_| false);
+    assert_eq!((rep.dialled_elsewhere, rep.interrupted), (2, 0));
+    assert!(
+        launches(&mut again, t0()).is_empty(),
+        "both slots still its own"
+    );
+}
