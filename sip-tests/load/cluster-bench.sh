@@ -8,7 +8,8 @@
 #     two nodes (registrations through both);
 #  3. failover time at the example's lease (5 s): kill -9 of the leader -> the other node
 #     leads -> its first launch.
-# usage: sip-tests/load/cluster-bench.sh [SECS=10] [CONNS=32] [CALLBACKS=1000] [PACING=100]
+# usage: sip-tests/load/cluster-bench.sh [SECS=10] [CONNS=32] [CALLBACKS=4000] [PACINGS=400]
+#        (the dispatch section runs once per pacing: callbacks in progress per call target)
 #        SECTIONS="register dispatch failover" (the default: all three) runs only those.
 # Everything on 127.0.0.0/8 (nodes 127.0.0.11/12, PostgreSQL 127.0.0.1:5432, a database of
 # its own, dropped). Every wrk and SIPp run is bounded (-d / -m, timeout(1)).
@@ -17,7 +18,7 @@ SUITE=cluster-bench
 source "$(dirname "$0")/../lib.sh"
 holdless_bin
 CLUSTER_FUNCTIONS_ONLY=1 source "$SIPT_DIR/cluster.sh"
-DUR=${1:-10} CONNS=${2:-32} M=${3:-1000} PACING=${4:-100}
+DUR=${1:-10} CONNS=${2:-32} M=${3:-4000} PACINGS=${4:-400} PACING=100
 CLUSTER_DB=holdless_bench_$$
 CLUSTER_WORK=$WORK/cluster
 CL=$SIPT_DIR/cluster
@@ -36,8 +37,13 @@ cluster_pg_up
 configure() {  # STORE(sqlite|pg) DIAL(true|false) LEASE
     local n store=$1 dial=$2 lease=$3 s=()
     [ "$store" = sqlite ] && s+=("s#^url = .*#data_dir = \"$WORK/data\"#")
+    local -A ports=([a]="20000 29999" [b]="30000 39999")
+    local range=()
     for n in a b; do
+        range=(${ports[$n]})
+        # media ranges wide enough that pacing, not ports, bounds the calls in progress
         cluster_config "$n" "${s[@]}" \
+            "s/^port_min = .*/port_min = ${range[0]}/" "s/^port_max = .*/port_max = ${range[1]}/" \
             "s/^pacing = 5 .*/pacing = $PACING/" \
             "s/^launches_per_sec = 10 .*/launches_per_sec = 0/" \
             "s/^min_delay_secs = 20 .*/min_delay_secs = 0/" \
@@ -78,7 +84,7 @@ phones() {  # CALLS
     (cd "$WORK" && timeout 300 sipp -sf "$CL/customer.xml" -i 127.0.0.1 -p $CUST_PORT -mi 127.0.0.1 \
         -mp 40000 -m "$1" -d 300 -l 1000 -max_socket 4000 -nostdin -timeout 280s >/dev/null 2>&1) &
     (cd "$WORK" && timeout 300 sipp -sf "$CL/agent.xml" -i 127.0.0.1 -p $AGENT_PORT -mi 127.0.0.1 \
-        -mp 42000 -m "$1" -d 500 -l 1000 -max_socket 4000 -nostdin -timeout 280s >/dev/null 2>&1) &
+        -mp 46000 -m "$1" -d 500 -l 1000 -max_socket 4000 -nostdin -timeout 280s >/dev/null 2>&1) &
     sleep 0.5
 }
 dispatch() {  # NODES (a or "a b") FIRST
@@ -94,12 +100,15 @@ dispatch() {  # NODES (a or "a b") FIRST
     python3 -c "import json; w=json.load(open('$WORK/wait.json')); print('%d of %d completed, %.1f callbacks/s' % (w['successful'], w['of'], w['successful'] / ($t1 - $t0)))"
 }
 if section dispatch; then
+for PACING in $PACINGS; do
 echo "== callbacks dispatched per second ($M callbacks, pacing $PACING, calls ~2 s)"
 fresh_db; configure pg true 5; cluster_start a; sleep 1
 echo "one node:                         $(dispatch a 1)"
 cluster_start b; sleep 1
-echo "two nodes (registered via both):  $(dispatch "a b" 2000)"
+echo "two nodes (registered via both):  $(dispatch "a b" 5000)"
 cluster_stop a; cluster_stop b
+done
+PACING=100
 fi
 
 if section failover; then
@@ -107,15 +116,20 @@ fresh_db; configure pg true 5; cluster_start a; sleep 1; cluster_start b; sleep 
 
 echo "== failover (lease 5 s): kill -9 of the leader while callbacks are due"
 phones 300
-python3 "$CL/callbacks.py" register 200 5000 http://127.0.0.12:8080 >/dev/null
+python3 "$CL/callbacks.py" register 200 1 http://127.0.0.12:8080 >/dev/null
 sleep 1
 t_kill=$(date +%s.%N)
+log_from=$(wc -l <"$CLUSTER_WORK/node-b.log")   # node-b's log runs on across sections
 cluster_stop a KILL
 while ! cluster_node b | grep -q '"leads":true'; do sleep 0.05; done
 t_lead=$(date +%s.%N)
-python3 "$CL/callbacks.py" register 20 7000 http://127.0.0.12:8080 >/dev/null
-for _ in $(seq 200); do grep -q 'callback dialled' <(sed -n '/this node leads/,$p' "$CLUSTER_WORK/node-b.log") && break; sleep 0.05; done
-first=$(sed -n '/this node leads/,$p' "$CLUSTER_WORK/node-b.log" | grep -m1 'callback dialled' | cut -c1-27)
+python3 "$CL/callbacks.py" register 20 300 http://127.0.0.12:8080 >/dev/null
+first_launch() {  # the first launch node-b logged after the kill, once it led
+    awk -v from="$log_from" 'NR > from && /this node leads/ {f = 1}
+        f && /callback dialled/ {print substr($0, 1, 27); exit}' "$CLUSTER_WORK/node-b.log"
+}
+for _ in $(seq 200); do [ -n "$(first_launch)" ] && break; sleep 0.05; done
+first=$(first_launch)
 python3 - "$t_kill" "$t_lead" "$first" <<'PY'
 import sys, datetime
 k, l, f = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
