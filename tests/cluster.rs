@@ -217,3 +217,41 @@ async fn the_admin_listener_is_not_the_public_api() {
     assert_eq!(post(http, "/admin/drain", None, "").await.status, 404);
     assert_eq!(get(http, "/readyz", None).await.status, 200, "not drained");
 }
+
+/// A node that cannot reach PostgreSQL says so: `/readyz` 503 (a load balancer stops
+/// sending it traffic), widget status `platform_unavailable` (never a 5xx); once the
+/// database answers again, it is ready and takes registrations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_out_of_reach_of_postgres_is_not_ready() {
+    let Some(db) = TestDb::create("unreachable") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let a = Node::new(dir.path(), "node-a", db.url());
+    let _a = a.spawn(dir.path(), "a");
+    wait_healthy(a.http).await;
+    a.wait_role(true, Duration::from_secs(10)).await;
+    assert_eq!(get(a.http, "/readyz", None).await.status, 200);
+    register(a.http, 1).await;
+
+    db.allow_connections(false);
+    db.terminate_sessions();
+    let t0 = Instant::now();
+    while get(a.http, "/readyz", None).await.status != 503 {
+        assert!(t0.elapsed() < Duration::from_secs(15), "still ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let w = get(a.http, "/api/widget/billing-widget", ACME).await;
+    assert_eq!(w.status, 200, "{}", w.text());
+    assert_eq!(w.item()["widget_state"], "platform_unavailable");
+
+    db.allow_connections(true);
+    let t0 = Instant::now();
+    while get(a.http, "/readyz", None).await.status != 200 {
+        assert!(t0.elapsed() < Duration::from_secs(20), "never ready again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.wait_role(true, Duration::from_secs(10)).await;
+    register(a.http, 2).await;
+    assert_eq!(seen(a.http, 1).await[0]["status"], "Pending", "kept");
+}

@@ -86,6 +86,16 @@ impl TestDb {
         &self.url
     }
 
+    /// Lets sessions connect to the database, or refuses every new one (with
+    /// [`TestDb::terminate_sessions`]: a database out of reach).
+    pub fn allow_connections(&self, allowed: bool) {
+        admin(format!(
+            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS {allowed}",
+            self.name
+        ))
+        .unwrap();
+    }
+
     /// Ends every session on the database (a restarted server, a cut connection).
     pub fn terminate_sessions(&self) {
         admin(format!(
