@@ -108,6 +108,10 @@ impl Default for RawConfig {
 struct RawSip {
     udp: Vec<String>,
     tcp: Vec<String>,
+    tls: Vec<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
     tcp_idle_timeout_secs: u64,
     user_agent: String,
     engine_threads: usize,
@@ -119,6 +123,10 @@ impl Default for RawSip {
         RawSip {
             udp: vec![],
             tcp: vec![],
+            tls: vec![],
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
             tcp_idle_timeout_secs: 300,
             user_agent: "holdless".into(),
             engine_threads: 0,
@@ -217,6 +225,10 @@ pub struct SipConfig {
     pub udp: Vec<SocketAddr>,
     /// TCP listening addresses.
     pub tcp: Vec<SocketAddr>,
+    /// TLS listening addresses (SIP over TLS, RFC 3261 §26.2; 5061 by convention).
+    pub tls: Vec<SocketAddr>,
+    /// Certificate, key and CAs for SIP over TLS (required with TLS listeners).
+    pub tls_files: Option<crate::tls::TlsFiles>,
     /// A TCP connection with no traffic for this long is closed.
     pub tcp_idle_timeout: Duration,
     /// Server / User-Agent header value.
@@ -516,9 +528,40 @@ fn validate(raw: RawConfig, errors: &mut Vec<KeyError>) -> Config {
     let mut c = Check(errors);
     let udp = c.addrs("sip.udp", &raw.sip.udp);
     let tcp = c.addrs("sip.tcp", &raw.sip.tcp);
-    if raw.sip.udp.is_empty() && raw.sip.tcp.is_empty() {
-        c.err("sip", "no listener: set sip.udp and/or sip.tcp");
+    let tls = c.addrs("sip.tls", &raw.sip.tls);
+    if raw.sip.udp.is_empty() && raw.sip.tcp.is_empty() && raw.sip.tls.is_empty() {
+        c.err("sip", "no listener: set sip.udp, sip.tcp and/or sip.tls");
     }
+    let tls_files = match (&raw.sip.tls_cert, &raw.sip.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: raw.sip.tls_client_ca.clone(),
+        }),
+        (None, None) => {
+            if !raw.sip.tls.is_empty() {
+                c.err("sip.tls_cert", "TLS listeners need a certificate chain and key (sip.tls_cert, sip.tls_key: PEM files)");
+            }
+            if raw.sip.tls_client_ca.is_some() {
+                c.err("sip.tls_client_ca", "needs sip.tls_cert and sip.tls_key");
+            }
+            None
+        }
+        (None, Some(_)) => {
+            c.err(
+                "sip.tls_cert",
+                "sip.tls_key is set: the certificate chain (PEM) is missing",
+            );
+            None
+        }
+        (Some(_), None) => {
+            c.err(
+                "sip.tls_key",
+                "sip.tls_cert is set: its private key (PEM) is missing",
+            );
+            None
+        }
+    };
     let t = &raw.sip.timers;
     if t.t1_ms == 0 {
         c.err("sip.timers.t1_ms", "must be above 0");
@@ -604,6 +647,8 @@ fn validate(raw: RawConfig, errors: &mut Vec<KeyError>) -> Config {
         sip: SipConfig {
             udp,
             tcp,
+            tls,
+            tls_files,
             tcp_idle_timeout: Duration::from_secs(raw.sip.tcp_idle_timeout_secs),
             user_agent: raw.sip.user_agent,
             engine_threads: match raw.sip.engine_threads {

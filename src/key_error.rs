@@ -9,3 +9,19 @@ pub struct KeyError {
     /// What is wrong, for a telephony engineer.
     pub message: String,
 }
+
+impl KeyError {
+    /// `key` is wrong: `message`.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> KeyError {
+        KeyError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}

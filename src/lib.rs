@@ -15,3 +15,4 @@ pub mod resolve;
 pub mod runtime;
 pub mod sip;
 pub mod store;
+pub mod tls;

@@ -40,16 +40,32 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { path } => match Config::load(&path) {
-            Ok(cfg) => match holdless::call::inbound_targets(&cfg) {
-                Ok(_) => {
-                    println!("{}: ok", path.display());
-                    ExitCode::SUCCESS
+            Ok(cfg) => {
+                if let Some(files) = &cfg.sip.tls_files {
+                    let now = chrono::Utc::now().timestamp();
+                    match holdless::tls::TlsContext::load(files, now) {
+                        Ok(ctx) => {
+                            for w in &ctx.warnings {
+                                eprintln!("{}: warning: {w}", path.display());
+                            }
+                        }
+                        Err(e) => {
+                            eprintln!("{}: {e}", path.display());
+                            return ExitCode::FAILURE;
+                        }
+                    }
                 }
-                Err(e) => {
-                    eprintln!("{}: {e}", path.display());
-                    ExitCode::FAILURE
+                match holdless::call::inbound_targets(&cfg) {
+                    Ok(_) => {
+                        println!("{}: ok", path.display());
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("{}: {e}", path.display());
+                        ExitCode::FAILURE
+                    }
                 }
-            },
+            }
             Err(e) => report(e),
         },
         Command::Run { config } => {

@@ -45,6 +45,7 @@ impl CallCore {
         let configured = match transport {
             Transport::Udp => self.local.udp.or(self.local.tcp),
             Transport::Tcp => self.local.tcp.or(self.local.udp),
+            Transport::Tls => self.local.tls.or(self.local.tcp).or(self.local.udp),
         };
         hint.or(configured)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5060)))

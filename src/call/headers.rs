@@ -41,6 +41,7 @@ pub(super) fn contact(addr: SocketAddr, transport: Transport) -> String {
     match transport {
         Transport::Udp => format!("<sip:holdless@{addr}>"),
         Transport::Tcp => format!("<sip:holdless@{addr};transport=tcp>"),
+        Transport::Tls => format!("<sip:holdless@{addr};transport=tls>"),
     }
 }
 

@@ -12,7 +12,7 @@ use super::session_timer::SessionTimer;
 use crate::sip::dialog::Dialog;
 use crate::sip::digest::{Credentials, DigestSession};
 use crate::sip::transaction::{ClientTxId, ServerTxId};
-use crate::sip::{Message, Peer, Transport};
+use crate::sip::{Message, Peer};
 
 /// Which way the leg's INVITE went, and that INVITE's transaction state.
 #[derive(Debug, Clone)]
@@ -167,10 +167,10 @@ impl Leg {
         self.outgoing().and_then(|o| o.tx)
     }
 
-    /// Where an in-dialog request goes: back down the TCP connection the leg uses, else
+    /// Where an in-dialog request goes: back down the TCP or TLS connection the leg uses, else
     /// the dialog's next hop (first route or remote target).
     pub fn next_hop(&self) -> Peer {
-        if self.peer.transport == Transport::Tcp && self.peer.conn.is_some() {
+        if self.peer.transport.is_stream() && self.peer.conn.is_some() {
             return self.peer;
         }
         self.dialog

@@ -270,6 +270,8 @@ pub struct LocalAddrs {
     pub udp: Option<SocketAddr>,
     /// The first TCP listener.
     pub tcp: Option<SocketAddr>,
+    /// The first TLS listener.
+    pub tls: Option<SocketAddr>,
 }
 
 /// The B2BUA core: every bridged call and the tables that find them.

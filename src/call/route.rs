@@ -9,8 +9,12 @@ use crate::sip::{uri, Peer, Transport};
 /// The peer a `sip:` URI (Request-URI, Route or Contact) points at.
 pub fn destination(target: &str) -> Result<Peer, String> {
     let u = uri::parse(target).map_err(|e| format!("not a SIP URI: {e}"))?;
-    if u.scheme != "sip" {
-        return Err(format!("only sip: URIs can be dialled, not {}:", u.scheme));
+    let secure = u.scheme == "sips";
+    if u.scheme != "sip" && !secure {
+        return Err(format!(
+            "only sip: and sips: URIs can be dialled, not {}:",
+            u.scheme
+        ));
     }
     let rest = target
         .trim()
@@ -19,28 +23,31 @@ pub fn destination(target: &str) -> Result<Peer, String> {
         .unwrap_or_default();
     let hostport = rest.rsplit('@').next().unwrap_or_default();
     let hostport = hostport.split([';', '?']).next().unwrap_or_default();
-    let (host, port) = split_host_port(hostport)?;
+    let (host, port) = split_host_port(hostport, if secure { 5061 } else { 5060 })?;
     let ip: IpAddr = host
         .parse()
         .map_err(|_| format!("host {host:?} is not an IP address (holdless does not use DNS)"))?;
     let addr = SocketAddr::new(ip, port);
-    let tcp = target
-        .split(';')
-        .skip(1)
-        .any(|p| p.trim().eq_ignore_ascii_case("transport=tcp"));
-    Ok(if tcp {
-        Peer {
-            transport: Transport::Tcp,
-            addr,
-            conn: None,
-            local: None,
-        }
+    let param = |v: &str| {
+        target
+            .split(';')
+            .skip(1)
+            .any(|p| p.trim().eq_ignore_ascii_case(v))
+    };
+    let transport = if secure || param("transport=tls") {
+        Transport::Tls
+    } else if param("transport=tcp") {
+        Transport::Tcp
     } else {
-        Peer::udp(addr)
+        Transport::Udp
+    };
+    Ok(Peer {
+        transport,
+        ..Peer::udp(addr)
     })
 }
 
-fn split_host_port(s: &str) -> Result<(&str, u16), String> {
+fn split_host_port(s: &str, default_port: u16) -> Result<(&str, u16), String> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let end = rest.find(']').ok_or("unterminated IPv6 reference")?;
         (&rest[..end], rest[end + 1..].strip_prefix(':'))
@@ -51,7 +58,7 @@ fn split_host_port(s: &str) -> Result<(&str, u16), String> {
         }
     };
     let port = match port {
-        None => 5060,
+        None => default_port,
         Some(p) => p.parse().map_err(|_| format!("bad port {p:?}"))?,
     };
     Ok((host, port))
@@ -73,5 +80,9 @@ mod tests {
         assert_eq!(p.addr, "[::1]:5070".parse().unwrap());
         assert!(destination("sip:cc@example.com").is_err());
         assert!(destination("tel:+15550009999").is_err());
+        let p = destination("sips:agent@127.0.0.1").unwrap();
+        assert_eq!((p.transport, p.addr.port()), (Transport::Tls, 5061));
+        let p = destination("sip:agent@127.0.0.1:5071;transport=tls").unwrap();
+        assert_eq!((p.transport, p.addr.port()), (Transport::Tls, 5071));
     }
 }

@@ -110,6 +110,7 @@ impl Endpoint {
                 LocalAddrs {
                     udp: cfg.sip.udp.first().copied(),
                     tcp: cfg.sip.tcp.first().copied(),
+                    tls: cfg.sip.tls.first().copied(),
                 },
                 seed ^ 0xca11,
             )
@@ -145,7 +146,7 @@ impl Endpoint {
         }
         let framing = match from.transport {
             Transport::Udp => Framing::Datagram,
-            Transport::Tcp => Framing::Stream,
+            Transport::Tcp | Transport::Tls => Framing::Stream,
         };
         let parsed = match parse::parse(bytes, framing) {
             Ok(p) => p,
@@ -605,7 +606,7 @@ fn stamp_via(req: &mut Message, from: Peer) -> Peer {
     }
     via::replace_top(req, &top);
     match from.transport {
-        Transport::Tcp => from,
+        Transport::Tcp | Transport::Tls => from,
         Transport::Udp if rport => from,
         Transport::Udp => Peer {
             addr: SocketAddr::new(ip, top.port.unwrap_or(5060)),

@@ -47,6 +47,9 @@ pub enum RuntimeError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The TLS certificate, key or CA could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(crate::key_error::KeyError),
     /// A call target's prompts could not be loaded.
     #[error("prompts: {0}")]
     Prompts(String),
@@ -107,6 +110,29 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
         })?;
         tcp_listeners.push(l);
     }
+    let mut tls_listeners = Vec::new();
+    if !cfg.sip.tls.is_empty() {
+        let files = cfg.sip.tls_files.as_ref().ok_or(RuntimeError::Tls(
+            crate::key_error::KeyError::new(
+                "sip.tls_cert",
+                "TLS listeners need sip.tls_cert and sip.tls_key",
+            ),
+        ))?;
+        let now = chrono::Utc::now().timestamp();
+        let ctx = crate::tls::TlsContext::load(files, now).map_err(RuntimeError::Tls)?;
+        for w in &ctx.warnings {
+            tracing::warn!("{w}");
+        }
+        let acceptor = tokio_rustls::TlsAcceptor::from(ctx.server.clone());
+        for addr in &cfg.sip.tls {
+            let l = tcp::bind(*addr).map_err(|source| RuntimeError::Bind {
+                what: "SIP/TLS",
+                addr: *addr,
+                source,
+            })?;
+            tls_listeners.push((l, acceptor.clone()));
+        }
+    }
     let http = tokio::net::TcpListener::bind(cfg.http_listen)
         .await
         .map_err(|source| RuntimeError::Bind {
@@ -122,6 +148,16 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
         let opts = tcp::Options {
             idle: cfg.sip.tcp_idle_timeout,
             drop_acl: drop_at_accept.clone(),
+            tls: None,
+        };
+        tokio::spawn(tcp::accept_loop(l, tx.clone(), opts, counters.clone()));
+    }
+    for (l, acceptor) in tls_listeners {
+        // TLS: the access list closes a stranger's connection before any handshake.
+        let opts = tcp::Options {
+            idle: cfg.sip.tcp_idle_timeout,
+            drop_acl: Some(AccessList::new(&cfg.acl)),
+            tls: Some(acceptor),
         };
         tokio::spawn(tcp::accept_loop(l, tx.clone(), opts, counters.clone()));
     }

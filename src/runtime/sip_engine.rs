@@ -424,6 +424,27 @@ impl SipEngine {
             match t.to.transport {
                 Transport::Udp => send_udp(&self.udp, &self.counters, bytes, t.to).await,
                 Transport::Tcp => self.send_tcp(bytes, t.to),
+                Transport::Tls => self.send_tls(bytes, t.to),
+            }
+        }
+    }
+
+    /// Down the TLS connection the peer is on. Opening TLS connections (to trunks, or to a
+    /// peer whose connection closed) is not done yet: such a message is dropped, counted.
+    fn send_tls(&mut self, bytes: Bytes, to: Peer) {
+        match to
+            .conn
+            .and_then(|c| self.conns.get(&c))
+            .map(|w| w.try_send(bytes))
+        {
+            Some(Ok(())) => {}
+            Some(Err(_)) => {
+                tracing::debug!(dst = %to.addr, "TLS connection gone or full; message dropped");
+                self.counters.inc(Kind::Dropped, "tcp_unavailable");
+            }
+            None => {
+                tracing::warn!(dst = %to.addr, "no TLS connection to this peer: holdless does not open outbound TLS connections yet; message dropped");
+                self.counters.inc(Kind::Dropped, "tls_no_connection");
             }
         }
     }

@@ -1,12 +1,14 @@
-//! TCP listeners and connections: framing by Content-Length, CRLF keep-alives, idle
-//! timeout, and a write queue per connection for responses.
+//! TCP and TLS listeners and connections: framing by Content-Length, CRLF keep-alives,
+//! idle timeout, and a write queue per connection for responses. A TLS connection is a
+//! TCP one with rustls in between: the same framing, limits and access list (checked at
+//! accept, before any handshake).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -48,6 +50,8 @@ pub(super) fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
 pub(super) struct Options {
     pub(super) idle: Duration,
     pub(super) drop_acl: Option<AccessList>,
+    /// SIP over TLS: the handshake's server side (`None`: plain TCP).
+    pub(super) tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
@@ -80,11 +84,35 @@ pub(super) async fn accept_loop(l: TcpListener, tx: Inboxes, opts: Options, coun
             return;
         }
         let conn = ConnId(NEXT_CONN.fetch_add(1, Ordering::Relaxed));
-        let peer = Peer::tcp(addr, conn);
         open.fetch_add(1, Ordering::Relaxed);
         let (open, tx, counters, idle) = (open.clone(), tx.clone(), counters.clone(), opts.idle);
+        let tls = opts.tls.clone();
         tokio::spawn(async move {
-            connection(stream, peer, tx.clone(), idle, counters).await;
+            let _ = stream.set_nodelay(true);
+            match tls {
+                None => connection(stream, Peer::tcp(addr, conn), tx.clone(), idle, counters).await,
+                Some(acceptor) => {
+                    let shake = tokio::time::timeout(
+                        crate::tls::HANDSHAKE_TIMEOUT,
+                        acceptor.accept(stream),
+                    )
+                    .await;
+                    match shake {
+                        Ok(Ok(stream)) => {
+                            let peer = Peer::tls(addr, conn);
+                            connection(stream, peer, tx.clone(), idle, counters).await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::info!(peer = %addr, error = %e, "TLS handshake failed");
+                            counters.inc(Kind::Dropped, "tls_handshake");
+                        }
+                        Err(_) => {
+                            tracing::info!(peer = %addr, "TLS handshake timed out");
+                            counters.inc(Kind::Dropped, "tls_handshake");
+                        }
+                    }
+                }
+            }
             let _ = tx.send(Input::Closed { conn }).await;
             open.fetch_sub(1, Ordering::Relaxed);
         });
@@ -113,6 +141,7 @@ pub(super) fn connect(
                 if tx.send(opened).await.is_err() {
                     return;
                 }
+                let _ = stream.set_nodelay(true);
                 run(
                     stream,
                     Peer::tcp(addr, conn),
@@ -136,8 +165,8 @@ pub(super) fn connect(
 /// How long an outbound TCP connect may take (Timer B/F bound the transaction anyway).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-async fn connection(
-    stream: TcpStream,
+async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
+    stream: S,
     peer: Peer,
     tx: Inboxes,
     idle: Duration,
@@ -152,16 +181,15 @@ async fn connection(
 }
 
 /// Reads frames to the engine and writes queued bytes until either side closes.
-async fn run(
-    stream: TcpStream,
+async fn run<S: AsyncRead + AsyncWrite + Send + 'static>(
+    stream: S,
     peer: Peer,
     tx: Inboxes,
     idle: Duration,
     counters: Counters,
     mut wrx: mpsc::Receiver<Bytes>,
 ) {
-    let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let mut framer = StreamFramer::new();
     let mut buf = vec![0u8; 16 * 1024];
     loop {

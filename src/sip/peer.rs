@@ -12,12 +12,19 @@ pub enum Transport {
     Udp,
     /// A byte stream framed by Content-Length: reliable, no retransmissions.
     Tcp,
+    /// TCP inside TLS (RFC 3261 §26.2): framed and reliable as TCP.
+    Tls,
 }
 
 impl Transport {
     /// Whether the transport is reliable (RFC 3261 §17: Timers A, E, G not used, D/I/J/K zero).
     pub fn is_reliable(self) -> bool {
-        matches!(self, Transport::Tcp)
+        matches!(self, Transport::Tcp | Transport::Tls)
+    }
+
+    /// Whether messages travel on a connection (TCP or TLS) rather than as datagrams.
+    pub fn is_stream(self) -> bool {
+        matches!(self, Transport::Tcp | Transport::Tls)
     }
 
     /// The Via transport token.
@@ -25,6 +32,7 @@ impl Transport {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
         }
     }
 }
@@ -70,6 +78,14 @@ impl Peer {
             addr,
             conn: Some(conn),
             local: None,
+        }
+    }
+
+    /// A TLS peer on a known connection.
+    pub fn tls(addr: SocketAddr, conn: ConnId) -> Self {
+        Peer {
+            transport: Transport::Tls,
+            ..Peer::tcp(addr, conn)
         }
     }
 

@@ -1,0 +1,309 @@
+//! SIP over TLS on real loopback sockets: holdless with a certificate from a test CA
+//! answers OPTIONS and INVITEs on its TLS listener (Via transport TLS kept), refuses TLS
+//! 1.1 and older by construction, requires a client certificate from the configured CA
+//! when mutual TLS is on, and `check-config` names the key and file of a bad certificate.
+
+mod api_support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use api_support::{config, free_port, wait_healthy, Holdless};
+use chrono::Datelike;
+use rcgen::{
+    date_time_ymd, BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A test CA and the PEM files it issued, in `dir`.
+struct Pki {
+    ca: CertifiedIssuer<'static, KeyPair>,
+    dir: PathBuf,
+}
+
+impl Pki {
+    fn new(dir: &Path, name: &str) -> Pki {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.distinguished_name.push(DnType::CommonName, name);
+        let ca = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
+        std::fs::write(dir.join(format!("{name}.pem")), ca.pem()).unwrap();
+        Pki {
+            ca,
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// Issues a certificate for 127.0.0.1 valid until `not_after` (y, m, d); writes
+    /// `{file}.pem` and `{file}.key`; returns the DER chain and key.
+    fn issue(
+        &self,
+        file: &str,
+        not_after: (i32, u8, u8),
+    ) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+        let mut p = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        p.distinguished_name.push(DnType::CommonName, file);
+        p.not_before = date_time_ymd(2020, 1, 1);
+        p.not_after = date_time_ymd(not_after.0, not_after.1, not_after.2);
+        let key = KeyPair::generate().unwrap();
+        let cert = p.signed_by(&key, &self.ca).unwrap();
+        std::fs::write(self.dir.join(format!("{file}.pem")), cert.pem()).unwrap();
+        std::fs::write(self.dir.join(format!("{file}.key")), key.serialize_pem()).unwrap();
+        let der = PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+        (vec![cert.der().clone()], der)
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    #[allow(deprecated)]
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A TLS client trusting `ca_pem`, presenting `identity` if given.
+fn client(
+    ca_pem: &Path,
+    identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> tokio_rustls::TlsConnector {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca_pem).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let b = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_root_certificates(roots);
+    let cfg = match identity {
+        Some((chain, key)) => b.with_client_auth_cert(chain, key).unwrap(),
+        None => b.with_no_client_auth(),
+    };
+    tokio_rustls::TlsConnector::from(Arc::new(cfg))
+}
+
+const BOTH: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+/// Sends `msg` over a new TLS connection and reads the first response.
+async fn exchange(
+    connector: &tokio_rustls::TlsConnector,
+    port: u16,
+    msg: &str,
+) -> Result<String, String> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| e.to_string())?;
+    let local = tcp.local_addr().unwrap();
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = connector
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    let msg = msg.replace("LOCAL", &local.to_string());
+    tls.write_all(msg.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 8192];
+    let mut got = Vec::new();
+    let read = async {
+        loop {
+            let n = tls.read(&mut buf).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err(format!("closed after {:?}", String::from_utf8_lossy(&got)));
+            }
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got).to_string();
+            if text.contains("\r\n\r\n") {
+                return Ok(text);
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .map_err(|_| "no answer".to_string())?
+}
+
+fn options(branch: &str) -> String {
+    format!(
+        "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS LOCAL;branch=z9hG4bK{branch}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=1\r\nTo: <sip:127.0.0.1>\r\n\
+         Call-ID: {branch}@tls\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+/// A config with a TLS listener on `tls` and `extra` lines in [sip].
+fn tls_config(dir: &Path, tls: u16, extra: &str) -> PathBuf {
+    let (sip, http) = (free_port(), free_port());
+    let data = dir.join("data").display().to_string();
+    let text = config(sip, http, &data).replace(
+        "[sip]\n",
+        &format!(
+            "[sip]\ntls = [\"127.0.0.1:{tls}\"]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n{extra}\n",
+            dir.join("server.pem").display(),
+            dir.join("server.key").display()
+        ),
+    );
+    let cfg = dir.join(format!("holdless-{tls}.toml"));
+    std::fs::write(&cfg, text).unwrap();
+    cfg
+}
+
+fn http_port(cfg: &Path) -> u16 {
+    let text = std::fs::read_to_string(cfg).unwrap();
+    let line = text.lines().find(|l| l.starts_with("listen = ")).unwrap();
+    line.rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('"')
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_over_tls_answers_on_the_same_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    pki.issue("server", (2099, 1, 1));
+    let tls = free_port();
+    let cfg = tls_config(dir.path(), tls, "");
+    let _h = Holdless::spawn(&cfg, &dir.path().join("h.log"));
+    wait_healthy(http_port(&cfg)).await;
+    let ca = dir.path().join("ca.pem");
+
+    let ok = exchange(&client(&ca, None, BOTH), tls, &options("a1"))
+        .await
+        .unwrap();
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    assert!(ok.contains("Via: SIP/2.0/TLS 127.0.0.1:"), "Via kept: {ok}");
+    // TLS 1.2 is accepted too.
+    let v12 = client(&ca, None, &[&rustls::version::TLS12]);
+    let ok = exchange(&v12, tls, &options("a2")).await.unwrap();
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    // An INVITE for a number nobody serves: 404 over the same connection.
+    let invite = "INVITE sip:+15559999999@127.0.0.1 SIP/2.0\r\n\
+        Via: SIP/2.0/TLS LOCAL;branch=z9hG4bKinv1\r\nMax-Forwards: 70\r\n\
+        From: <sip:+15551234567@127.0.0.1>;tag=9\r\nTo: <sip:+15559999999@127.0.0.1>\r\n\
+        Call-ID: inv1@tls\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@LOCAL;transport=tls>\r\n\
+        Content-Length: 0\r\n\r\n";
+    let nf = exchange(&client(&ca, None, BOTH), tls, invite)
+        .await
+        .unwrap();
+    assert!(nf.starts_with("SIP/2.0 404"), "{nf}");
+    // A client that does not trust holdless's CA fails its handshake.
+    let other = Pki::new(dir.path(), "other-ca");
+    drop(other);
+    let err = exchange(
+        &client(&dir.path().join("other-ca.pem"), None, BOTH),
+        tls,
+        &options("a3"),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.starts_with("handshake"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_requires_a_certificate_from_the_configured_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    pki.issue("server", (2099, 1, 1));
+    let trunk = Pki::new(dir.path(), "trunk-ca");
+    let trunk_id = trunk.issue("trunk", (2099, 1, 1));
+    let stranger_id = pki.issue("stranger", (2099, 1, 1));
+    let tls = free_port();
+    let extra = format!(
+        "tls_client_ca = \"{}\"",
+        dir.path().join("trunk-ca.pem").display()
+    );
+    let cfg = tls_config(dir.path(), tls, &extra);
+    let _h = Holdless::spawn(&cfg, &dir.path().join("h.log"));
+    wait_healthy(http_port(&cfg)).await;
+    let ca = dir.path().join("ca.pem");
+
+    let ok = exchange(&client(&ca, Some(trunk_id), BOTH), tls, &options("m1"))
+        .await
+        .unwrap();
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    for (who, id) in [
+        ("no certificate", None),
+        ("another CA's", Some(stranger_id)),
+    ] {
+        let r = exchange(&client(&ca, id, BOTH), tls, &options("m2")).await;
+        assert!(r.is_err(), "{who}: answered {r:?}");
+    }
+}
+
+fn check_config(cfg: &Path) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_holdless"))
+        .arg("check-config")
+        .arg(cfg)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn check_config_names_the_key_and_file_of_bad_tls_material() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let cfg = tls_config(dir.path(), free_port(), "");
+    let cert = dir.path().join("server.pem").display().to_string();
+    let key = dir.path().join("server.key").display().to_string();
+
+    // Missing files.
+    let (ok, out) = check_config(&cfg);
+    assert!(
+        !ok && out.contains("sip.tls_cert") && out.contains(&cert),
+        "{out}"
+    );
+    // Expired.
+    pki.issue("server", (2021, 1, 1));
+    let (ok, out) = check_config(&cfg);
+    assert!(
+        !ok && out.contains("sip.tls_cert") && out.contains("expired"),
+        "{out}"
+    );
+    // Expiring within 14 days: a warning, still ok.
+    let soon = chrono::Utc::now() + chrono::Duration::days(7);
+    pki.issue(
+        "server",
+        (soon.year(), soon.month() as u8, soon.day() as u8),
+    );
+    let (ok, out) = check_config(&cfg);
+    assert!(
+        ok && out.contains("warning") && out.contains("expires in"),
+        "{out}"
+    );
+    // A key that is not PEM.
+    pki.issue("server", (2099, 1, 1));
+    std::fs::write(&key, "not a key").unwrap();
+    let (ok, out) = check_config(&cfg);
+    assert!(
+        !ok && out.contains("sip.tls_key") && out.contains(&key),
+        "{out}"
+    );
+    // A key that does not match the certificate.
+    pki.issue("other", (2099, 1, 1));
+    std::fs::copy(dir.path().join("other.key"), &key).unwrap();
+    let (ok, out) = check_config(&cfg);
+    assert!(!ok && out.contains("sip.tls_key"), "{out}");
+    // TLS listeners without a certificate.
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("tls_cert") && !l.starts_with("tls_key"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&cfg, text).unwrap();
+    let (ok, out) = check_config(&cfg);
+    assert!(!ok && out.contains("sip.tls_cert"), "{out}");
+}
