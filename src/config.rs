@@ -112,6 +112,7 @@ struct RawSip {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_client_ca: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
     tcp_idle_timeout_secs: u64,
     user_agent: String,
     engine_threads: usize,
@@ -127,6 +128,7 @@ impl Default for RawSip {
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
+            tls_ca: None,
             tcp_idle_timeout_secs: 300,
             user_agent: "holdless".into(),
             engine_threads: 0,
@@ -229,6 +231,9 @@ pub struct SipConfig {
     pub tls: Vec<SocketAddr>,
     /// Certificate, key and CAs for SIP over TLS (required with TLS listeners).
     pub tls_files: Option<crate::tls::TlsFiles>,
+    /// CA certificates (PEM) that servers holdless connects to over TLS must chain to;
+    /// `None`: the system's roots.
+    pub tls_ca: Option<PathBuf>,
     /// A TCP connection with no traffic for this long is closed.
     pub tcp_idle_timeout: Duration,
     /// Server / User-Agent header value.
@@ -649,6 +654,7 @@ fn validate(raw: RawConfig, errors: &mut Vec<KeyError>) -> Config {
             tcp,
             tls,
             tls_files,
+            tls_ca: raw.sip.tls_ca,
             tcp_idle_timeout: Duration::from_secs(raw.sip.tcp_idle_timeout_secs),
             user_agent: raw.sip.user_agent,
             engine_threads: match raw.sip.engine_threads {

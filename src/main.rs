@@ -55,6 +55,13 @@ fn main() -> ExitCode {
                         }
                     }
                 }
+                if cfg.sip.tls_ca.is_some() {
+                    let files = cfg.sip.tls_files.as_ref();
+                    if let Err(e) = holdless::tls::client_config(files, cfg.sip.tls_ca.as_deref()) {
+                        eprintln!("{}: {e}", path.display());
+                        return ExitCode::FAILURE;
+                    }
+                }
                 match holdless::call::inbound_targets(&cfg) {
                     Ok(_) => {
                         println!("{}: ok", path.display());

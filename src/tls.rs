@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 use crate::key_error::KeyError;
 
@@ -63,6 +63,20 @@ fn certs(key: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, KeyErro
     Ok(certs)
 }
 
+type ChainAndKey = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+/// The certificate chain and its key from their PEM files.
+fn chain_and_key(files: &TlsFiles) -> Result<ChainAndKey, KeyError> {
+    let chain = certs("sip.tls_cert", &files.cert)?;
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| {
+        KeyError::new(
+            "sip.tls_key",
+            format!("{}: {}", files.key.display(), pem_error(e)),
+        )
+    })?;
+    Ok((chain, key))
+}
+
 fn pem_error(e: rustls::pki_types::pem::Error) -> String {
     match e {
         rustls::pki_types::pem::Error::Io(io) => format!("cannot read: {io}"),
@@ -70,17 +84,56 @@ fn pem_error(e: rustls::pki_types::pem::Error) -> String {
     }
 }
 
+/// The client side, for connections holdless opens (to trunks, contact centers, callers):
+/// servers are verified against `ca` (`sip.tls_ca`, PEM) or else the system's roots, with
+/// SNI; holdless presents its own certificate (`files`) to peers that ask for one.
+pub fn client_config(
+    files: Option<&TlsFiles>,
+    ca: Option<&Path>,
+) -> Result<Arc<ClientConfig>, KeyError> {
+    let mut roots = RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            for c in certs("sip.tls_ca", path)? {
+                roots
+                    .add(c)
+                    .map_err(|e| KeyError::new("sip.tls_ca", format!("{}: {e}", path.display())))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for e in &found.errors {
+                tracing::warn!(error = %e, "reading the system's TLS roots");
+            }
+            let (added, _) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                tracing::warn!(
+                    "no system TLS roots found: outbound TLS will fail unless sip.tls_ca is set"
+                );
+            }
+        }
+    }
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| KeyError::new("sip.tls_ca", format!("TLS versions: {e}")))?
+        .with_root_certificates(roots);
+    let config = match files {
+        Some(f) => {
+            let (chain, key) = chain_and_key(f)?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| KeyError::new("sip.tls_key", format!("{}: {e}", f.key.display())))?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
+}
+
 impl TlsContext {
     /// Loads and checks the files: each error names its key and file and says what is
     /// wrong; `now` (Unix seconds) decides expiry.
     pub fn load(files: &TlsFiles, now: i64) -> Result<TlsContext, KeyError> {
-        let chain = certs("sip.tls_cert", &files.cert)?;
-        let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| {
-            KeyError::new(
-                "sip.tls_key",
-                format!("{}: {}", files.key.display(), pem_error(e)),
-            )
-        })?;
+        let (chain, key) = chain_and_key(files)?;
         let (_, leaf) = x509_parser::parse_x509_certificate(&chain[0]).map_err(|e| {
             KeyError::new(
                 "sip.tls_cert",

@@ -307,3 +307,170 @@ fn check_config_names_the_key_and_file_of_bad_tls_material() {
     let (ok, out) = check_config(&cfg);
     assert!(!ok && out.contains("sip.tls_cert"), "{out}");
 }
+
+/// A TLS server standing in for a trunk on 127.0.0.1: presents `chain`/`key`, reads one
+/// request and answers it `486 Busy Here`; returns what it read (or the handshake error).
+async fn busy_trunk(
+    listener: tokio::net::TcpListener,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<String, String> {
+    let cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(BOTH)
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
+    let mut tls = acceptor
+        .accept(tcp)
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 8192];
+    let invite = loop {
+        let n = tls.read(&mut buf).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("closed".into());
+        }
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if body.len() >= len {
+                break head.to_string();
+            }
+        }
+    };
+    let keep = |name: &str| -> String {
+        invite
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .map(|l| format!("{l}\r\n"))
+            .collect()
+    };
+    let busy = format!(
+        "SIP/2.0 486 Busy Here\r\n{}{}{}{}{}Content-Length: 0\r\n\r\n",
+        keep("Via:"),
+        keep("From:"),
+        keep("To:").trim_end().to_owned() + ";tag=trunk\r\n",
+        keep("Call-ID:"),
+        keep("CSeq:")
+    );
+    tls.write_all(busy.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    // Keep the connection up while holdless ACKs.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok(invite)
+}
+
+/// A caller's INVITE over UDP to a call target bridged to `sip:…;transport=tls`: the final
+/// response it gets, and how long it took.
+async fn call_over_udp(sip: u16, id: &str) -> (u16, Duration) {
+    let caller = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let local = caller.local_addr().unwrap();
+    let sdp = "v=0\r\no=c 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+               m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    let invite = format!(
+        "INVITE sip:+15550002777@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK{id}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:+15551234567@127.0.0.1>;tag=c1\r\nTo: <sip:+15550002777@127.0.0.1>\r\n\
+         Call-ID: {id}@test\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@{local}>\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    let t0 = std::time::Instant::now();
+    caller
+        .send_to(invite.as_bytes(), ("127.0.0.1", sip))
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let (n, _) = tokio::time::timeout(Duration::from_secs(40), caller.recv_from(&mut buf))
+            .await
+            .expect("a final response")
+            .unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]).to_string();
+        let code: u16 = text
+            .strip_prefix("SIP/2.0 ")
+            .and_then(|r| r.get(..3))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        if code >= 200 {
+            return (code, t0.elapsed());
+        }
+    }
+}
+
+/// holdless dials a TLS destination (`;transport=tls`): it verifies the server's
+/// certificate against `sip.tls_ca` (Via transport TLS on the way out) and relays the
+/// trunk's answer; a certificate from another CA is a failed leg at once, logged, never a
+/// fallback to plain TCP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_tls_is_verified_and_never_falls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    pki.issue("server", (2099, 1, 1));
+    let trusted = pki.issue("trunk", (2099, 1, 1));
+    let rogue = Pki::new(dir.path(), "rogue-ca").issue("rogue", (2099, 1, 1));
+    let trunk = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tport = trunk.local_addr().unwrap().port();
+    let sip = free_port();
+    let http = free_port();
+    let data = dir.path().join("data").display().to_string();
+    let text = config(sip, http, &data).replace(
+        "[sip]\n",
+        &format!(
+            "[sip]\ntls_cert = \"{}\"\ntls_key = \"{}\"\ntls_ca = \"{}\"\n",
+            dir.path().join("server.pem").display(),
+            dir.path().join("server.key").display(),
+            dir.path().join("ca.pem").display()
+        ),
+    ) + &format!(
+        "\n[[call_targets]]\nid = \"bridged\"\nname = \"Bridged\"\nnumbers = [\"+15550002777\"]\n\
+         bridge_to = \"sip:+15550009999@127.0.0.1:{tport};transport=tls\"\n"
+    );
+    let cfg = dir.path().join("out.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let log = dir.path().join("h.log");
+    let (ok, out) = check_config(&cfg);
+    assert!(ok, "{out}");
+    let _h = Holdless::spawn(&cfg, &log);
+    wait_healthy(http).await;
+
+    let server = tokio::spawn(busy_trunk(trunk, trusted.0, trusted.1));
+    let (code, _) = call_over_udp(sip, "trusted").await;
+    let invite = server.await.unwrap().expect("the trunk read an INVITE");
+    assert!(
+        invite.starts_with("INVITE sip:+15550009999@127.0.0.1:"),
+        "{invite}"
+    );
+    assert!(invite.contains("Via: SIP/2.0/TLS "), "{invite}");
+    assert!(
+        invite.contains(";transport=tls>"),
+        "Contact on TLS: {invite}"
+    );
+    assert_eq!(code, 486, "the trunk's answer relayed");
+
+    // The same trunk with a certificate holdless does not trust.
+    let trunk = tokio::net::TcpListener::bind(("127.0.0.1", tport))
+        .await
+        .unwrap();
+    let server = tokio::spawn(busy_trunk(trunk, rogue.0, rogue.1));
+    let (code, took) = call_over_udp(sip, "rogue").await;
+    assert!(
+        server.await.unwrap().is_err(),
+        "no request over a refused handshake"
+    );
+    assert!(code >= 400, "a failed leg: {code}");
+    assert!(
+        took < Duration::from_secs(10),
+        "failed at once, not at Timer B: {took:?}"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("outbound TLS failed"), "logged: {text}");
+}

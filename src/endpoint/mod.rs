@@ -521,6 +521,12 @@ impl Endpoint {
         self.drain_tx(now);
     }
 
+    /// No connection to `to` could be opened: what was sent there fails now.
+    pub fn destination_failed(&mut self, now: Instant, to: Peer) {
+        self.tx.destination_failed(to);
+        self.drain_tx(now);
+    }
+
     /// Moves transaction output out and hands transaction events to the call core, until
     /// neither has more.
     fn drain_tx(&mut self, now: Instant) {

@@ -259,7 +259,12 @@ fn logs_of(level: tracing::Level, f: impl FnOnce()) -> String {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
-    tracing::subscriber::with_default(sub, f);
+    tracing::subscriber::with_default(sub, || {
+        // Another test's subscriber, made or dropped on another thread meanwhile, may have
+        // cached a callsite's interest as "never": ask every callsite again under this one.
+        tracing::callsite::rebuild_interest_cache();
+        f()
+    });
     let bytes = sink.0.lock().unwrap().clone();
     String::from_utf8_lossy(&bytes).into_owned()
 }

@@ -14,6 +14,7 @@ use crate::callback::service::Service;
 use crate::callback::{AttemptResult, Launch};
 use crate::cluster::forward;
 use crate::resolve::Resolver;
+use crate::sip::Transport;
 
 /// A launch with its legs' destinations.
 pub(super) struct Placed {
@@ -35,6 +36,8 @@ pub(super) struct Routing {
     pub outbound_trunk: Option<String>,
     /// Call targets by id.
     pub targets: HashMap<String, Arc<InboundTarget>>,
+    /// Where TLS peers' host names are recorded for certificate verification.
+    pub tls_names: super::sip_engine::TlsNames,
 }
 
 impl Routing {
@@ -52,6 +55,16 @@ impl Routing {
                     tracing::warn!(to = next_hop, refused = ?targets.refused(), "addresses outside the egress allow-list skipped");
                 }
                 let peers: Vec<_> = targets.all().iter().filter_map(|t| t.peer()).collect();
+                let host = host_only(crate::call::dialler::host_of(next_hop));
+                if host.parse::<std::net::IpAddr>().is_err() {
+                    let mut names = self
+                        .tls_names
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    for p in peers.iter().filter(|p| p.transport == Transport::Tls) {
+                        names.insert(p.addr, host.to_owned());
+                    }
+                }
                 Some(Hop {
                     uri_host: crate::call::dialler::host_of(request_uri).to_owned(),
                     peers,
@@ -98,6 +111,14 @@ impl Routing {
             customer,
             agent,
         }
+    }
+}
+
+/// `host[:port]` or `[v6][:port]` without the port.
+fn host_only(hostport: &str) -> &str {
+    match hostport.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => hostport.rsplit_once(':').map_or(hostport, |(h, _)| h),
     }
 }
 

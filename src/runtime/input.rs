@@ -28,4 +28,10 @@ pub enum Input {
         /// The connection.
         conn: ConnId,
     },
+    /// An outbound connection could not be opened (refused, timed out, or its TLS
+    /// handshake or certificate failed): what waits on it fails now.
+    Unreachable {
+        /// The destination, as the core addressed it.
+        to: Peer,
+    },
 }

@@ -133,6 +133,14 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
             tls_listeners.push((l, acceptor.clone()));
         }
     }
+    let tls_names: sip_engine::TlsNames = Default::default();
+    let tls_out = sip_engine::TlsOut {
+        connector: tokio_rustls::TlsConnector::from(
+            crate::tls::client_config(cfg.sip.tls_files.as_ref(), cfg.sip.tls_ca.as_deref())
+                .map_err(RuntimeError::Tls)?,
+        ),
+        names: tls_names.clone(),
+    };
     let http = tokio::net::TcpListener::bind(cfg.http_listen)
         .await
         .map_err(|source| RuntimeError::Bind {
@@ -215,6 +223,7 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
                 .collect(),
             outbound_trunk: cfg.calls.outbound_trunk.clone(),
             targets: inbound.clone(),
+            tls_names: tls_names.clone(),
         };
         tokio::spawn(dialler::hand_out_launches(
             callbacks.clone(),
@@ -259,6 +268,7 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
             launch_rxs
                 .pop()
                 .unwrap_or_else(|| mpsc::unbounded_channel().1),
+            Some(tls_out.clone()),
         );
         let stop = stopped(shutdown.clone());
         running.push(tokio::spawn(engine.run(rx, stop)));

@@ -57,7 +57,11 @@ pub(super) struct SipEngine {
     udp: Vec<(Arc<UdpSocket>, Option<std::net::SocketAddr>)>,
     conns: HashMap<ConnId, mpsc::Sender<Bytes>>,
     /// Outbound connections by destination, reused for every message to it.
-    outbound: HashMap<std::net::SocketAddr, ConnId>,
+    outbound: HashMap<(Transport, std::net::SocketAddr), ConnId>,
+    /// Outbound TLS: the connector, and the server names of addresses resolved from
+    /// host names (the certificate must carry that name; an address dialled as an IP
+    /// literal must be in the certificate's IP addresses).
+    tls: Option<TlsOut>,
     inputs: Inboxes,
     tcp_idle: std::time::Duration,
     media_events: mpsc::Receiver<MediaEvent>,
@@ -105,6 +109,7 @@ impl SipEngine {
         media_events: mpsc::Receiver<MediaEvent>,
         callbacks: Service,
         launches: mpsc::UnboundedReceiver<super::dialler::Placed>,
+        tls: Option<TlsOut>,
     ) -> Self {
         let (replies_tx, replies) = mpsc::unbounded_channel();
         SipEngine {
@@ -124,6 +129,7 @@ impl SipEngine {
                 .collect(),
             conns: HashMap::new(),
             outbound: HashMap::new(),
+            tls,
             inputs,
             tcp_idle: cfg.sip.tcp_idle_timeout,
             media_events,
@@ -414,6 +420,7 @@ impl SipEngine {
                 self.outbound.retain(|_, c| *c != conn);
                 self.endpoint.connection_closed(now, conn);
             }
+            Input::Unreachable { to } => self.endpoint.destination_failed(now, to),
         }
         self.flush().await;
     }
@@ -423,55 +430,75 @@ impl SipEngine {
             let bytes = Bytes::from(t.msg.to_bytes());
             match t.to.transport {
                 Transport::Udp => send_udp(&self.udp, &self.counters, bytes, t.to).await,
-                Transport::Tcp => self.send_tcp(bytes, t.to),
-                Transport::Tls => self.send_tls(bytes, t.to),
+                Transport::Tcp | Transport::Tls => self.send_stream(bytes, t.to),
             }
         }
     }
 
-    /// Down the TLS connection the peer is on. Opening TLS connections (to trunks, or to a
-    /// peer whose connection closed) is not done yet: such a message is dropped, counted.
-    fn send_tls(&mut self, bytes: Bytes, to: Peer) {
-        match to
-            .conn
-            .and_then(|c| self.conns.get(&c))
-            .map(|w| w.try_send(bytes))
-        {
-            Some(Ok(())) => {}
-            Some(Err(_)) => {
-                tracing::debug!(dst = %to.addr, "TLS connection gone or full; message dropped");
-                self.counters.inc(Kind::Dropped, "tcp_unavailable");
-            }
+    /// Down the peer's TCP or TLS connection, else the one open to its address, else a
+    /// new one (TLS verified against the configured roots, never plain instead).
+    fn send_stream(&mut self, bytes: Bytes, to: Peer) {
+        let key = (to.transport, to.addr);
+        let conn = match to.conn.or_else(|| self.outbound.get(&key).copied()) {
+            Some(c) => c,
             None => {
-                tracing::warn!(dst = %to.addr, "no TLS connection to this peer: holdless does not open outbound TLS connections yet; message dropped");
-                self.counters.inc(Kind::Dropped, "tls_no_connection");
-            }
-        }
-    }
-
-    fn send_tcp(&mut self, bytes: Bytes, to: Peer) {
-        let conn = to
-            .conn
-            .or_else(|| self.outbound.get(&to.addr).copied())
-            .unwrap_or_else(|| {
+                let tls = match (to.transport, &self.tls) {
+                    (Transport::Tls, Some(out)) => Some(out.client_for(to.addr)),
+                    (Transport::Tls, None) => {
+                        tracing::warn!(dst = %to.addr, "no outbound TLS configured: message dropped");
+                        self.counters.inc(Kind::Dropped, "tls_unavailable");
+                        return;
+                    }
+                    _ => None,
+                };
                 let (conn, writer) = super::tcp::connect(
-                    to.addr,
+                    to,
+                    tls,
                     self.inputs.clone(),
                     self.tcp_idle,
                     self.counters.clone(),
                 );
                 self.conns.insert(conn, writer);
-                self.outbound.insert(to.addr, conn);
+                self.outbound.insert(key, conn);
                 conn
-            });
+            }
+        };
         let writer = self.conns.get(&conn);
         match writer.map(|w| w.try_send(bytes)) {
             Some(Ok(())) => {}
             _ => {
-                tracing::debug!(dst = %to.addr, "TCP connection gone or full; response dropped");
+                tracing::debug!(dst = %to.addr, "connection gone or full; message dropped");
                 self.counters.inc(Kind::Dropped, "tcp_unavailable");
             }
         }
+    }
+}
+
+/// Outbound TLS for the SIP engines.
+#[derive(Clone)]
+pub(super) struct TlsOut {
+    /// The client configuration (roots, versions, holdless's own certificate).
+    pub connector: tokio_rustls::TlsConnector,
+    /// Server names by address, recorded when a host name is resolved.
+    pub names: TlsNames,
+}
+
+/// Host names by the addresses they resolved to, for TLS verification and SNI.
+pub(super) type TlsNames = Arc<std::sync::RwLock<HashMap<std::net::SocketAddr, String>>>;
+
+impl TlsOut {
+    fn client_for(&self, addr: std::net::SocketAddr) -> super::tcp::TlsClient {
+        use rustls::pki_types::ServerName;
+        let known = self
+            .names
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&addr)
+            .cloned();
+        let name = known
+            .and_then(|n| ServerName::try_from(n).ok())
+            .unwrap_or_else(|| ServerName::IpAddress(addr.ip().into()));
+        (self.connector.clone(), name)
     }
 }
 

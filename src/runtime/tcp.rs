@@ -119,10 +119,19 @@ pub(super) async fn accept_loop(l: TcpListener, tx: Inboxes, opts: Options, coun
     }
 }
 
-/// Opens an outbound connection to `addr` in the background; returns its id and write
-/// queue at once, so messages queue while it connects. A failed connect reports `Closed`.
+/// The client side of an outbound TLS connection: the connector and the name the
+/// server's certificate must carry (sent as SNI when it is a host name).
+pub(super) type TlsClient = (
+    tokio_rustls::TlsConnector,
+    rustls::pki_types::ServerName<'static>,
+);
+
+/// Opens an outbound connection to `to` (TCP, or TLS with `tls`) in the background;
+/// returns its id and write queue at once, so messages queue while it connects. A failed
+/// connect or handshake reports `Unreachable`, then `Closed`.
 pub(super) fn connect(
-    addr: std::net::SocketAddr,
+    to: Peer,
+    tls: Option<TlsClient>,
     tx: Inboxes,
     idle: Duration,
     counters: Counters,
@@ -130,36 +139,90 @@ pub(super) fn connect(
     let conn = ConnId(NEXT_CONN.fetch_add(1, Ordering::Relaxed));
     let (wtx, wrx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
     let wtx_all = wtx.clone();
+    let addr = to.addr;
     tokio::spawn(async move {
-        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => {
-                // Every engine may have to answer on it (a request with another Call-ID).
-                let opened = Input::Opened {
-                    conn,
-                    writer: wtx_all.clone(),
-                };
-                if tx.send(opened).await.is_err() {
+        // Every engine may have to answer on it (a request with another Call-ID).
+        let opened = Input::Opened {
+            conn,
+            writer: wtx_all.clone(),
+        };
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => Some(stream),
+            Ok(Err(e)) => {
+                tracing::info!(dst = %addr, error = %e, "outbound TCP connection failed");
+                None
+            }
+            Err(_) => {
+                tracing::info!(dst = %addr, "outbound TCP connection timed out");
+                None
+            }
+        };
+        let ran = match (stream, tls) {
+            (None, _) => {
+                counters.inc(Kind::Dropped, "tcp_connect_failed");
+                false
+            }
+            (Some(stream), None) => {
+                let _ = stream.set_nodelay(true);
+                let peer = Peer::tcp(addr, conn);
+                if !serve_opened(stream, peer, opened, &tx, idle, counters, wrx).await {
                     return;
                 }
+                true
+            }
+            (Some(stream), Some((connector, name))) => {
                 let _ = stream.set_nodelay(true);
-                run(
-                    stream,
-                    Peer::tcp(addr, conn),
-                    tx.clone(),
-                    idle,
-                    counters,
-                    wrx,
+                let shake = tokio::time::timeout(
+                    crate::tls::HANDSHAKE_TIMEOUT,
+                    connector.connect(name.clone(), stream),
                 )
                 .await;
+                match shake {
+                    Ok(Ok(stream)) => {
+                        let peer = Peer::tls(addr, conn);
+                        if !serve_opened(stream, peer, opened, &tx, idle, counters, wrx).await {
+                            return;
+                        }
+                        true
+                    }
+                    Ok(Err(e)) => {
+                        // Never a fallback to plain TCP: the leg fails.
+                        tracing::warn!(dst = %addr, server = ?name, error = %e, "outbound TLS failed: the server's certificate or handshake was refused");
+                        counters.inc(Kind::Dropped, "tls_handshake");
+                        false
+                    }
+                    Err(_) => {
+                        tracing::warn!(dst = %addr, server = ?name, "outbound TLS handshake timed out");
+                        counters.inc(Kind::Dropped, "tls_handshake");
+                        false
+                    }
+                }
             }
-            _ => {
-                tracing::info!(dst = %addr, "outbound TCP connection failed");
-                counters.inc(Kind::Dropped, "tcp_connect_failed");
-            }
+        };
+        if !ran {
+            let _ = tx.send(Input::Unreachable { to }).await;
         }
         let _ = tx.send(Input::Closed { conn }).await;
     });
     (conn, wtx)
+}
+
+/// Announces an opened outbound connection to the engines, then serves it until it
+/// closes; `false` if the engines are gone.
+async fn serve_opened<S: AsyncRead + AsyncWrite + Send + 'static>(
+    stream: S,
+    peer: Peer,
+    opened: Input,
+    tx: &Inboxes,
+    idle: Duration,
+    counters: Counters,
+    wrx: mpsc::Receiver<Bytes>,
+) -> bool {
+    if tx.send(opened).await.is_err() {
+        return false;
+    }
+    run(stream, peer, tx.clone(), idle, counters, wrx).await;
+    true
 }
 
 /// How long an outbound TCP connect may take (Timer B/F bound the transaction anyway).

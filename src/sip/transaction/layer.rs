@@ -160,8 +160,23 @@ impl TransactionLayer {
             }
             self.remove_server(id);
         }
+        self.fail_clients(|tx| tx.peer.conn == Some(conn));
+    }
+
+    /// No connection to `to` could be opened (TCP refused, TLS handshake or certificate
+    /// refused): every client transaction waiting on one fails now with
+    /// [`TransactionEvent::TransportError`] rather than at Timer B/F.
+    pub fn destination_failed(&mut self, to: Peer) {
+        self.fail_clients(|tx| {
+            tx.peer.conn.is_none() && tx.peer.addr == to.addr && tx.peer.transport == to.transport
+        });
+    }
+
+    /// Ends the client transactions `which` picks, reporting a transport error for those
+    /// still without a final response.
+    fn fail_clients(&mut self, which: impl Fn(&ClientTx) -> bool) {
         let mut clients: Vec<_> = (self.clients.iter())
-            .filter(|(_, tx)| tx.peer.conn == Some(conn))
+            .filter(|(_, tx)| which(tx))
             .map(|(id, tx)| (*id, tx.awaiting_final()))
             .collect();
         clients.sort_unstable();
