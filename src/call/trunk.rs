@@ -16,7 +16,8 @@ use crate::sip::digest::Credentials;
 pub struct Trunk {
     /// Its name (what call targets refer to).
     pub id: String,
-    /// Where it is: `sip:host[:port][;transport=tcp]`. Numbers are sent as
+    /// Where it is: `sip:host[:port][;transport=tcp|tls]` or `sips:host[:port]` (with the
+    /// trunk's `transport` key, if set, as the `transport` parameter). Numbers are sent as
     /// `sip:<number>@<host[:port]>`.
     pub uri: String,
     /// Requests go to this proxy first (a loose `Route`), not straight to `uri`.
@@ -52,6 +53,9 @@ pub(crate) struct RawTrunk {
     password: Option<String>,
     #[serde(default)]
     realm: Option<String>,
+    /// `udp`, `tcp` or `tls`: the transport, when the URI does not say.
+    #[serde(default)]
+    transport: Option<String>,
 }
 
 impl std::fmt::Debug for RawTrunk {
@@ -67,14 +71,37 @@ impl std::fmt::Debug for RawTrunk {
     }
 }
 
-/// Whether `uri` is a `sip:` URI holdless can send to (host or IP, UDP or TCP).
-fn check_uri(uri: &str) -> Result<(), String> {
-    let t = crate::resolve::uri::SipTarget::parse(uri).map_err(|e| e.to_string())?;
-    let tls = t.secure || t.transport == Some(crate::resolve::Transport::Tls);
-    if tls {
-        return Err("TLS trunks are not supported yet: use UDP or TCP".into());
+/// Whether `uri` is a `sip:` or `sips:` URI holdless can send to (host or IP; UDP, TCP
+/// or TLS).
+fn check_uri(uri: &str) -> Result<crate::resolve::uri::SipTarget, String> {
+    crate::resolve::uri::SipTarget::parse(uri).map_err(|e| e.to_string())
+}
+
+/// `uri` with the trunk's `transport` key as its parameter; an error if the URI already
+/// says another transport.
+fn with_transport(uri: &str, transport: &str) -> Result<String, (&'static str, String)> {
+    let t = transport.to_ascii_lowercase();
+    if !["udp", "tcp", "tls"].contains(&t.as_str()) {
+        return Err(("transport", format!("{transport:?}: udp, tcp or tls")));
     }
-    Ok(())
+    match check_uri(uri) {
+        Ok(target) if target.transport.is_some() || target.secure => {
+            let has = target.default_transport().to_string().to_ascii_lowercase();
+            if has == t {
+                Ok(uri.to_owned())
+            } else {
+                Err((
+                    "transport",
+                    format!("{t} but the uri says {has}: set one of them"),
+                ))
+            }
+        }
+        Ok(_) => Ok(match uri.split_once(['?', '>']) {
+            Some(_) => uri.to_owned(), // headers in a trunk URI are refused below anyway
+            None => format!("{uri};transport={t}"),
+        }),
+        Err(_) => Ok(uri.to_owned()), // reported against `uri`
+    }
 }
 
 /// Validates `[[trunks]]`, an error per bad key (`trunks[1].uri`).
@@ -92,7 +119,14 @@ pub(crate) fn validate(errors: &mut Vec<KeyError>, raw: &[RawTrunk]) -> Vec<Trun
         } else if out.iter().any(|o| o.id == t.id) {
             err("id", format!("{:?} is used by another trunk", t.id));
         }
-        if let Err(e) = check_uri(&t.uri) {
+        let uri = match t.transport.as_deref() {
+            None => t.uri.clone(),
+            Some(tr) => with_transport(&t.uri, tr).unwrap_or_else(|(k, e)| {
+                err(k, e);
+                t.uri.clone()
+            }),
+        };
+        if let Err(e) = check_uri(&uri) {
             err("uri", e);
         }
         if let Some(p) = &t.outbound_proxy {
@@ -120,7 +154,7 @@ pub(crate) fn validate(errors: &mut Vec<KeyError>, raw: &[RawTrunk]) -> Vec<Trun
         };
         out.push(Trunk {
             id: t.id.clone(),
-            uri: t.uri.clone(),
+            uri,
             outbound_proxy: t.outbound_proxy.clone(),
             credentials,
         });
@@ -140,6 +174,7 @@ mod tests {
             username: user.map(Into::into),
             password: pass.map(Into::into),
             realm: None,
+            transport: None,
         }
     }
 
@@ -160,6 +195,32 @@ mod tests {
     }
 
     #[test]
+    fn tls_trunks_by_uri_or_by_key() {
+        let mut e = Vec::new();
+        let t = validate(
+            &mut e,
+            &[
+                raw("sips:sip.example.com", None, None),
+                RawTrunk {
+                    id: "b".into(),
+                    transport: Some("TLS".into()),
+                    ..raw("sip:203.0.113.9:5061", None, None)
+                },
+                RawTrunk {
+                    id: "c".into(),
+                    transport: Some("tls".into()),
+                    ..raw("sip:203.0.113.9;transport=tls", None, None)
+                },
+            ],
+        );
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(t[1].uri, "sip:203.0.113.9:5061;transport=tls");
+        assert_eq!(t[2].uri, "sip:203.0.113.9;transport=tls");
+        let target = crate::resolve::uri::SipTarget::parse(&t[1].uri).unwrap();
+        assert_eq!(target.default_transport(), crate::resolve::Transport::Tls);
+    }
+
+    #[test]
     fn bad_trunks_name_their_keys() {
         let mut e = Vec::new();
         validate(
@@ -167,7 +228,12 @@ mod tests {
             &[
                 raw("http://x", None, None),
                 raw("sip:10.0.0.1", Some("u"), None),
-                raw("sips:secure.example.com", None, None),
+                raw("sips:secure.example.com;transport=udp", None, None),
+                RawTrunk {
+                    id: "x".into(),
+                    transport: Some("tls".into()),
+                    ..raw("sip:10.0.0.2;transport=tcp", None, None)
+                },
             ],
         );
         let keys: Vec<&str> = e.iter().map(|k| k.key.as_str()).collect();
@@ -178,7 +244,8 @@ mod tests {
                 "trunks[1].id",
                 "trunks[1].password",
                 "trunks[2].id",
-                "trunks[2].uri"
+                "trunks[2].uri",
+                "trunks[3].transport"
             ],
             "{e:?}"
         );

@@ -118,12 +118,12 @@ impl Transport {
         }
     }
 
-    /// holdless's SIP transport for this one; `None` for TLS, which holdless does not speak.
-    pub fn sip(self) -> Option<crate::sip::Transport> {
+    /// holdless's SIP transport for this one.
+    pub fn sip(self) -> crate::sip::Transport {
         match self {
-            Transport::Udp => Some(crate::sip::Transport::Udp),
-            Transport::Tcp => Some(crate::sip::Transport::Tcp),
-            Transport::Tls => None,
+            Transport::Udp => crate::sip::Transport::Udp,
+            Transport::Tcp => crate::sip::Transport::Tcp,
+            Transport::Tls => crate::sip::Transport::Tls,
         }
     }
 }
@@ -148,15 +148,15 @@ pub struct Target {
 }
 
 impl Target {
-    /// The SIP peer to send to (no TCP connection yet: the transport shell opens or
-    /// reuses one); `None` for TLS.
-    pub fn peer(&self) -> Option<Peer> {
-        Some(Peer {
-            transport: self.transport.sip()?,
+    /// The SIP peer to send to (no TCP or TLS connection yet: the transport shell opens
+    /// or reuses one).
+    pub fn peer(&self) -> Peer {
+        Peer {
+            transport: self.transport.sip(),
             addr: self.addr,
             conn: None,
             local: None,
-        })
+        }
     }
 }
 

@@ -54,7 +54,7 @@ impl Routing {
                 if !targets.refused().is_empty() {
                     tracing::warn!(to = next_hop, refused = ?targets.refused(), "addresses outside the egress allow-list skipped");
                 }
-                let peers: Vec<_> = targets.all().iter().filter_map(|t| t.peer()).collect();
+                let peers: Vec<_> = targets.all().iter().map(|t| t.peer()).collect();
                 let host = host_only(crate::call::dialler::host_of(next_hop));
                 if host.parse::<std::net::IpAddr>().is_err() {
                     let mut names = self
