@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::headers::{caller_failure, contact, copy_pass_through, via};
+use super::headers::{caller_failure, contact, copy_pass_through, is_sips, via};
 use super::leg::Outgoing;
 use super::session_timer::{self as st, UasNegotiation};
 use super::*;
@@ -168,6 +168,7 @@ impl CallCore {
         let local = contact(
             self.local_for(reply_to.transport, reply_to.local),
             reply_to.transport,
+            is_sips(invite),
         );
         let dialog = Dialog::as_uas(invite, &tag, &local)
             .map_err(|e| response_for(invite, 400, &format!("Bad Request: {e}"), None))?;
@@ -340,7 +341,7 @@ impl CallCore {
         let call_id = self.new_call_id();
         m.push(Name::CallId, call_id);
         m.push(Name::CSeq, "1 INVITE");
-        m.push(Name::Contact, contact(local, dest.transport));
+        m.push(Name::Contact, contact(local, dest.transport, is_sips(&m)));
         m.push(Name::Allow, ALLOWED_METHODS);
         m.push(Name::Supported, "timer");
         m.push_other(st::SESSION_EXPIRES, se.to_string());
@@ -360,7 +361,11 @@ impl CallCore {
             let p = call.caller.peer;
             r.push(
                 Name::Contact,
-                contact(self.local_for(p.transport, p.local), p.transport),
+                contact(
+                    self.local_for(p.transport, p.local),
+                    p.transport,
+                    is_sips(&call.caller.invite),
+                ),
             );
         }
         r

@@ -36,13 +36,25 @@ pub(super) fn copy_pass_through(cfg: &CallSettings, from: &Message, to: &mut Mes
     }
 }
 
-/// Our Contact for a leg on `transport`.
-pub(super) fn contact(addr: SocketAddr, transport: Transport) -> String {
+/// Our Contact for a leg on `transport`; `secure` when the leg's INVITE is addressed to a
+/// `sips:` URI, which makes ours `sips:` too (RFC 3261 §12.1.1, RFC 5630 §4.1: no
+/// `transport=tls` with `sips:`).
+pub(super) fn contact(addr: SocketAddr, transport: Transport, secure: bool) -> String {
     match transport {
+        Transport::Tls if secure => format!("<sips:holdless@{addr}>"),
         Transport::Udp => format!("<sip:holdless@{addr}>"),
         Transport::Tcp => format!("<sip:holdless@{addr};transport=tcp>"),
         Transport::Tls => format!("<sip:holdless@{addr};transport=tls>"),
     }
+}
+
+/// Whether a request (its Request-URI) is addressed to a `sips:` URI.
+pub(super) fn is_sips(req: &crate::sip::Message) -> bool {
+    req.request_uri().is_some_and(|u| {
+        u.trim_start()
+            .get(..5)
+            .is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
+    })
 }
 
 /// Our top Via for a new request.
@@ -97,5 +109,26 @@ mod tests {
         copy_pass_through(&cfg, &from, &mut to);
         assert_eq!(to.headers.len(), 1);
         assert_eq!(to.get_other("x-user-to-user"), Some("abc"));
+    }
+
+    #[test]
+    fn contacts_follow_the_transport_and_sips() {
+        let a: SocketAddr = "127.0.0.1:5061".parse().unwrap();
+        assert_eq!(
+            contact(a, Transport::Tls, false),
+            "<sip:holdless@127.0.0.1:5061;transport=tls>"
+        );
+        assert_eq!(
+            contact(a, Transport::Tls, true),
+            "<sips:holdless@127.0.0.1:5061>"
+        );
+        assert_eq!(
+            contact(a, Transport::Tcp, false),
+            "<sip:holdless@127.0.0.1:5061;transport=tcp>"
+        );
+        let sips =
+            crate::sip::Message::request(crate::sip::Method::Invite, "SIPS:+1555@example.com");
+        let sip = crate::sip::Message::request(crate::sip::Method::Invite, "sip:+1555@example.com");
+        assert!(is_sips(&sips) && !is_sips(&sip));
     }
 }

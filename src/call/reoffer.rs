@@ -1,7 +1,7 @@
 //! Mid-call offers: re-INVITE and UPDATE relayed from one leg to the other (hold, resume,
 //! codec change), glare, and RFC 4028 session refreshes.
 
-use super::headers::contact;
+use super::headers::{contact, is_sips};
 use super::session_timer as st;
 use super::*;
 use crate::sip::transaction::response_for;
@@ -160,10 +160,13 @@ impl CallCore {
             return;
         };
         let mut ok = response_for(req, 200, "OK", None);
-        let Some(p) = call.leg(side).map(|l| l.peer) else {
+        let Some((p, secure)) = call.leg(side).map(|l| (l.peer, is_sips(&l.invite))) else {
             return;
         };
-        ok.push(Name::Contact, contact(self.local_for_peer(p), p.transport));
+        ok.push(
+            Name::Contact,
+            contact(self.local_for_peer(p), p.transport, secure),
+        );
         ok.push(Name::Supported, "timer");
         if let Some(se) = self.session_echo(call, side) {
             ok.push_other(st::SESSION_EXPIRES, se);
@@ -269,10 +272,13 @@ impl CallCore {
             return;
         };
         let mut ok = response_for(&relay.request, 200, "OK", None);
-        let Some(p) = call.leg(from).map(|l| l.peer) else {
+        let Some((p, secure)) = call.leg(from).map(|l| (l.peer, is_sips(&l.invite))) else {
             return;
         };
-        ok.push(Name::Contact, contact(self.local_for_peer(p), p.transport));
+        ok.push(
+            Name::Contact,
+            contact(self.local_for_peer(p), p.transport, secure),
+        );
         ok.push(Name::Allow, ALLOWED_METHODS);
         ok.push(Name::Supported, "timer");
         if let Some(se) = self.session_echo(call, from) {

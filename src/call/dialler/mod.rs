@@ -24,7 +24,7 @@ pub use config::DiallerSettings;
 use config::ReturnEncoding;
 
 use super::flow::{sdp_body, set_body};
-use super::headers::{contact, via};
+use super::headers::{contact, is_sips, via};
 use super::inbound::InboundTarget;
 use super::session_timer as st;
 use super::*;
@@ -331,7 +331,7 @@ impl CallCore {
         m.push(Name::To, format!("<{uri}>"));
         m.push(Name::CallId, self.new_call_id());
         m.push(Name::CSeq, "1 INVITE");
-        m.push(Name::Contact, contact(local, dest.transport));
+        m.push(Name::Contact, contact(local, dest.transport, is_sips(&m)));
         m.push(Name::Allow, ALLOWED_METHODS);
         m.push(Name::Supported, "timer");
         m.push_other(st::SESSION_EXPIRES, self.cfg.session_expires.to_string());
