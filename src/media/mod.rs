@@ -12,6 +12,7 @@ pub mod pool;
 pub mod prompt;
 pub mod relay;
 pub mod rtp;
+pub mod sdes;
 pub mod sdp;
 pub mod stats;
 #[cfg(test)]
