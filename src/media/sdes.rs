@@ -127,16 +127,21 @@ impl Crypto {
         if raw.len() != KEY_LEN + SALT_LEN {
             return Err(CryptoError::Malformed("key and salt are not 30 bytes"));
         }
+        Ok(Crypto::from_material(tag, suite, &raw))
+    }
+
+    /// Key then salt from `raw` (exactly [`KEY_LEN`] + [`SALT_LEN`] bytes).
+    fn from_material(tag: u32, suite: Suite, raw: &[u8]) -> Crypto {
         let mut key = [0u8; KEY_LEN];
         let mut salt = [0u8; SALT_LEN];
         key.copy_from_slice(&raw[..KEY_LEN]);
-        salt.copy_from_slice(&raw[KEY_LEN..]);
-        Ok(Crypto {
+        salt.copy_from_slice(&raw[KEY_LEN..KEY_LEN + SALT_LEN]);
+        Crypto {
             tag,
             suite,
             key,
             salt,
-        })
+        }
     }
 
     /// A fresh master key and salt from the system's CSPRNG, for `suite` under `tag`.
@@ -146,16 +151,7 @@ impl Crypto {
         ring::rand::SystemRandom::new()
             .fill(&mut raw)
             .map_err(|_| CryptoError::Random)?;
-        let mut key = [0u8; KEY_LEN];
-        let mut salt = [0u8; SALT_LEN];
-        key.copy_from_slice(&raw[..KEY_LEN]);
-        salt.copy_from_slice(&raw[KEY_LEN..]);
-        Ok(Crypto {
-            tag,
-            suite,
-            key,
-            salt,
-        })
+        Ok(Crypto::from_material(tag, suite, &raw))
     }
 
     /// The attribute's value, for `a=crypto:` in our SDP.
