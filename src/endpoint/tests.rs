@@ -237,13 +237,22 @@ fn responses_from_a_refused_source_are_dropped() {
     assert_eq!(counters.get(Kind::Dropped, "acl"), 1);
 }
 
-/// A log sink for one test: what the fmt subscriber writes, kept in memory.
-#[derive(Clone, Default)]
-struct LogSink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+std::thread_local! {
+    /// What this thread's test is capturing: the most verbose level wanted, and the lines so far.
+    static CAPTURE: std::cell::RefCell<Option<(tracing::Level, Vec<u8>)>> =
+        const { std::cell::RefCell::new(None) };
+}
 
-impl std::io::Write for LogSink {
+/// The log writer of the test binary: appends to the calling thread's capture, if any.
+struct ThreadSink;
+
+impl std::io::Write for ThreadSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        CAPTURE.with(|c| {
+            if let Some((_, lines)) = c.borrow_mut().as_mut() {
+                lines.extend_from_slice(buf);
+            }
+        });
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -251,22 +260,32 @@ impl std::io::Write for LogSink {
     }
 }
 
+/// The log lines `f` writes on this thread at `level` and above.
+///
+/// One subscriber serves the whole test binary and asks each event whether its thread
+/// captures. A subscriber scoped to one test thread would not do: tracing caches each
+/// callsite's interest globally, and a callsite first reached on another thread while no
+/// subscriber was listening can stay cached as "never".
 fn logs_of(level: tracing::Level, f: impl FnOnce()) -> String {
-    let sink = LogSink::default();
-    let writer = sink.clone();
-    let sub = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::with_default(sub, || {
-        // Another test's subscriber, made or dropped on another thread meanwhile, may have
-        // cached a callsite's interest as "never": ask every callsite again under this one.
-        tracing::callsite::rebuild_interest_cache();
-        f()
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::Layer;
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        // A dynamic filter: its answer is never cached per callsite.
+        let wanted = tracing_subscriber::filter::dynamic_filter_fn(|meta, _| {
+            CAPTURE.with(|c| c.borrow().as_ref().is_some_and(|(l, _)| meta.level() <= l))
+        });
+        let layer = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(|| ThreadSink)
+            .with_filter(wanted);
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+            .expect("no other global subscriber in the unit tests");
     });
-    let bytes = sink.0.lock().unwrap().clone();
-    String::from_utf8_lossy(&bytes).into_owned()
+    CAPTURE.with(|c| *c.borrow_mut() = Some((level, Vec::new())));
+    f();
+    let (_, lines) = CAPTURE.with(|c| c.borrow_mut().take()).expect("capture still set");
+    String::from_utf8_lossy(&lines).into_owned()
 }
 
 #[test]
