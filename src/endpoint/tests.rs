@@ -284,7 +284,9 @@ fn logs_of(level: tracing::Level, f: impl FnOnce()) -> String {
     });
     CAPTURE.with(|c| *c.borrow_mut() = Some((level, Vec::new())));
     f();
-    let (_, lines) = CAPTURE.with(|c| c.borrow_mut().take()).expect("capture still set");
+    let (_, lines) = CAPTURE
+        .with(|c| c.borrow_mut().take())
+        .expect("capture still set");
     String::from_utf8_lossy(&lines).into_owned()
 }
 

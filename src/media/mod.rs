@@ -14,6 +14,7 @@ pub mod relay;
 pub mod rtp;
 pub mod sdes;
 pub mod sdp;
+pub mod srtp;
 pub mod stats;
 #[cfg(test)]
 mod tests;
