@@ -293,6 +293,9 @@ pub struct CallTarget {
     /// When set, every inbound call is bridged straight to this SIP URI (the contact
     /// center), the "keep holding" path.
     pub bridge_to: Option<String>,
+    /// Media security of the legs facing the contact center: the transferred caller's,
+    /// the agent's and a bridged or held call's second leg.
+    pub srtp: crate::media::srtp::SrtpPolicy,
     /// The inbound caller's conversation: menu, not-offering handling, prompts.
     pub ivr: crate::call::ivr::IvrSettings,
     /// How its callbacks are dialled.
@@ -749,6 +752,7 @@ fn call_targets(c: &mut Check, raw: &[RawCallTarget]) -> Vec<CallTarget> {
             organization: None,
             callback: CallbackSettings::default(),
             bridge_to: t.bridge_to.clone(),
+            srtp: t.srtp.unwrap_or_default(),
             ivr: crate::call::ivr::config::validate(c.0, &format!("call_targets[{i}]"), t),
             dialler: crate::call::dialler::config::validate(
                 c.0,

@@ -52,6 +52,9 @@ impl MediaControl for Shared {
     fn release(&mut self, id: MediaId) {
         self.0.lock().unwrap().release(id)
     }
+    fn secure(&mut self, id: MediaId, side: Side, policy: holdless::media::srtp::SrtpPolicy) {
+        self.0.lock().unwrap().secure(id, side, policy)
+    }
 }
 
 const CONFIG: &str = r#"

@@ -9,6 +9,7 @@ use super::leg::Outgoing;
 use super::session_timer::{self as st, UasNegotiation};
 use super::*;
 use crate::callback::attempt::LegEnd;
+use crate::media::srtp::SrtpPolicy;
 use crate::media::MediaError;
 use crate::sip::dialog::{Dialog, DialogState};
 use crate::sip::transaction::{response_for, TransactionEvent, TxId};
@@ -57,8 +58,8 @@ impl CallCore {
         }
     }
 
-    /// A new INVITE (no To tag) for a call target that bridges to `to_uri`; `reply_to` is
-    /// where the caller's responses go.
+    /// A new INVITE (no To tag) for a call target that bridges to `to_uri`, both legs with
+    /// the media security `srtp`; `reply_to` is where the caller's responses go.
     pub fn bridge(
         &mut self,
         cx: &mut Ctx,
@@ -66,6 +67,7 @@ impl CallCore {
         invite: &Message,
         reply_to: Peer,
         to_uri: &str,
+        srtp: SrtpPolicy,
     ) {
         if let Err(r) = self.admit(invite) {
             return Self::reply(cx, tx, r);
@@ -88,6 +90,8 @@ impl CallCore {
             Ok(m) => m,
             Err(e) => return Self::reply(cx, tx, media_rejection(invite, &e)),
         };
+        cx.media.secure(media, Side::Caller, srtp);
+        cx.media.secure(media, Side::Callee, srtp);
         let offer = match sdp_body(invite) {
             Some(sdp) => match cx.media.offer(cx.now, media, Side::Caller, sdp) {
                 Ok(o) => Some(o),

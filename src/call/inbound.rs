@@ -52,6 +52,8 @@ pub struct InboundTarget {
     pub prompts: Arc<PromptSet>,
     /// How its callbacks are dialled.
     pub dialler: super::dialler::DiallerSettings,
+    /// Media security of the legs facing the contact center.
+    pub srtp: crate::media::srtp::SrtpPolicy,
 }
 
 /// Where an inbound call's conversation is.
@@ -183,6 +185,10 @@ impl CallCore {
             Ok(m) => m,
             Err(e) => return Self::reply(cx, tx, media_rejection(invite, &e)),
         };
+        // Both legs face the contact center: the transferred caller, and the leg that
+        // passes a caller who keeps holding back to it.
+        cx.media.secure(media, Side::Caller, target.srtp);
+        cx.media.secure(media, Side::Callee, target.srtp);
         Self::reply(cx, tx, response_for(invite, 100, "Trying", None));
         let captured = target.callback.metadata.capture(
             invite
@@ -827,6 +833,7 @@ pub fn inbound_targets(
                 ivr: t.ivr.clone(),
                 prompts,
                 dialler: t.dialler.clone(),
+                srtp: t.srtp,
             }),
         );
     }

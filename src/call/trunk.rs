@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::media::srtp::SrtpPolicy;
+
 use crate::key_error::KeyError;
 use crate::sip::digest::Credentials;
 
@@ -24,6 +26,9 @@ pub struct Trunk {
     pub outbound_proxy: Option<String>,
     /// Digest credentials (never logged).
     pub credentials: Option<Arc<Credentials>>,
+    /// Media security of the legs sent through it (`None`: as for the leg without a
+    /// trunk).
+    pub srtp: Option<SrtpPolicy>,
 }
 
 impl PartialEq for Trunk {
@@ -56,6 +61,9 @@ pub(crate) struct RawTrunk {
     /// `udp`, `tcp` or `tls`: the transport, when the URI does not say.
     #[serde(default)]
     transport: Option<String>,
+    /// `off`, `optional` or `required`: SRTP on the legs sent through it.
+    #[serde(default)]
+    srtp: Option<SrtpPolicy>,
 }
 
 impl std::fmt::Debug for RawTrunk {
@@ -157,6 +165,7 @@ pub(crate) fn validate(errors: &mut Vec<KeyError>, raw: &[RawTrunk]) -> Vec<Trun
             uri,
             outbound_proxy: t.outbound_proxy.clone(),
             credentials,
+            srtp: t.srtp,
         });
     }
     out
@@ -175,6 +184,7 @@ mod tests {
             password: pass.map(Into::into),
             realm: None,
             transport: None,
+            srtp: None,
         }
     }
 

@@ -1144,6 +1144,9 @@ pub(crate) struct RawCallTarget {
     pub(crate) ecbt: Option<RawEcbt>,
     #[serde(default)]
     pub(crate) bridge_to: Option<String>,
+    /// `off`, `optional` or `required`: SRTP on the legs facing the contact center.
+    #[serde(default)]
+    pub(crate) srtp: Option<crate::media::srtp::SrtpPolicy>,
     // IVR settings, validated by crate::call::ivr::config (defaults there).
     #[serde(default)]
     pub(crate) ivr: Option<String>,

@@ -27,8 +27,8 @@ pub use respond::Responder;
 
 /// What a new INVITE's call target does with it.
 enum Route {
-    /// Bridge it to this URI.
-    Bridge(String),
+    /// Bridge it to this URI, both legs with this media security.
+    Bridge(String, crate::media::srtp::SrtpPolicy),
     /// Talk to the caller (the dialled number given).
     Inbound(Arc<InboundTarget>, String),
 }
@@ -283,7 +283,9 @@ impl Endpoint {
                         media: self.media.as_mut(),
                     };
                     return match route {
-                        Route::Bridge(to) => self.calls.bridge(&mut cx, id, req, reply_to, &to),
+                        Route::Bridge(to, srtp) => {
+                            self.calls.bridge(&mut cx, id, req, reply_to, &to, srtp)
+                        }
                         Route::Inbound(target, dialled) => self
                             .calls
                             .inbound(&mut cx, id, req, reply_to, target, &dialled),
@@ -325,7 +327,10 @@ impl Endpoint {
                 );
                 Err(self.responder.reply(req, 404, "Not Found"))
             }
-            Some((_, Some(bridge_to))) => Ok(Route::Bridge(bridge_to)),
+            Some((t, Some(bridge_to))) => {
+                let srtp = self.inbound.get(&t).map(|t| t.srtp).unwrap_or_default();
+                Ok(Route::Bridge(bridge_to, srtp))
+            }
             Some((t, None)) => match self.inbound.get(&t) {
                 Some(target) => Ok(Route::Inbound(target.clone(), number.unwrap_or_default())),
                 None => {

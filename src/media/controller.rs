@@ -19,6 +19,7 @@ use super::negotiate::{LocalParams, Negotiation};
 use super::pool::{splitmix64, PortPool};
 use super::prompt::{Clip, PlayerEvent, RtpFrame, StreamState};
 use super::relay::{MediaEvent, Relay, RelayParams};
+use super::srtp::SrtpPolicy;
 use super::stats::{CallStats, StreamStats};
 use super::{MediaControl, MediaError, MediaId, Side};
 use crate::acl::Egress;
@@ -169,6 +170,9 @@ impl MediaController {
             .map_or(fresh, |c| c.stream(now));
         let setup = LocalSetup::from_negotiation(local, call.neg.params(), side);
         let mut m = LocalMedia::new(now, &self.cfg, self.egress.clone(), setup, stream);
+        if let Some(srtp) = call.relay.take_srtp(side) {
+            m.adopt_srtp(srtp);
+        }
         if let Some(old) = call.media[ix(side)].take() {
             m.take_over(*old);
         }
@@ -372,6 +376,9 @@ impl MediaControl for MediaController {
             if let Some(mut m) = call.media[i].take() {
                 fold_player_events(&mut self.events, id, side, &mut m);
                 call.relay.set_continuity(side, m.continuity(now));
+                if let Some(srtp) = m.take_srtp() {
+                    call.relay.adopt_srtp(side, srtp);
+                }
                 call.earlier[i] = merge_stats(&call.earlier[i], &m.stats());
             }
         }
@@ -425,6 +432,12 @@ impl MediaControl for MediaController {
     ) -> Result<Bytes, MediaError> {
         let address = self.cfg.advertised;
         self.call_mut(id)?.neg.offer_onward(from, address)
+    }
+
+    fn secure(&mut self, id: MediaId, side: Side, policy: SrtpPolicy) {
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.neg.set_policy(side, policy);
+        }
     }
 
     fn release(&mut self, id: MediaId) {

@@ -24,8 +24,11 @@ use super::g711;
 use super::negotiate::LocalParams;
 use super::prompt::player::{FRAME_SAMPLES, PTIME};
 use super::prompt::{Clip, Law, Player, PlayerEvent, RtpFrame, StreamState};
-use super::relay::{arrival_ticks, Continuity, Dest, Peer, RelayParams, Rule, TimeoutReason};
+use super::relay::{
+    arrival_ticks, srtp_leg, Continuity, Dest, Peer, RelayParams, Rule, TimeoutReason,
+};
 use super::rtp;
+use super::srtp::SrtpLeg;
 use super::stats::{CallStats, DropCounts, Receiver, StreamStats};
 use super::Side;
 use crate::acl::Egress;
@@ -99,7 +102,12 @@ pub struct LocalMedia {
     last_sent: Option<Instant>,
     frames_sent: u64,
     frames_unsent: u64,
+    /// The side's SRTP contexts, when it speaks SRTP.
+    srtp: Option<Box<SrtpLeg>>,
 }
+
+/// The longest frame [`LocalMedia::write_frame`] writes: a frame and the longest SRTP tag.
+pub const FRAME_WIRE_MAX: usize = RtpFrame::LEN + 16;
 
 impl LocalMedia {
     /// Media toward a side set up as `setup`, carrying on `stream` (a random one for a new
@@ -144,7 +152,36 @@ impl LocalMedia {
             last_sent: None,
             frames_sent: 0,
             frames_unsent: 0,
+            srtp: setup.params.srtp.as_ref().and_then(srtp_leg),
         }
+    }
+
+    /// Adopts `srtp`, the side's SRTP contexts until now (from the relay or the media this
+    /// replaces), when its keys are still those in force, so the rollover counter and the
+    /// replay window carry on; otherwise keeps its own.
+    pub fn adopt_srtp(&mut self, srtp: Box<SrtpLeg>) {
+        if Some(*srtp.keys()) == self.setup.params.srtp {
+            self.srtp = Some(srtp);
+        }
+    }
+
+    /// Takes the side's SRTP contexts out (to hand them to the relay).
+    pub fn take_srtp(&mut self) -> Option<Box<SrtpLeg>> {
+        self.srtp.take()
+    }
+
+    /// Writes `frame` into `buf` as it goes on the wire: SRTP-protected when the side speaks
+    /// SRTP. Returns the length, or `None` when it cannot be written (`buf` shorter than
+    /// [`FRAME_WIRE_MAX`], or no SRTP contexts), counted as unsent by the caller.
+    pub fn write_frame(&mut self, frame: &RtpFrame, buf: &mut [u8]) -> Option<usize> {
+        let n = frame.write(buf)?;
+        if self.setup.params.srtp.is_none() {
+            return Some(n);
+        }
+        self.srtp
+            .as_deref_mut()?
+            .protect_in_place(false, buf, n)
+            .ok()
     }
 
     /// What it was set up with.
@@ -187,6 +224,9 @@ impl LocalMedia {
             self.events = old.events.take();
             self.events_seen = old.events_seen;
         }
+        if let Some(srtp) = old.srtp.take() {
+            self.adopt_srtp(srtp);
+        }
         std::mem::swap(&mut self.inband, &mut old.inband);
         self.digits.append(&mut old.digits);
         self.earlier = old.stats();
@@ -204,7 +244,24 @@ impl LocalMedia {
     /// when the packet completes one (a further one, rare, from [`LocalMedia::next_digit`]).
     /// Packets that fail the checks are dropped and counted: not RTP, a source the stream
     /// may not latch to, a payload type other than the agreed audio and telephone-event.
+    /// From an SRTP side the packet is authenticated and decrypted first (a failure is
+    /// counted and dropped).
     pub fn rtp_in(&mut self, now: Instant, src: SocketAddr, pkt: &[u8]) -> Option<DtmfEvent> {
+        if self.setup.params.srtp.is_some() {
+            let plain = self
+                .srtp
+                .as_deref_mut()
+                .and_then(|s| s.unprotect_rtp(pkt).ok());
+            let Some(plain) = plain else {
+                self.stats.dropped.srtp += 1;
+                return None;
+            };
+            return self.plain_rtp_in(now, src, &plain);
+        }
+        self.plain_rtp_in(now, src, pkt)
+    }
+
+    fn plain_rtp_in(&mut self, now: Instant, src: SocketAddr, pkt: &[u8]) -> Option<DtmfEvent> {
         let Some(h) = rtp::parse_rtp(pkt) else {
             self.stats.dropped.malformed += 1;
             return None;
@@ -271,6 +328,21 @@ impl LocalMedia {
     /// An RTCP datagram from `src` on holdless's RTCP port facing the side: accepted (latched,
     /// counted) or dropped, never answered.
     pub fn rtcp_in(&mut self, now: Instant, src: SocketAddr, pkt: &[u8]) {
+        if self.setup.params.srtp.is_some() {
+            let plain = self
+                .srtp
+                .as_deref_mut()
+                .and_then(|s| s.unprotect_rtcp(pkt).ok());
+            match plain {
+                Some(plain) => self.plain_rtcp_in(now, src, &plain),
+                None => self.stats.dropped.srtp += 1,
+            }
+            return;
+        }
+        self.plain_rtcp_in(now, src, pkt)
+    }
+
+    fn plain_rtcp_in(&mut self, now: Instant, src: SocketAddr, pkt: &[u8]) {
         if !rtp::is_rtcp(pkt) {
             self.stats.dropped.malformed += 1;
             return;
@@ -430,6 +502,7 @@ pub fn merge_stats(a: &StreamStats, b: &StreamStats) -> StreamStats {
         no_destination: x.no_destination + y.no_destination,
         egress: x.egress + y.egress,
         send_failed: x.send_failed + y.send_failed,
+        srtp: x.srtp + y.srtp,
     };
     StreamStats {
         packets: a.packets + b.packets,
@@ -464,6 +537,7 @@ mod tests {
                 codec,
                 audio_pt,
                 events_pt,
+                srtp: None,
             },
             rtp: Some(at(4000)),
             rtcp: Some(at(4001)),

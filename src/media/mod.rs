@@ -15,6 +15,8 @@ pub mod rtp;
 pub mod sdes;
 pub mod sdp;
 pub mod srtp;
+#[cfg(test)]
+mod srtp_tests;
 pub mod stats;
 #[cfg(test)]
 mod tests;
@@ -64,6 +66,10 @@ pub enum MediaError {
     /// No codec in common with what holdless relays (answer 488 with a Warning).
     #[error("no common codec: {0}")]
     NoCommonCodec(String),
+    /// The offer's or answer's media security is not what the side's `srtp` policy takes,
+    /// or its keys are unusable (answer 488 with a Warning).
+    #[error("media security: {0}")]
+    Security(String),
     /// An answer arrived with no offer pending.
     #[error("SDP answer without a pending offer")]
     NoPendingOffer,
@@ -81,7 +87,7 @@ impl MediaError {
         match self {
             MediaError::PortsExhausted => (503, "Service Unavailable"),
             MediaError::MalformedSdp(_) => (400, "Malformed SDP"),
-            MediaError::NoCommonCodec(_) => (488, "Not Acceptable Here"),
+            MediaError::NoCommonCodec(_) | MediaError::Security(_) => (488, "Not Acceptable Here"),
             MediaError::NoPendingOffer
             | MediaError::UnknownSession
             | MediaError::CannotTerminate => (500, "Server Internal Error"),
@@ -110,6 +116,8 @@ pub trait MediaControl {
         from: Side,
         sdp: &[u8],
     ) -> Result<Bytes, MediaError>;
+    /// Sets the media security `side` must have; before its first offer or answer.
+    fn secure(&mut self, id: MediaId, side: Side, policy: srtp::SrtpPolicy);
     /// Ends the call's media; every port goes back to the pool.
     fn release(&mut self, id: MediaId);
     /// Answers `side`'s offer with holdless itself as the far end (the offerer's first G.711
@@ -179,6 +187,8 @@ impl MediaControl for NoMedia {
     fn answer(&mut self, _: Instant, _: MediaId, _: Side, _: &[u8]) -> Result<Bytes, MediaError> {
         Err(MediaError::UnknownSession)
     }
+
+    fn secure(&mut self, _: MediaId, _: Side, _: srtp::SrtpPolicy) {}
 
     fn release(&mut self, _id: MediaId) {}
 }

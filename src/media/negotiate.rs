@@ -10,6 +10,12 @@
 //!
 //! Payload types toward a side stay stable across re-offers (RFC 3264 §8.3.2), so the two
 //! sides may number telephone-event differently; the relay maps between them.
+//!
+//! Media security is per side (RFC 4568 SDES): an RTP/SAVP offer is answered RTP/SAVP
+//! with a fresh key of holdless's own, a plain one plainly, each within that side's
+//! [`SrtpPolicy`]; what holdless offers a side is SRTP when its policy requires it or
+//! when that side already speaks SRTP. holdless keeps its key toward a side while the side
+//! keeps its own (a session refresh does not restart SRTP).
 
 use std::net::IpAddr;
 
@@ -18,8 +24,10 @@ use sdp_types::Session;
 
 use super::g711::Transcode;
 use super::relay::{Action, LegParams, PtMap, RelayParams};
+use super::sdes::{self, Crypto, Suite};
 use super::sdp::write::{self, AudioPlan, Plan};
 use super::sdp::{self, AudioStream, Codec, Direction, Format};
+use super::srtp::{LegKeys, SrtpPolicy};
 use super::{MediaError, Side};
 
 /// The payload type holdless gives telephone-event when the offerer used a number that is
@@ -50,6 +58,10 @@ struct Offer {
     forwarded: Vec<Format>,
     /// How many m= lines the offer had.
     m_lines: usize,
+    /// The offerer's SRTP: its key and holdless's answer key (`None`: plain RTP).
+    offerer_keys: Option<LegKeys>,
+    /// holdless's key in the offer it forwarded (`None`: a plain offer).
+    forwarded_key: Option<Crypto>,
 }
 
 /// The offer/answer state of one call.
@@ -63,6 +75,12 @@ pub struct Negotiation {
     /// Per side, the offer holdless answered itself ([`Negotiation::answer_locally`]): the
     /// offerer's SDP and its audio stream cut down to what was agreed, for the onward offer.
     local: [Option<Box<(Session, AudioStream)>>; 2],
+    /// Per side, the media security its configuration asks for.
+    policy: [SrtpPolicy; 2],
+    /// Per side, the SRTP keys in force (`None`: plain RTP).
+    keys: [Option<LegKeys>; 2],
+    /// Per side, holdless's key in its own offer ([`Negotiation::offer_locally`]).
+    local_offer_key: [Option<Crypto>; 2],
 }
 
 /// holdless's own media toward one side (prompts out, DTMF in): the codec it speaks and
@@ -75,6 +93,8 @@ pub struct LocalParams {
     pub audio_pt: u8,
     /// telephone-event's payload type on this side, when both have it.
     pub events_pt: Option<u8>,
+    /// The side's SRTP keys (`None`: plain RTP).
+    pub srtp: Option<LegKeys>,
 }
 
 fn ix(side: Side) -> usize {
@@ -102,6 +122,93 @@ impl Negotiation {
             last: None,
             params: RelayParams::default(),
             local: [None, None],
+            policy: [SrtpPolicy::default(); 2],
+            keys: [None, None],
+            local_offer_key: [None, None],
+        }
+    }
+
+    /// Sets the media security `side` must have (before its first offer).
+    pub fn set_policy(&mut self, side: Side, policy: SrtpPolicy) {
+        self.policy[ix(side)] = policy;
+    }
+
+    /// The SRTP keys of an offer from `from`: its usable `a=crypto` and holdless's answer
+    /// key, or `None` for a plain offer; an error when `from`'s policy refuses it.
+    fn offer_security(
+        &self,
+        from: Side,
+        stream: &AudioStream,
+    ) -> Result<Option<LegKeys>, MediaError> {
+        let policy = self.policy[ix(from)];
+        if !stream.secure {
+            if policy == SrtpPolicy::Required {
+                return Err(MediaError::Security(
+                    "plain RTP offered where SRTP is required".into(),
+                ));
+            }
+            return Ok(None);
+        }
+        if policy == SrtpPolicy::Off {
+            return Err(MediaError::Security(
+                "SRTP offered where SRTP is off".into(),
+            ));
+        }
+        let theirs = sdes::choose(stream.crypto.iter().map(String::as_str)).ok_or_else(|| {
+            MediaError::Security(format!(
+                "none of the {} a=crypto offered is usable (AES_CM_128_HMAC_SHA1_80/_32, \
+                 inline key, no MKI)",
+                stream.crypto.len()
+            ))
+        })?;
+        let ours = match self.keys[ix(from)] {
+            Some(k) if k.theirs == theirs => k.ours,
+            _ => sdes::answer(&theirs).map_err(|e| MediaError::Security(e.to_string()))?,
+        };
+        Ok(Some(LegKeys { theirs, ours }))
+    }
+
+    /// holdless's key for an offer to `to`: SRTP when `to`'s policy requires it or `to`
+    /// already speaks SRTP (the key in force is kept), else `None`.
+    fn key_toward(&self, to: Side) -> Result<Option<Crypto>, MediaError> {
+        if let Some(k) = self.keys[ix(to)] {
+            return Ok(Some(k.ours));
+        }
+        if self.policy[ix(to)] != SrtpPolicy::Required {
+            return Ok(None);
+        }
+        Crypto::fresh(1, Suite::AesCm128HmacSha1_80)
+            .map(Some)
+            .map_err(|e| MediaError::Security(e.to_string()))
+    }
+
+    /// The keys of `from`'s answer to an offer that carried `offered` (holdless's key, or
+    /// `None` for a plain offer): the answer must take the offered security.
+    fn answer_security(
+        offered: Option<Crypto>,
+        answer: &AudioStream,
+    ) -> Result<Option<LegKeys>, MediaError> {
+        match (offered, answer.secure) {
+            (None, false) => Ok(None),
+            (None, true) => Err(MediaError::Security(
+                "SRTP answered to a plain RTP offer".into(),
+            )),
+            (Some(_), false) => Err(MediaError::Security(
+                "plain RTP answered to an SRTP offer".into(),
+            )),
+            (Some(ours), true) => answer
+                .crypto
+                .iter()
+                .filter_map(|v| Crypto::parse(v).ok())
+                .find(|c| c.tag == ours.tag && c.suite == ours.suite)
+                .map(|theirs| Some(LegKeys { theirs, ours }))
+                .ok_or_else(|| {
+                    MediaError::Security(format!(
+                        "the answer has no usable a=crypto with tag {} and {}",
+                        ours.tag,
+                        ours.suite.name()
+                    ))
+                }),
         }
     }
 
@@ -115,7 +222,8 @@ impl Negotiation {
     pub fn offer(&mut self, from: Side, body: &[u8], address: IpAddr) -> Result<Bytes, MediaError> {
         let session = sdp::parse(body)?;
         let stream = sdp::offered_audio(&session)?;
-        Ok(self.forward_offer(from, &session, stream, address))
+        let keys = self.offer_security(from, &stream)?;
+        self.forward_offer(from, &session, stream, keys, address)
     }
 
     /// Writes the offer for the other side of `from` from `from`'s `stream` (in `session`)
@@ -125,9 +233,11 @@ impl Negotiation {
         from: Side,
         session: &Session,
         stream: AudioStream,
+        offerer_keys: Option<LegKeys>,
         address: IpAddr,
-    ) -> Bytes {
+    ) -> Result<Bytes, MediaError> {
         let to = from.other();
+        let forwarded_key = self.key_toward(to)?;
         let forwarded = self.forward_formats(&stream, to);
         let plan = Plan {
             sess_id: self.sides[ix(to)].sess_id,
@@ -139,6 +249,7 @@ impl Negotiation {
                 formats: &forwarded,
                 events_fmtp: stream.events_fmtp.as_deref(),
                 direction: stream.direction,
+                crypto: forwarded_key.as_ref(),
             }),
         };
         let out = self.emit(to, session, &plan);
@@ -147,8 +258,10 @@ impl Negotiation {
             stream,
             forwarded,
             m_lines: session.medias.len(),
+            offerer_keys,
+            forwarded_key,
         });
-        out
+        Ok(out)
     }
 
     /// Answers `from`'s offer with holdless itself as the far end: the offerer's first G.711
@@ -169,10 +282,10 @@ impl Negotiation {
             .ok_or_else(|| MediaError::NoCommonCodec("no G.711 codec offered".into()))?;
         self.offer(from, body, address)?;
         let to = from.other();
-        let forwarded = self
+        let (forwarded, offerer_keys, forwarded_key) = self
             .pending
             .as_ref()
-            .map(|o| o.forwarded.clone())
+            .map(|o| (o.forwarded.clone(), o.offerer_keys, o.forwarded_key))
             .unwrap_or_default();
         // What a far end speaking only `codec` (and events) would answer, on holdless's own
         // port facing `to`; the relay never forwards there while the side is local.
@@ -191,10 +304,16 @@ impl Negotiation {
                 formats: &far,
                 events_fmtp: stream.events_fmtp.as_deref(),
                 direction: stream.direction.answer_to(Direction::SendRecv),
+                // The far end echoes holdless's own key: `to` is not really there, and
+                // what it speaks is put back below.
+                crypto: forwarded_key.as_ref(),
             }),
         };
         let far_answer = write::to_bytes(&write::rewrite(&session, &plan));
+        let to_keys = (self.keys[ix(to)], self.params.leg(to).srtp);
         let answer = self.answer(to, &far_answer, address)?;
+        self.keys[ix(to)] = to_keys.0;
+        self.params.leg_mut(to).srtp = to_keys.1;
         let audio_pt = stream.pt_of(codec).unwrap_or(0);
         let events_pt = far
             .iter()
@@ -212,6 +331,7 @@ impl Negotiation {
                 codec,
                 audio_pt,
                 events_pt,
+                srtp: offerer_keys,
             },
         ))
     }
@@ -242,6 +362,7 @@ impl Negotiation {
                 pt: DEFAULT_EVENTS_PT,
             },
         ];
+        let key = self.key_toward(to)?;
         let plan = Plan {
             sess_id: self.sides[ix(to)].sess_id,
             version: 0,
@@ -252,8 +373,10 @@ impl Negotiation {
                 formats: &formats,
                 events_fmtp: Some("0-16"),
                 direction: Direction::SendRecv,
+                crypto: key.as_ref(),
             }),
         };
+        self.local_offer_key[ix(to)] = key;
         Ok(self.emit(to, &session, &plan))
     }
 
@@ -268,13 +391,21 @@ impl Negotiation {
     ) -> Result<LocalParams, MediaError> {
         // The answer names what both sides take: settle it as an offer answered by holdless,
         // then put back what holdless last sent that side (the offer), which is what it has.
+        let session = sdp::parse(body)?;
+        let stream = sdp::offered_audio(&session)?;
+        let keys = Self::answer_security(self.local_offer_key[ix(from)], &stream)?;
         let saved = (
             self.sides[ix(from)].version,
             self.sides[ix(from)].last_sent.clone(),
         );
-        let (_, local) = self.answer_locally(from, body, address)?;
+        let (_, mut local) = self.answer_locally(from, body, address)?;
         self.sides[ix(from)].version = saved.0;
         self.sides[ix(from)].last_sent = saved.1;
+        // The keys are those of holdless's offer and the answer, not of an answer to it.
+        local.srtp = keys;
+        self.keys[ix(from)] = keys;
+        self.params.leg_mut(from).srtp = keys;
+        self.local_offer_key[ix(from)] = None;
         Ok(local)
     }
 
@@ -287,7 +418,8 @@ impl Negotiation {
             .as_deref()
             .cloned()
             .ok_or(MediaError::NoPendingOffer)?;
-        Ok(self.forward_offer(from, &session, stream, address))
+        let keys = self.keys[ix(from)];
+        self.forward_offer(from, &session, stream, keys, address)
     }
 
     /// The codecs offered to `to`: the offerer's G.711 codecs in its order, the other law
@@ -361,6 +493,7 @@ impl Negotiation {
                 "the answer took none of the offered codecs".into(),
             ));
         }
+        let b_keys = Self::answer_security(offer.forwarded_key, answer)?;
         let a_formats = answer_formats(&offer.stream, &b_formats);
         let direction = offer.stream.direction.answer_to(answer.direction);
         let events_fmtp = answer
@@ -377,19 +510,24 @@ impl Negotiation {
                 formats: &a_formats,
                 events_fmtp,
                 direction,
+                crypto: offer.offerer_keys.as_ref().map(|k| &k.ours),
             }),
         };
         let out = self.emit(a, session, &plan);
+        self.keys[ix(a)] = offer.offerer_keys;
+        self.keys[ix(b)] = b_keys;
         self.remember_events_pt(a, &a_formats);
         self.remember_events_pt(b, &offer.forwarded);
-        let a_leg = self.leg(
+        let mut a_leg = self.leg(
             a,
             &offer.stream,
             &offer.stream.formats,
             &a_formats,
             &b_formats,
         );
-        let b_leg = self.leg(b, answer, &b_formats, &offer.forwarded, &a_formats);
+        a_leg.srtp = offer.offerer_keys;
+        let mut b_leg = self.leg(b, answer, &b_formats, &offer.forwarded, &a_formats);
+        b_leg.srtp = b_keys;
         let on_hold = offer.stream.direction != Direction::SendRecv
             || answer.direction != Direction::SendRecv;
         self.params = match a {
@@ -455,6 +593,7 @@ impl Negotiation {
             sends: stream.direction.sends(),
             receives: stream.direction.receives(),
             map,
+            srtp: None,
         }
     }
 

@@ -13,6 +13,7 @@ use super::config::{Latching, MediaConfig};
 use super::g711::Transcode;
 use super::prompt::StreamState;
 use super::rtp::{self, RtpHeader};
+use super::srtp::{LegKeys, SrtpLeg};
 use super::stats::{CallStats, Receiver, StreamStats, CLOCK_RATE};
 use super::{MediaId, Side};
 use crate::acl::Egress;
@@ -75,6 +76,8 @@ pub struct LegParams {
     pub receives: bool,
     /// What to do with each payload type it sends.
     pub map: PtMap,
+    /// Its SRTP keys (`None`: plain RTP).
+    pub srtp: Option<LegKeys>,
 }
 
 /// The relay's instructions for a call, from the last completed offer/answer.
@@ -98,6 +101,14 @@ impl RelayParams {
             Side::Callee => &self.callee,
         }
     }
+
+    /// One side's parameters, to change.
+    pub fn leg_mut(&mut self, side: Side) -> &mut LegParams {
+        match side {
+            Side::Caller => &mut self.caller,
+            Side::Callee => &mut self.callee,
+        }
+    }
 }
 
 /// Why a packet was not forwarded.
@@ -115,6 +126,8 @@ pub enum DropReason {
     NoDestination,
     /// The destination is outside the egress allow-list.
     Egress,
+    /// SRTP: failed authentication or the replay check, or could not be protected.
+    Srtp,
 }
 
 /// The relay's decision for one datagram.
@@ -276,7 +289,7 @@ struct Leg {
 }
 
 /// The relay state of one call.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Relay {
     latching: Latching,
     timeout: Duration,
@@ -289,6 +302,8 @@ pub struct Relay {
     /// holdless's own player sent to it. `None` (every bridged call): packets keep their
     /// numbering and the hot path pays one untaken branch.
     continuity: [Option<Continuity>; 2],
+    /// Per side (caller, callee): its SRTP contexts, when it speaks SRTP.
+    srtp: [Option<Box<SrtpLeg>>; 2],
 }
 
 fn ix(side: Side) -> usize {
@@ -320,7 +335,21 @@ impl Relay {
             params: RelayParams::default(),
             legs: [leg.clone(), leg],
             continuity: [None, None],
+            srtp: [None, None],
         }
+    }
+
+    /// Adopts `side`'s SRTP contexts until now (from its local media) when their keys are
+    /// those in force, so the rollover counter and the replay window carry on.
+    pub fn adopt_srtp(&mut self, side: Side, srtp: Box<SrtpLeg>) {
+        if Some(*srtp.keys()) == self.params.leg(side).srtp {
+            self.srtp[ix(side)] = Some(srtp);
+        }
+    }
+
+    /// Takes `side`'s SRTP contexts out (to hand them to its local media).
+    pub fn take_srtp(&mut self, side: Side) -> Option<Box<SrtpLeg>> {
+        self.srtp[ix(side)].take()
     }
 
     /// From now on, packets forwarded toward `toward` carry on `c`'s stream (its SSRC, its
@@ -355,8 +384,58 @@ impl Relay {
             leg.rtcp.refresh(new.rtcp, &self.egress);
             leg.last_rtp = now;
             leg.timed_out = false;
+            let slot = &mut self.srtp[ix(side)];
+            if slot.as_ref().map(|s| *s.keys()) != new.srtp {
+                *slot = new.srtp.as_ref().and_then(srtp_leg);
+            }
         }
         self.params = params;
+    }
+
+    /// A datagram, the first `len` bytes of `slot`, reached holdless's port facing `from`
+    /// (RTCP's when `rtcp`). Unprotected first when `from` speaks SRTP (so only an
+    /// authentic packet can latch), relayed as by [`Relay::rtp_in`] and [`Relay::rtcp_in`],
+    /// then protected when the other side speaks SRTP. On [`Verdict::Forward`] the first
+    /// returned-length bytes of `slot` go out; `slot` needs room for the SRTP tag.
+    pub fn packet_in(
+        &mut self,
+        now: Instant,
+        from: Side,
+        rtcp: bool,
+        src: SocketAddr,
+        slot: &mut [u8],
+        len: usize,
+    ) -> (Verdict, usize) {
+        let (i, o) = (ix(from), ix(from.other()));
+        let mut len = len.min(slot.len());
+        if self.params.leg(from).srtp.is_some() {
+            let plain = self.srtp[i]
+                .as_deref_mut()
+                .and_then(|s| s.unprotect_in_place(rtcp, slot, len).ok());
+            match plain {
+                Some(n) => len = n,
+                None => return (self.dropped(i, DropReason::Srtp), 0),
+            }
+        }
+        let verdict = if rtcp {
+            self.rtcp_in(now, from, src, &slot[..len])
+        } else {
+            self.rtp_in(now, from, src, &mut slot[..len])
+        };
+        if matches!(verdict, Verdict::Forward(_)) && self.params.leg(from.other()).srtp.is_some() {
+            let wire = self.srtp[o]
+                .as_deref_mut()
+                .and_then(|s| s.protect_in_place(rtcp, slot, len).ok());
+            match wire {
+                Some(n) => len = n,
+                None => {
+                    let s = &mut self.legs[i].stats;
+                    s.relayed = s.relayed.saturating_sub(1);
+                    return (self.dropped(i, DropReason::Srtp), 0);
+                }
+            }
+        }
+        (verdict, len)
     }
 
     /// The parameters in force.
@@ -464,6 +543,7 @@ impl Relay {
             DropReason::Direction => d.direction += 1,
             DropReason::NoDestination => d.no_destination += 1,
             DropReason::Egress => d.egress += 1,
+            DropReason::Srtp => d.srtp += 1,
         }
         Verdict::Drop(why)
     }
@@ -522,6 +602,18 @@ impl Relay {
         CallStats {
             caller: side(&self.legs[0]),
             callee: side(&self.legs[1]),
+        }
+    }
+}
+
+/// SRTP contexts for `keys`; `None` (logged) if they cannot be made, and the side's
+/// packets are then dropped as [`DropReason::Srtp`].
+pub(super) fn srtp_leg(keys: &LegKeys) -> Option<Box<SrtpLeg>> {
+    match SrtpLeg::with_keys(keys) {
+        Ok(s) => Some(Box::new(s)),
+        Err(e) => {
+            tracing::warn!(error = %e, "SRTP contexts could not be made; the side's media is dropped");
+            None
         }
     }
 }
@@ -665,6 +757,7 @@ mod continuity_tests {
             sends: true,
             receives: true,
             map: m,
+            srtp: None,
         }
     }
 

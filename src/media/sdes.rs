@@ -46,7 +46,7 @@ impl Suite {
 }
 
 /// One usable `a=crypto` attribute: tag, suite and master key and salt.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Crypto {
     /// The attribute's tag (the answer echoes the chosen offer's tag).
     pub tag: u32,

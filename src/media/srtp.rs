@@ -12,6 +12,41 @@ use super::sdes::{Crypto, Suite};
 /// Packets accepted out of order behind the newest one (libsrtp's default window).
 pub const REPLAY_WINDOW: usize = 128;
 
+/// Media security a leg must have: per call target (the legs facing the contact center)
+/// and per trunk (the legs sent through it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SrtpPolicy {
+    /// Plain RTP only: an offer of SRTP alone is refused (488).
+    Off,
+    /// SRTP when the side offers it, plain RTP when it does not; holdless's own offers
+    /// are plain.
+    #[default]
+    Optional,
+    /// SRTP only: a plain offer is refused (488); holdless's own offers are SRTP.
+    Required,
+}
+
+impl SrtpPolicy {
+    /// Its name in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SrtpPolicy::Off => "off",
+            SrtpPolicy::Optional => "optional",
+            SrtpPolicy::Required => "required",
+        }
+    }
+}
+
+/// The two SDES keys of an SRTP leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LegKeys {
+    /// The peer's key: what it sends us is protected with it.
+    pub theirs: Crypto,
+    /// holdless's key: what we send the peer.
+    pub ours: Crypto,
+}
+
 /// Why a packet was not protected or unprotected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("SRTP: {0}")]
@@ -47,6 +82,7 @@ fn context(c: &Crypto, replay: bool) -> Result<Context, SrtpError> {
 
 /// One leg's SRTP state: what it receives (the peer's key) and what it sends (ours).
 pub struct SrtpLeg {
+    keys: LegKeys,
     inbound: Context,
     outbound: Context,
 }
@@ -61,42 +97,108 @@ impl SrtpLeg {
     /// A leg whose peer sends with `theirs` and receives what we send with `ours`.
     pub fn new(theirs: &Crypto, ours: &Crypto) -> Result<SrtpLeg, SrtpError> {
         Ok(SrtpLeg {
+            keys: LegKeys {
+                theirs: *theirs,
+                ours: *ours,
+            },
             inbound: context(theirs, true)?,
             outbound: context(ours, false)?,
         })
     }
 
+    /// A leg with these keys.
+    pub fn with_keys(keys: &LegKeys) -> Result<SrtpLeg, SrtpError> {
+        SrtpLeg::new(&keys.theirs, &keys.ours)
+    }
+
+    /// Its keys (to tell whether a new negotiation changed them).
+    pub fn keys(&self) -> &LegKeys {
+        &self.keys
+    }
+
+    /// Unprotects the packet in `buf[..len]` in place (RTP, or RTCP when `rtcp`); returns
+    /// the plain length.
+    pub fn unprotect_in_place(
+        &mut self,
+        rtcp: bool,
+        buf: &mut [u8],
+        len: usize,
+    ) -> Result<usize, SrtpError> {
+        self.in_place(Way::Unprotect, rtcp, buf, len)
+    }
+
+    /// Protects the packet in `buf[..len]` in place (RTP, or RTCP when `rtcp`); returns
+    /// the protected length, or an error when `buf` has no room for the tag.
+    pub fn protect_in_place(
+        &mut self,
+        rtcp: bool,
+        buf: &mut [u8],
+        len: usize,
+    ) -> Result<usize, SrtpError> {
+        self.in_place(Way::Protect, rtcp, buf, len)
+    }
+
+    fn in_place(
+        &mut self,
+        way: Way,
+        rtcp: bool,
+        buf: &mut [u8],
+        len: usize,
+    ) -> Result<usize, SrtpError> {
+        let packet = buf
+            .get(..len)
+            .ok_or_else(|| SrtpError("short buffer".into()))?;
+        let out = self.transform(way, rtcp, packet)?;
+        copy_back(&out, buf)
+    }
+
     /// An SRTP packet from the peer, checked (tag, replay) and decrypted to RTP.
     pub fn unprotect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
-        self.inbound
-            .decrypt_rtp(packet)
-            .map(|b| b.to_vec())
-            .map_err(|e| SrtpError(e.to_string()))
+        self.transform(Way::Unprotect, false, packet)
     }
 
     /// An RTP packet for the peer, encrypted and tagged.
     pub fn protect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
-        self.outbound
-            .encrypt_rtp(packet)
-            .map(|b| b.to_vec())
-            .map_err(|e| SrtpError(e.to_string()))
+        self.transform(Way::Protect, false, packet)
     }
 
     /// An SRTCP packet from the peer, to RTCP.
     pub fn unprotect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
-        self.inbound
-            .decrypt_rtcp(packet)
-            .map(|b| b.to_vec())
-            .map_err(|e| SrtpError(e.to_string()))
+        self.transform(Way::Unprotect, true, packet)
     }
 
     /// An RTCP packet for the peer, to SRTCP.
     pub fn protect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
-        self.outbound
-            .encrypt_rtcp(packet)
-            .map(|b| b.to_vec())
+        self.transform(Way::Protect, true, packet)
+    }
+
+    fn transform(&mut self, way: Way, rtcp: bool, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
+        let out = match (way, rtcp) {
+            (Way::Unprotect, false) => self.inbound.decrypt_rtp(packet),
+            (Way::Protect, false) => self.outbound.encrypt_rtp(packet),
+            (Way::Unprotect, true) => self.inbound.decrypt_rtcp(packet),
+            (Way::Protect, true) => self.outbound.encrypt_rtcp(packet),
+        };
+        out.map(|b| b.to_vec())
             .map_err(|e| SrtpError(e.to_string()))
     }
+}
+
+/// Which way a packet goes through a leg.
+#[derive(Debug, Clone, Copy)]
+enum Way {
+    /// From the peer: checked and decrypted.
+    Unprotect,
+    /// To the peer: encrypted and tagged.
+    Protect,
+}
+
+fn copy_back(out: &[u8], buf: &mut [u8]) -> Result<usize, SrtpError> {
+    let dst = buf
+        .get_mut(..out.len())
+        .ok_or_else(|| SrtpError(format!("no room for {} bytes", out.len())))?;
+    dst.copy_from_slice(out);
+    Ok(out.len())
 }
 
 #[cfg(test)]

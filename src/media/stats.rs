@@ -29,6 +29,8 @@ pub struct DropCounts {
     pub egress: u64,
     /// The socket refused the send (buffer full).
     pub send_failed: u64,
+    /// SRTP: failed authentication or the replay check (or could not be protected).
+    pub srtp: u64,
 }
 
 impl DropCounts {
@@ -41,6 +43,7 @@ impl DropCounts {
             + self.no_destination
             + self.egress
             + self.send_failed
+            + self.srtp
     }
 }
 

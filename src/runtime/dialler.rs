@@ -13,6 +13,7 @@ use crate::call::InboundTarget;
 use crate::callback::service::Service;
 use crate::callback::{AttemptResult, Launch};
 use crate::cluster::forward;
+use crate::media::srtp::SrtpPolicy;
 use crate::resolve::Resolver;
 use crate::sip::Transport;
 
@@ -48,6 +49,7 @@ impl Routing {
         next_hop: &str,
         route: Option<String>,
         trunk: Option<&Trunk>,
+        srtp: SrtpPolicy,
     ) -> Option<Hop> {
         match self.resolver.resolve(next_hop).await {
             Ok(targets) => {
@@ -70,6 +72,7 @@ impl Routing {
                     peers,
                     route,
                     credentials: trunk.and_then(|t| t.credentials.clone()),
+                    srtp: trunk.and_then(|t| t.srtp).unwrap_or(srtp),
                 })
             }
             Err(e) => {
@@ -86,15 +89,25 @@ impl Routing {
         let customer_trunk = dialler
             .and_then(|d| d.customer_trunk.as_ref())
             .and_then(|id| self.trunks.get(id));
+        // Customers' legs: the trunk's media security, else SRTP when offered; agents'
+        // legs: the agent trunk's, else the call target's.
+        let plain = SrtpPolicy::default();
         let customer = match (customer_trunk, &self.outbound_trunk) {
             (Some(t), _) => {
-                self.hop(&t.uri, t.next_hop(), t.outbound_proxy.clone(), Some(t))
-                    .await
+                self.hop(
+                    &t.uri,
+                    t.next_hop(),
+                    t.outbound_proxy.clone(),
+                    Some(t),
+                    plain,
+                )
+                .await
             }
             // The legacy trunk: a loose Route to it, as bridged calls have.
-            (None, Some(uri)) => self.hop(uri, uri, Some(uri.clone()), None).await,
+            (None, Some(uri)) => self.hop(uri, uri, Some(uri.clone()), None, plain).await,
             (None, None) => None,
         };
+        let facing_cc = target.map_or(plain, |t| t.srtp);
         let agent_trunk = dialler
             .and_then(|d| d.agent_trunk.as_ref())
             .and_then(|id| self.trunks.get(id));
@@ -102,9 +115,10 @@ impl Routing {
             (None, _) => None,
             (Some(cc), Some(t)) => {
                 let route = t.outbound_proxy.clone().unwrap_or_else(|| t.uri.clone());
-                self.hop(cc, t.next_hop(), Some(route), Some(t)).await
+                self.hop(cc, t.next_hop(), Some(route), Some(t), facing_cc)
+                    .await
             }
-            (Some(cc), None) => self.hop(cc, cc, None, None).await,
+            (Some(cc), None) => self.hop(cc, cc, None, None, facing_cc).await,
         };
         Placed {
             launch,

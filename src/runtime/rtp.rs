@@ -40,8 +40,8 @@ use tokio::time::Sleep;
 
 use super::recv_batch::{recv_batch, Received, BATCH};
 use crate::acl::Egress;
-use crate::media::local::{call_stats, merge_stats, LocalMedia};
-use crate::media::prompt::{Clip, PlayerEvent, RtpFrame};
+use crate::media::local::{call_stats, merge_stats, LocalMedia, FRAME_WIRE_MAX};
+use crate::media::prompt::{Clip, PlayerEvent};
 use crate::media::relay::{Relay, RelayParams, Verdict};
 use crate::media::{
     CallStats, MediaConfig, MediaControl, MediaController, MediaError, MediaEvent, MediaId, Side,
@@ -437,6 +437,10 @@ impl MediaControl for RtpRuntime {
         self.command(id, Command::Stop { side });
     }
 
+    fn secure(&mut self, id: MediaId, side: Side, policy: crate::media::srtp::SrtpPolicy) {
+        self.ctl.secure(id, side, policy);
+    }
+
     fn release(&mut self, id: MediaId) {
         // Dropping the command sender ends the task, which closes the sockets and reports
         // the final statistics.
@@ -643,6 +647,9 @@ impl Running {
                     if let Some(mut m) = self.local[i].take() {
                         self.fold_player_events(side, &mut m);
                         self.relay.set_continuity(side, m.continuity(now));
+                        if let Some(srtp) = m.take_srtp() {
+                            self.relay.adopt_srtp(side, srtp);
+                        }
                         self.earlier[i] = merge_stats(&self.earlier[i], &m.stats());
                     }
                 }
@@ -651,6 +658,9 @@ impl Running {
                 let i = side_index(side);
                 if let Some(c) = self.relay.take_continuity(side) {
                     media.continue_stream(c.stream(now));
+                }
+                if let Some(srtp) = self.relay.take_srtp(side) {
+                    media.adopt_srtp(srtp);
                 }
                 if let Some(old) = self.local[i].take() {
                     media.take_over(*old);
@@ -677,9 +687,11 @@ impl Running {
                 continue;
             };
             let sock = &self.socks[socket_index(side, Kind::Rtp)];
-            let mut buf = [0u8; RtpFrame::LEN];
+            let mut buf = [0u8; FRAME_WIRE_MAX];
             while let Some((frame, to)) = m.poll_transmit(now) {
-                let sent = frame.write(&mut buf).map(|n| send_now(sock, &buf[..n], to));
+                let sent = m
+                    .write_frame(&frame, &mut buf)
+                    .map(|n| send_now(sock, &buf[..n], to));
                 if !matches!(sent, Some(Ok(_))) {
                     m.send_failed();
                 }
@@ -760,23 +772,20 @@ impl Running {
                     let (Some(src), false) = (r.from, r.truncated) else {
                         continue; // possibly truncated, or a family not relayed
                     };
-                    let pkt = &mut slot[..r.len];
                     if local_in {
                         t.local += 1;
-                        self.local_packet(now, side, kind, src, pkt);
+                        self.local_packet(now, side, kind, src, &slot[..r.len]);
                         continue;
                     }
-                    let verdict = match kind {
-                        Kind::Rtp => self.relay.rtp_in(now, side, src, pkt),
-                        Kind::Rtcp => self.relay.rtcp_in(now, side, src, pkt),
-                    };
+                    let rtcp = matches!(kind, Kind::Rtcp);
+                    let (verdict, len) = self.relay.packet_in(now, side, rtcp, src, slot, r.len);
                     if let Verdict::Forward(to) = verdict {
                         if local_out {
                             // The other side hears holdless's own media, not this one.
                             continue;
                         }
                         let out = &self.socks[socket_index(side.other(), kind)];
-                        match out.try_send_to(pkt, to) {
+                        match out.try_send_to(&slot[..len], to) {
                             Ok(_) => t.relayed += 1,
                             Err(_) => self.relay.send_failed(side),
                         }

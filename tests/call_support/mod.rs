@@ -51,6 +51,9 @@ impl MediaControl for Shared {
     fn release(&mut self, id: MediaId) {
         self.with(|c| c.release(id))
     }
+    fn secure(&mut self, id: MediaId, side: Side, policy: holdless::media::srtp::SrtpPolicy) {
+        self.with(|c| c.secure(id, side, policy))
+    }
     fn answer_locally(
         &mut self,
         now: Instant,

@@ -32,6 +32,7 @@ use crate::callback::attempt::{AttemptReport, LegEnd, Party};
 use crate::callback::model::{AttemptResult, FirstParty};
 use crate::media::dtmf::{Digit, DtmfEvent};
 use crate::media::prompt::{names, Law, Say};
+use crate::media::srtp::SrtpPolicy;
 use crate::media::MediaEvent;
 use crate::sip::validate::ALLOWED_METHODS;
 use crate::sip::{Method, Name, Peer};
@@ -74,6 +75,8 @@ pub struct Hop {
     pub route: Option<String>,
     /// Digest credentials of the trunk.
     pub credentials: Option<Arc<crate::sip::digest::Credentials>>,
+    /// The leg's media security.
+    pub srtp: SrtpPolicy,
 }
 
 impl Hop {
@@ -86,6 +89,7 @@ impl Hop {
             peers: vec![peer],
             route,
             credentials: None,
+            srtp: SrtpPolicy::default(),
         })
     }
 }
@@ -223,6 +227,19 @@ impl CallCore {
                 return self.attempt_failed_to_start(dial, report);
             }
         };
+        // The first leg is the caller side of the call's media, the second the callee.
+        let hop = |p: Party| match p {
+            Party::Customer => dial.customer.as_ref(),
+            _ => dial.agent.as_ref(),
+        };
+        let second = match first {
+            Party::Customer => Party::Agent,
+            _ => Party::Customer,
+        };
+        for (side, party) in [(Side::Caller, first), (Side::Callee, second)] {
+            let policy = hop(party).map_or(SrtpPolicy::default(), |h| h.srtp);
+            cx.media.secure(media, side, policy);
+        }
         let offer = match cx.media.offer_locally(cx.now, media, Side::Caller) {
             Ok(o) => o,
             Err(e) => {

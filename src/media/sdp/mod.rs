@@ -178,6 +178,10 @@ pub struct AudioStream {
     pub formats: Vec<Format>,
     /// The `a=fmtp` of telephone-event (the events it takes, e.g. `0-16`).
     pub events_fmtp: Option<String>,
+    /// SRTP: the `m=` line's protocol is RTP/SAVP (or RTP/SAVPF).
+    pub secure: bool,
+    /// Its `a=crypto` values (RFC 4568), in order (usable or not).
+    pub crypto: Vec<String>,
 }
 
 impl AudioStream {
@@ -221,8 +225,11 @@ pub fn offered_audio(session: &Session) -> Result<AudioStream, MediaError> {
         if !m.media.eq_ignore_ascii_case("audio") || m.port == 0 {
             continue;
         }
-        if !is_plain_rtp(m) {
-            why = format!("audio over {} is not relayed (plain RTP/AVP only)", m.proto);
+        if !is_rtp(m) {
+            why = format!(
+                "audio over {} is not relayed (RTP/AVP and RTP/SAVP only)",
+                m.proto
+            );
             continue;
         }
         let stream = audio_stream(session, index)?;
@@ -247,7 +254,7 @@ pub fn answered_audio(session: &Session, index: usize) -> Result<Option<AudioStr
     if m.port == 0 {
         return Ok(None);
     }
-    if !m.media.eq_ignore_ascii_case("audio") || !is_plain_rtp(m) {
+    if !m.media.eq_ignore_ascii_case("audio") || !is_rtp(m) {
         return Err(malformed(format!(
             "m= line {index} of the answer is {} {}, the offer had RTP audio",
             m.media, m.proto
@@ -263,8 +270,16 @@ pub fn answered_audio(session: &Session, index: usize) -> Result<Option<AudioStr
     Ok(Some(stream))
 }
 
-fn is_plain_rtp(m: &Media) -> bool {
-    m.proto.eq_ignore_ascii_case("RTP/AVP") || m.proto.eq_ignore_ascii_case("RTP/AVPF")
+/// RTP, plain or SRTP, with or without the feedback profile.
+fn is_rtp(m: &Media) -> bool {
+    ["RTP/AVP", "RTP/AVPF", "RTP/SAVP", "RTP/SAVPF"]
+        .iter()
+        .any(|p| m.proto.eq_ignore_ascii_case(p))
+}
+
+/// SRTP (RFC 3711 §12: RTP/SAVP; RFC 5124: RTP/SAVPF).
+fn is_srtp(m: &Media) -> bool {
+    m.proto.eq_ignore_ascii_case("RTP/SAVP") || m.proto.eq_ignore_ascii_case("RTP/SAVPF")
 }
 
 fn malformed(why: String) -> MediaError {
@@ -293,6 +308,12 @@ fn audio_stream(session: &Session, index: usize) -> Result<AudioStream, MediaErr
         None => real_ip.map(|ip| SocketAddr::new(ip, m.port.wrapping_add(1).max(1))),
     };
     let (formats, events_fmtp) = formats(m)?;
+    let crypto = m
+        .attributes
+        .iter()
+        .filter(|a| a.attribute.eq_ignore_ascii_case("crypto"))
+        .filter_map(|a| a.value.clone())
+        .collect();
     Ok(AudioStream {
         index,
         ip: real_ip,
@@ -301,6 +322,8 @@ fn audio_stream(session: &Session, index: usize) -> Result<AudioStream, MediaErr
         direction,
         formats,
         events_fmtp,
+        secure: is_srtp(m),
+        crypto,
     })
 }
 
@@ -516,11 +539,15 @@ a=sendrecv
             offered_audio(&s),
             Err(MediaError::NoCommonCodec(_))
         ));
-        let s = sdp(&TWILIO.replace("RTP/AVP", "RTP/SAVP"));
+        // DTLS-SRTP (WebRTC) is not relayed; SDES SRTP is (the negotiation's tests).
+        let s = sdp(&TWILIO.replace("RTP/AVP", "UDP/TLS/RTP/SAVPF"));
         assert!(matches!(
             offered_audio(&s),
             Err(MediaError::NoCommonCodec(_))
         ));
+        let s = sdp(&TWILIO.replace("RTP/AVP", "RTP/SAVP"));
+        let srtp = offered_audio(&s).unwrap();
+        assert!(srtp.secure);
         let s = sdp(&TWILIO.replace("m=audio", "m=video"));
         assert!(matches!(
             offered_audio(&s),

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use sdp_types::{Attribute, Connection, Media, NetType, Origin, Session};
 
 use super::{Direction, Format};
+use crate::media::sdes::Crypto;
 
 /// Attributes that describe the peer's own transport, meaningless once holdless is in the
 /// path: ICE (RFC 8839), DTLS-SRTP (RFC 8842), SDES keys (RFC 4568) and RTCP multiplexing
@@ -55,6 +56,9 @@ pub struct AudioPlan<'a> {
     pub events_fmtp: Option<&'a str>,
     /// Direction from holdless's point of view.
     pub direction: Direction,
+    /// holdless's SDES key toward this side: the stream is written RTP/SAVP with it as
+    /// `a=crypto`; `None` writes plain RTP/AVP.
+    pub crypto: Option<&'a Crypto>,
 }
 
 /// Rewrites `src` by `plan`.
@@ -111,6 +115,7 @@ fn rewrite_audio(m: &mut Media, a: &AudioPlan, address: IpAddr, session_directio
         .collect::<Vec<_>>()
         .join(" ");
     replace_connections(m, address);
+    m.proto = profile(&m.proto, a.crypto.is_some()).to_owned();
     let codec_lines = codec_attributes(a);
     let direction = Attribute::new(a.direction.as_str());
     let mut out = Vec::with_capacity(m.attributes.len() + codec_lines.len());
@@ -141,7 +146,22 @@ fn rewrite_audio(m: &mut Media, a: &AudioPlan, address: IpAddr, session_directio
     if !direction_done && (session_direction || a.direction != Direction::SendRecv) {
         out.push(direction);
     }
+    if let Some(c) = a.crypto {
+        out.push(Attribute::with_value("crypto", c.to_value()));
+    }
     m.attributes = out;
+}
+
+/// The RTP profile to write: SRTP or plain, keeping the feedback profile (AVPF) if the
+/// source had it.
+fn profile(source: &str, secure: bool) -> &'static str {
+    let feedback = source.to_ascii_uppercase().ends_with("AVPF");
+    match (secure, feedback) {
+        (true, true) => "RTP/SAVPF",
+        (true, false) => "RTP/SAVP",
+        (false, true) => "RTP/AVPF",
+        (false, false) => "RTP/AVP",
+    }
 }
 
 fn codec_attributes(a: &AudioPlan) -> Vec<Attribute> {
