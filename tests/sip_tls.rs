@@ -4,6 +4,7 @@
 //! when mutual TLS is on, and `check-config` names the key and file of a bad certificate.
 
 mod api_support;
+mod tls_support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,80 +12,9 @@ use std::time::Duration;
 
 use api_support::{config, free_port, wait_healthy, Holdless};
 use chrono::Datelike;
-use rcgen::{
-    date_time_ymd, BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
-};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tls_support::{client, provider, Pki, BOTH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A test CA and the PEM files it issued, in `dir`.
-struct Pki {
-    ca: CertifiedIssuer<'static, KeyPair>,
-    dir: PathBuf,
-}
-
-impl Pki {
-    fn new(dir: &Path, name: &str) -> Pki {
-        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.distinguished_name.push(DnType::CommonName, name);
-        let ca = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
-        std::fs::write(dir.join(format!("{name}.pem")), ca.pem()).unwrap();
-        Pki {
-            ca,
-            dir: dir.to_owned(),
-        }
-    }
-
-    /// Issues a certificate for 127.0.0.1 valid until `not_after` (y, m, d); writes
-    /// `{file}.pem` and `{file}.key`; returns the DER chain and key.
-    fn issue(
-        &self,
-        file: &str,
-        not_after: (i32, u8, u8),
-    ) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
-        let mut p = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
-        p.distinguished_name.push(DnType::CommonName, file);
-        p.not_before = date_time_ymd(2020, 1, 1);
-        p.not_after = date_time_ymd(not_after.0, not_after.1, not_after.2);
-        let key = KeyPair::generate().unwrap();
-        let cert = p.signed_by(&key, &self.ca).unwrap();
-        std::fs::write(self.dir.join(format!("{file}.pem")), cert.pem()).unwrap();
-        std::fs::write(self.dir.join(format!("{file}.key")), key.serialize_pem()).unwrap();
-        let der = PrivateKeyDer::try_from(key.serialize_der()).unwrap();
-        (vec![cert.der().clone()], der)
-    }
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    #[allow(deprecated)]
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// A TLS client trusting `ca_pem`, presenting `identity` if given.
-fn client(
-    ca_pem: &Path,
-    identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
-    versions: &[&'static rustls::SupportedProtocolVersion],
-) -> tokio_rustls::TlsConnector {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(ca_pem).unwrap() {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let b = rustls::ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(versions)
-        .unwrap()
-        .with_root_certificates(roots);
-    let cfg = match identity {
-        Some((chain, key)) => b.with_client_auth_cert(chain, key).unwrap(),
-        None => b.with_no_client_auth(),
-    };
-    tokio_rustls::TlsConnector::from(Arc::new(cfg))
-}
-
-const BOTH: &[&rustls::SupportedProtocolVersion] =
-    &[&rustls::version::TLS13, &rustls::version::TLS12];
 
 /// Sends `msg` over a new TLS connection and reads the first response.
 async fn exchange(

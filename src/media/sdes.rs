@@ -131,7 +131,7 @@ impl Crypto {
     }
 
     /// Key then salt from `raw` (exactly [`KEY_LEN`] + [`SALT_LEN`] bytes).
-    fn from_material(tag: u32, suite: Suite, raw: &[u8]) -> Crypto {
+    pub(crate) fn from_material(tag: u32, suite: Suite, raw: &[u8]) -> Crypto {
         let mut key = [0u8; KEY_LEN];
         let mut salt = [0u8; SALT_LEN];
         key.copy_from_slice(&raw[..KEY_LEN]);
