@@ -1,8 +1,8 @@
 //! Loopback benchmark of holdless's RTP relay (run by `sip-tests/load/rtp-relay-bench.sh`).
 //!
 //! ```text
-//! rtp_relay_bench relay --calls N --secs T [--threads M] --plan FILE [--ep-base PORT] [--transcode]
-//! rtp_relay_bench gen   --plan FILE --pps R --secs T [--direct] [--transcode]
+//! rtp_relay_bench relay --calls N --secs T [--threads M] --plan FILE [--ep-base PORT] [--transcode] [--srtp caller|both]
+//! rtp_relay_bench gen   --plan FILE --pps R --secs T [--direct] [--transcode] [--srtp caller|both]
 //! rtp_relay_bench gen   --c-relay BASE --flows N --sink PORT --pps R --secs T
 //! ```
 //!
@@ -13,7 +13,11 @@
 //! packets/s in total, paced in 0.2 ms steps, each carrying its send time (`--transcode`:
 //! the callers send PCMU, matching the relay's plan), and prints the
 //! one-way latency through the relay (`--direct` sends endpoint to endpoint instead, the
-//! baseline that latency is compared with). `--c-relay` measures the same latency through
+//! baseline that latency is compared with). `--srtp caller` makes every caller leg SRTP
+//! (AES_CM_128_HMAC_SHA1_80, SDES: the relay decrypts what callers send and encrypts what
+//! they receive), `--srtp both` both legs; the plan carries holdless's keys so the
+//! generator protects what it sends (its receivers read the clear RTP header only). The
+//! `--c-relay` measures the same latency through
 //! the bare C relay of the peer baseline (`udpbench relay -p BASE -n N -P PORT`): N flows to
 //! BASE, BASE+2, ... (its default port step), all coming back on the one sink port. Loopback only; every run ends by
 //! itself.
@@ -25,6 +29,8 @@ use std::time::{Duration, Instant};
 
 use holdless::acl::Egress;
 use holdless::media::rtp::{build_rtp, parse_rtp};
+use holdless::media::sdes::Crypto;
+use holdless::media::srtp::{SrtpLeg, SrtpPolicy};
 use holdless::media::{MediaConfig, MediaControl, Side};
 use holdless::runtime::rtp::RtpRuntime;
 
@@ -65,13 +71,52 @@ fn cpu_secs() -> f64 {
     ns as f64 / 1e9
 }
 
-fn sdp(port: u16, fmt: u8) -> Vec<u8> {
+/// An SDP for an endpoint on `port` speaking `fmt`; SRTP with `key` when given.
+fn sdp_with(port: u16, fmt: u8, key: Option<&Crypto>) -> Vec<u8> {
     let enc = if fmt == 0 { "PCMU" } else { "PCMA" };
+    let (proto, crypto) = match key {
+        Some(k) => ("RTP/SAVP", format!("a=crypto:{}\r\n", k.to_value())),
+        None => ("RTP/AVP", String::new()),
+    };
     format!(
         "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-         m=audio {port} RTP/AVP {fmt}\r\na=rtpmap:{fmt} {enc}/8000\r\n"
+         m=audio {port} {proto} {fmt}\r\na=rtpmap:{fmt} {enc}/8000\r\n{crypto}"
     )
     .into_bytes()
+}
+
+/// The `a=crypto` value of an SDP holdless wrote ("-" when plain).
+fn crypto_of(sdp: &[u8]) -> String {
+    String::from_utf8_lossy(sdp)
+        .lines()
+        .find_map(|l| l.strip_prefix("a=crypto:"))
+        .map_or("-".into(), |v| v.trim().replace(' ', ","))
+}
+
+/// The fixed keys the benchmark's endpoints send with (callers, callees): a benchmark on
+/// loopback, never a real call.
+fn endpoint_keys() -> (Crypto, Crypto) {
+    let caller =
+        Crypto::parse("1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz")
+            .expect("caller key");
+    let callee =
+        Crypto::parse("1 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj")
+            .expect("callee key");
+    (caller, callee)
+}
+
+/// `--srtp`: which legs speak SRTP (caller, callee).
+fn srtp_legs(args: &[String]) -> (bool, bool) {
+    match args
+        .iter()
+        .position(|a| a == "--srtp")
+        .and_then(|i| args.get(i + 1))
+    {
+        None => (false, false),
+        Some(v) if v == "caller" => (true, false),
+        Some(v) if v == "both" => (true, true),
+        Some(v) => panic!("--srtp {v}: caller or both"),
+    }
 }
 
 fn relay(args: &[String], secs: f64) {
@@ -80,6 +125,8 @@ fn relay(args: &[String], secs: f64) {
     let plan_file: String = arg(args, "--plan", None);
     let ep_base: u16 = arg(args, "--ep-base", Some(20000));
     let transcode = args.iter().any(|a| a == "--transcode");
+    let (srtp_caller, srtp_callee) = srtp_legs(args);
+    let (caller_key, callee_key) = endpoint_keys();
     // The relay runs on the runtime's own media threads (`--threads`); this one only sets up.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -101,15 +148,30 @@ fn relay(args: &[String], secs: f64) {
             let callee_ep = ep_base + 2 * (calls + i) as u16;
             let id = media.create(now).expect("ports");
             let caller_fmt = if transcode { 0 } else { 8 };
-            media
-                .offer(now, id, Side::Caller, &sdp(caller_ep, caller_fmt))
+            if srtp_callee {
+                media.secure(id, Side::Callee, SrtpPolicy::Required);
+            }
+            let onward = media
+                .offer(
+                    now,
+                    id,
+                    Side::Caller,
+                    &sdp_with(caller_ep, caller_fmt, srtp_caller.then_some(&caller_key)),
+                )
                 .expect("offer");
-            media
-                .answer(now, id, Side::Callee, &sdp(callee_ep, 8))
+            let toward_callee = crypto_of(&onward);
+            let answer = media
+                .answer(
+                    now,
+                    id,
+                    Side::Callee,
+                    &sdp_with(callee_ep, 8, srtp_callee.then_some(&callee_key)),
+                )
                 .expect("answer");
+            let toward_caller = crypto_of(&answer);
             let port = |s| media.local_addr(id, s).expect("port").port();
             plan.push_str(&format!(
-                "{} {} {caller_ep} {callee_ep}\n",
+                "{} {} {caller_ep} {callee_ep} {toward_caller} {toward_callee}\n",
                 port(Side::Caller),
                 port(Side::Callee)
             ));
@@ -122,7 +184,8 @@ fn relay(args: &[String], secs: f64) {
         let relayed = counters.relayed.load(Ordering::Relaxed);
         let received = counters.received.load(Ordering::Relaxed);
         println!(
-            "relay: calls={calls} threads={threads} transcode={transcode} received={received} \
+            "relay: calls={calls} threads={threads} transcode={transcode} \
+             srtp={srtp_caller}/{srtp_callee} received={received} \
              relayed={relayed} wall={wall:.2}s cpu={cpu:.3}s cpu_frac={:.3} us_per_pkt={:.3} \
              pps_per_core={:.0}",
             cpu / wall,
@@ -136,11 +199,20 @@ fn relay(args: &[String], secs: f64) {
     });
 }
 
-/// One endpoint socket, where its packets go and their payload type.
+/// One endpoint socket, where its packets go and their payload type; SRTP when its leg
+/// speaks it.
 struct Flow {
     sock: StdSocket,
     to: SocketAddr,
     pt: u8,
+    srtp: Option<SrtpLeg>,
+}
+
+/// The endpoint's SRTP for a plan field (holdless's key toward it; "-": plain).
+fn endpoint_srtp(field: Option<&str>, ours: &Crypto) -> Option<SrtpLeg> {
+    let v = field.filter(|f| *f != "-")?;
+    let holdless = Crypto::parse(&v.replace(',', " ")).expect("a=crypto in the plan");
+    Some(SrtpLeg::new(&holdless, ours).expect("SRTP contexts"))
 }
 
 fn gen(args: &[String], secs: f64) {
@@ -161,14 +233,20 @@ fn gen(args: &[String], secs: f64) {
                 sock: StdSocket::bind(lo(0)).expect("bind flow"),
                 to: lo(c_base + 2 * i),
                 pt: 8,
+                srtp: None,
             });
         }
         String::new()
     } else {
         std::fs::read_to_string(&plan_file).expect("read plan")
     };
+    let (caller_key, callee_key) = endpoint_keys();
     for line in plan.lines() {
-        let p: Vec<u16> = line.split(' ').map(|v| v.parse().expect("plan")).collect();
+        let fields: Vec<&str> = line.split(' ').collect();
+        let p: Vec<u16> = fields[..4]
+            .iter()
+            .map(|v| v.parse().expect("plan"))
+            .collect();
         let (h_caller, h_callee, caller, callee) = (p[0], p[1], p[2], p[3]);
         let a = StdSocket::bind(lo(caller)).expect("bind caller endpoint");
         let b = StdSocket::bind(lo(callee)).expect("bind callee endpoint");
@@ -180,15 +258,22 @@ fn gen(args: &[String], secs: f64) {
         receivers.push(a.try_clone().expect("clone"));
         receivers.push(b.try_clone().expect("clone"));
         let caller_pt = if transcode { 0 } else { 8 };
+        let keyed = |i: usize, key: &Crypto| {
+            (!direct)
+                .then(|| endpoint_srtp(fields.get(i).copied(), key))
+                .flatten()
+        };
         flows.push(Flow {
             sock: a,
             to: a_to,
             pt: caller_pt,
+            srtp: keyed(4, &caller_key),
         });
         flows.push(Flow {
             sock: b,
             to: b_to,
             pt: 8,
+            srtp: keyed(5, &callee_key),
         });
     }
     let flow_count = flows.len();
@@ -196,7 +281,7 @@ fn gen(args: &[String], secs: f64) {
     let stop = Arc::new(AtomicBool::new(false));
     let sender = {
         let stop = stop.clone();
-        std::thread::spawn(move || send_loop(&flows, pps, secs, epoch, &stop))
+        std::thread::spawn(move || send_loop(&mut flows, pps, secs, epoch, &stop))
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -242,7 +327,13 @@ fn gen(args: &[String], secs: f64) {
 }
 
 /// Sends `pps` packets a second over the flows, round robin, for `secs`.
-fn send_loop(flows: &[Flow], pps: f64, secs: f64, epoch: Instant, stop: &AtomicBool) -> (u64, u64) {
+fn send_loop(
+    flows: &mut [Flow],
+    pps: f64,
+    secs: f64,
+    epoch: Instant,
+    stop: &AtomicBool,
+) -> (u64, u64) {
     let mut seqs = vec![0u16; flows.len()];
     let payload = [0xD5u8; 160];
     let (mut sent, mut errors, mut next) = (0u64, 0u64, 0usize);
@@ -264,7 +355,10 @@ fn send_loop(flows: &[Flow], pps: f64, secs: f64, epoch: Instant, stop: &AtomicB
             // The RTP timestamp carries the send time in µs: the relay never changes it, even
             // when it transcodes the payload.
             let sent_us = epoch.elapsed().as_micros() as u32;
-            let p = build_rtp(flows[i].pt, seqs[i], sent_us, i as u32, &payload);
+            let mut p = build_rtp(flows[i].pt, seqs[i], sent_us, i as u32, &payload);
+            if let Some(s) = flows[i].srtp.as_mut() {
+                p = s.protect_rtp(&p).expect("protect");
+            }
             match flows[i].sock.send_to(&p, flows[i].to) {
                 Ok(_) => sent += 1,
                 Err(_) => {

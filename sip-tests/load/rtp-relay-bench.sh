@@ -5,6 +5,8 @@
 # runs alone on CPU1, the generator and sink on CPU0, as in run-relay.sh.
 #
 # usage: sip-tests/load/rtp-relay-bench.sh [SECONDS=10] [CALLS=500]
+# SRTP rows: the caller leg (or both legs) SRTP, AES_CM_128_HMAC_SHA1_80 (SDES); each relayed
+# packet is decrypted and/or encrypted once.
 # Environment: BENCH_BIN (a built rtp_relay_bench; skips cargo build), CARGO_TARGET_DIR.
 # Every process stops by itself (bounded by SECONDS); only PIDs started here are killed.
 set -euo pipefail
@@ -124,6 +126,8 @@ echo "# cpu1_busy above the relay's cpu_frac is other jobs on the relay's CPU (n
 holdless "holdless, $LOW calls, $((LOW * 100)) pps" "$LOW" $((LOW * 100))
 holdless "holdless, $CALLS calls, $((CALLS * 100)) pps" "$CALLS" $((CALLS * 100))
 holdless "holdless, $CALLS calls, PCMU<->PCMA" "$CALLS" $((CALLS * 100)) --transcode
+holdless "holdless, $CALLS calls, SRTP caller leg" "$CALLS" $((CALLS * 100)) --srtp caller
+holdless "holdless, $CALLS calls, SRTP both legs" "$CALLS" $((CALLS * 100)) --srtp both
 holdless "holdless, $CALLS calls, 150k pps offered" "$CALLS" 150000
 direct "no relay (endpoint to endpoint)" $((CALLS * 100))
 c_latency "C relay latency, $((2 * LOW)) flows, $((LOW * 100)) pps" $((2 * LOW)) $((LOW * 100))
