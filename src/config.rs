@@ -849,6 +849,24 @@ numbers = ["+15550001000"]
     }
 
     #[test]
+    fn srtp_is_set_per_call_target_and_trunk_and_a_bad_value_names_its_key() {
+        use crate::media::srtp::SrtpPolicy;
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(c.call_targets[0].srtp, SrtpPolicy::Optional, "the default");
+        let set = format!(
+            "{}[[trunks]]\nid = \"carrier\"\nuri = \"sip:127.0.0.1:5080\"\nsrtp = \"off\"\n",
+            GOOD.replace("numbers = [", "srtp = \"required\"\nnumbers = [")
+        );
+        let c = Config::parse(&set).unwrap();
+        assert_eq!(c.call_targets[0].srtp, SrtpPolicy::Required);
+        assert_eq!(c.trunks[0].srtp, Some(SrtpPolicy::Off));
+        let bad = GOOD.replace("numbers = [", "srtp = \"maybe\"\nnumbers = [");
+        let errs = Config::parse(&bad).unwrap_err();
+        assert_eq!(errs[0].key, "call_targets[0].srtp", "{errs:?}");
+        assert!(errs[0].message.contains("required"), "{errs:?}");
+    }
+
+    #[test]
     fn a_type_error_hides_no_other_error() {
         let bad = format!(
             "nonsense = 1\n{}",
