@@ -16,13 +16,27 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tls_support::{client, provider, Pki, BOTH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Sends `msg` over a new TLS connection and reads the first response.
+/// Sends `msg` over a new TLS connection to 127.0.0.1:`port` and reads the first response.
 async fn exchange(
     connector: &tokio_rustls::TlsConnector,
     port: u16,
     msg: &str,
 ) -> Result<String, String> {
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+    exchange_at(
+        connector,
+        std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        msg,
+    )
+    .await
+}
+
+/// The same to any address (the certificate is still checked for 127.0.0.1).
+async fn exchange_at(
+    connector: &tokio_rustls::TlsConnector,
+    to: std::net::SocketAddr,
+    msg: &str,
+) -> Result<String, String> {
+    let tcp = tokio::net::TcpStream::connect(to)
         .await
         .map_err(|e| e.to_string())?;
     let local = tcp.local_addr().unwrap();
@@ -132,6 +146,38 @@ async fn sip_over_tls_answers_on_the_same_connection() {
     .await
     .unwrap_err();
     assert!(err.starts_with("handshake"), "{err}");
+}
+
+/// A TLS listener on IPv6 loopback answers as the IPv4 one does (Via with the bracketed
+/// address kept), beside an IPv4 listener on the same port number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_over_tls_on_ipv6() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    pki.issue("server", (2099, 1, 1));
+    let tls = free_port();
+    let cfg = tls_config(dir.path(), tls, "");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace(
+            &format!("tls = [\"127.0.0.1:{tls}\"]"),
+            &format!("tls = [\"127.0.0.1:{tls}\", \"[::1]:{tls}\"]"),
+        )
+        .replace(
+            "allow = [\"127.0.0.0/8\"]\n",
+            "allow = [\"127.0.0.0/8\", \"::1\"]\n",
+        );
+    assert!(text.contains("[::1]"), "{text}");
+    std::fs::write(&cfg, text).unwrap();
+    let _h = Holdless::spawn(&cfg, &dir.path().join("h.log"));
+    wait_healthy(http_port(&cfg)).await;
+    let c = client(&dir.path().join("ca.pem"), None, BOTH);
+    let v6: std::net::SocketAddr = format!("[::1]:{tls}").parse().unwrap();
+    let ok = exchange_at(&c, v6, &options("v6")).await.unwrap();
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    assert!(ok.contains("Via: SIP/2.0/TLS [::1]:"), "{ok}");
+    let ok = exchange(&c, tls, &options("v4")).await.unwrap();
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -192,7 +192,7 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
     }
     let api = crate::api::ApiState::new(callbacks.clone(), &cfg);
     tokio::spawn(http::serve(http, counters.clone(), api, done.clone()));
-    tracing::info!(udp = ?cfg.sip.udp, tcp = ?cfg.sip.tcp, http = %cfg.http_listen, "holdless serving");
+    tracing::info!(udp = ?cfg.sip.udp, tcp = ?cfg.sip.tcp, tls = ?cfg.sip.tls, http = %cfg.http_listen, "holdless serving");
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)

@@ -240,9 +240,11 @@ struct Timing {
     unprotect_min: f64,
 }
 
-/// ns/op for protect and unprotect: one warm-up round, then `rounds` timed rounds of
-/// `packets` packets each, a fresh context per round (its setup not timed).
-fn time<C: Candidate>(suite: Suite, p: &Params) -> Timing {
+/// One candidate's timed rounds for one suite: each call runs one round (a fresh context
+/// per direction, its setup not timed) and returns (protect ns/op, unprotect ns/op).
+type Rounds = Box<dyn FnMut() -> (f64, f64)>;
+
+fn rounds<C: Candidate + 'static>(suite: Suite, packets: usize) -> Rounds {
     let mut plain = rtp_packet(0, 0xd5);
     let mut out = Vec::with_capacity(256);
 
@@ -251,7 +253,7 @@ fn time<C: Candidate>(suite: Suite, p: &Params) -> Timing {
     // past 65535 when `packets` is larger, so the rollover counter is exercised too.
     let wire: Vec<Vec<u8>> = {
         let mut tx = C::new(suite, &BENCH_KEY, &BENCH_SALT, false).unwrap();
-        (0..p.packets)
+        (0..packets)
             .map(|i| {
                 set_seq(&mut plain, i as u16);
                 tx.protect(&plain, &mut out).unwrap();
@@ -260,41 +262,58 @@ fn time<C: Candidate>(suite: Suite, p: &Params) -> Timing {
             .collect()
     };
 
-    let mut prot = Vec::new();
-    let mut unprot = Vec::new();
-    for round in 0..=p.rounds {
-        // protect
+    Box::new(move || {
         let mut tx = C::new(suite, &BENCH_KEY, &BENCH_SALT, false).unwrap();
         let t = Instant::now();
-        for i in 0..p.packets {
+        for i in 0..packets {
             set_seq(&mut plain, i as u16);
             tx.protect(black_box(&plain), &mut out).unwrap();
             black_box(&out);
         }
-        let ns = t.elapsed().as_nanos() as f64 / p.packets as f64;
-        if round > 0 {
-            prot.push(ns);
-        }
+        let prot = t.elapsed().as_nanos() as f64 / packets as f64;
         drop(tx);
 
-        // unprotect, replay window 128
         let mut rx = C::new(suite, &BENCH_KEY, &BENCH_SALT, true).unwrap();
         let t = Instant::now();
         for w in &wire {
             rx.unprotect(black_box(w), &mut out).unwrap();
             black_box(&out);
         }
-        let ns = t.elapsed().as_nanos() as f64 / p.packets as f64;
-        if round > 0 {
-            unprot.push(ns);
+        let unprot = t.elapsed().as_nanos() as f64 / packets as f64;
+        (prot, unprot)
+    })
+}
+
+/// ns/op for every candidate on `suite`: one warm-up round each, then `p.rounds` rounds,
+/// the candidates taking turns round by round so that a change in machine load falls on
+/// all of them alike.
+fn time_all(suite: Suite, p: &Params) -> Vec<Timing> {
+    let mut cands: Vec<Rounds> = vec![
+        rounds::<RtcSrtp>(suite, p.packets),
+        rounds::<WebrtcSrtp>(suite, p.packets),
+        rounds::<LibSrtp>(suite, p.packets),
+    ];
+    let mut prot = vec![Vec::new(); cands.len()];
+    let mut unprot = vec![Vec::new(); cands.len()];
+    for round in 0..=p.rounds {
+        for (i, c) in cands.iter_mut().enumerate() {
+            let (a, b) = c();
+            if round > 0 {
+                prot[i].push(a);
+                unprot[i].push(b);
+            }
         }
     }
-    Timing {
-        protect_min: prot.iter().cloned().fold(f64::INFINITY, f64::min),
-        unprotect_min: unprot.iter().cloned().fold(f64::INFINITY, f64::min),
-        protect_med: median(prot),
-        unprotect_med: median(unprot),
-    }
+    let min = |v: &[f64]| v.iter().cloned().fold(f64::INFINITY, f64::min);
+    prot.into_iter()
+        .zip(unprot)
+        .map(|(a, b)| Timing {
+            protect_min: min(&a),
+            unprotect_min: min(&b),
+            protect_med: median(a),
+            unprotect_med: median(b),
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -447,14 +466,14 @@ fn main() {
 
     println!(
         "SRTP protect/unprotect, 172-byte RTP (12 + 160 G.711), one SSRC, seq incrementing; \
-         {} packets per round, median (min) of {} rounds after 1 warm-up round",
+         {} packets per round, median (min) of {} rounds after 1 warm-up round, candidates interleaved round by round",
         p.packets, p.rounds
     );
     println!();
     println!("| candidate | suite | protect ns/op | unprotect ns/op (replay 128) |");
     println!("|---|---|---:|---:|");
     for suite in suites {
-        let t = for_each_candidate!(time, suite, &p);
+        let t = time_all(suite, &p);
         for (name, t) in names.iter().zip(t) {
             println!(
                 "| {name} | {} | {:.0} ({:.0}) | {:.0} ({:.0}) |",
