@@ -444,7 +444,7 @@ fn interop_row<P: Candidate>(suite: Suite) -> [String; 3] {
 fn main() {
     let mut p = Params {
         packets: 100_000,
-        rounds: 11,
+        rounds: 15,
     };
     let args: Vec<String> = std::env::args().collect();
     for w in args.windows(2) {
