@@ -341,5 +341,8 @@ fn render_rtp(c: &rtp::RtpCounters) -> String {
     ] {
         out.push_str(&format!("# TYPE {name} counter\n{name} {v}\n"));
     }
+    let name = "holdless_media_sessions_active";
+    let v = c.sessions.load(Relaxed);
+    out.push_str(&format!("# TYPE {name} gauge\n{name} {v}\n"));
     out
 }

@@ -28,7 +28,7 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket as StdSocket};
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
@@ -92,6 +92,9 @@ pub struct RtpCounters {
     pub dropped: AtomicU64,
     /// `Released` events lost to a full event queue.
     pub events_dropped: AtomicU64,
+    /// Call tasks whose sockets are open (four media ports each): back to 0 when every
+    /// call has ended.
+    pub sessions: AtomicI64,
 }
 
 /// What the runtime tells a call's task.
@@ -296,6 +299,7 @@ impl RtpRuntime {
         self.next_thread = self.next_thread.wrapping_add(1);
         match thread.map(|t| t.send(task)) {
             Some(Ok(())) => {
+                self.counters.sessions.fetch_add(1, Ordering::Relaxed);
                 self.calls.insert(id, tx);
                 Ok(())
             }
@@ -624,6 +628,7 @@ impl Running {
             ..
         } = self;
         drop(socks);
+        counters.sessions.fetch_sub(1, Ordering::Relaxed);
         if events
             .try_send(MediaEvent::Released {
                 id,
