@@ -272,3 +272,128 @@ async fn prompt_digit_then_join_keeps_the_callers_stream() {
         }
     }
 }
+
+/// The same path for a caller that speaks SRTP (SDES): every frame holdless's player sends
+/// is authentic SRTP that decrypts to the prompt, the caller's protected key press is a
+/// digit, and once a plain callee is joined the relay carries on in both directions on the
+/// SRTP state local media used (the runtime's handover, with its own sockets and thread).
+#[tokio::test]
+async fn an_srtp_caller_hears_protected_prompts_presses_a_key_then_is_joined() {
+    use holdless::media::sdes::{Crypto, Suite};
+    use holdless::media::srtp::SrtpLeg;
+    let prompts = PromptSet::load(Path::new("configs/prompts")).expect("prompt set");
+    let clip = prompts.render(&[Say::Number(3)], Law::Pcmu);
+    let want = frames_of(&clip);
+
+    let mut rt = RtpRuntime::new(
+        MediaConfig {
+            port_min: 43200,
+            port_max: 43399,
+            ..config()
+        },
+        Egress::new(vec!["127.0.0.0/8".parse().unwrap()]),
+    );
+    let caller = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let callee = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let caller_key = Crypto::fresh(1, Suite::AesCm128HmacSha1_32).unwrap();
+    let offer = String::from_utf8(sdp(caller.local_addr().unwrap(), "0 101"))
+        .unwrap()
+        .replace("RTP/AVP", "RTP/SAVP")
+        + &format!("a=crypto:{}\r\n", caller_key.to_value());
+    let now = Instant::now();
+    let id = rt.create(now).unwrap();
+    let answer = rt
+        .answer_locally(now, id, Side::Caller, offer.as_bytes())
+        .unwrap();
+    let answer = String::from_utf8(answer.to_vec()).unwrap();
+    assert!(answer.contains("RTP/SAVP 0 101\r\n"), "{answer}");
+    let ours = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=crypto:"))
+        .map(|v| Crypto::parse(v).unwrap())
+        .expect("holdless's key");
+    let mut phone = SrtpLeg::new(&ours, &caller_key).unwrap();
+    let holdless = rt.local_addr(id, Side::Caller).unwrap();
+    rt.play(Instant::now(), id, Side::Caller, clip);
+
+    // Every packet is authentic SRTP (4-byte tag); decrypted, the clip is in the stream.
+    let mut buf = vec![0u8; 2048];
+    let mut heard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let n = timeout(WAIT, caller.recv(&mut buf))
+            .await
+            .expect("a frame")
+            .unwrap();
+        assert_eq!(n, 12 + 160 + 4, "a protected 20 ms frame");
+        let plain = phone.unprotect_rtp(&buf[..n]).expect("authentic SRTP");
+        heard.push(plain[12..].to_vec());
+        let k = heard.len();
+        if k >= want.len() && heard[k - want.len()..] == want[..] {
+            break;
+        }
+        assert!(k < 500, "the clip never came");
+    }
+
+    // A key press, protected; the same press unprotected is not a digit.
+    let press = |seq: u16, flags: u8| {
+        let mut p = build_rtp(101, seq, 8000, 0xCA11, &[7, flags, 0x01, 0x40]);
+        if seq == 1 {
+            p[1] |= 0x80;
+        }
+        p
+    };
+    for (seq, flags) in [(1u16, 0x0A), (2, 0x8A), (3, 0x8A), (4, 0x8A)] {
+        let wire = phone.protect_rtp(&press(seq, flags)).unwrap();
+        caller.send_to(&wire, holdless).await.unwrap();
+    }
+    loop {
+        match event(&mut rt, id).await {
+            MediaEvent::Digit { event, .. } => {
+                assert_eq!(event.digit, Digit::Num(7));
+                break;
+            }
+            MediaEvent::PlayFinished { .. } => continue,
+            other => panic!("expected a digit, got {other:?}"),
+        }
+    }
+
+    // Join a plain callee.
+    let onward = rt.offer_onward(Instant::now(), id, Side::Caller).unwrap();
+    let onward = String::from_utf8(onward.to_vec()).unwrap();
+    assert!(
+        onward.contains("RTP/AVP") && !onward.contains("a=crypto"),
+        "{onward}"
+    );
+    let callee_sdp = sdp(callee.local_addr().unwrap(), "0 101");
+    rt.answer(Instant::now(), id, Side::Callee, &callee_sdp)
+        .unwrap();
+    let to_callee_side = rt.local_addr(id, Side::Callee).unwrap();
+    for k in 0..5u16 {
+        let p = build_rtp(0, 500 + k, 160 * u32::from(k), 0xEE, &[0x11; 160]);
+        callee.send_to(&p, to_callee_side).await.unwrap();
+    }
+    let mut relayed = 0;
+    while relayed < 5 {
+        let n = timeout(WAIT, caller.recv(&mut buf))
+            .await
+            .expect("a packet")
+            .unwrap();
+        let plain = phone
+            .unprotect_rtp(&buf[..n])
+            .expect("authentic SRTP after the join");
+        if plain[12..] == [0x11; 160] {
+            relayed += 1;
+        }
+    }
+    let said = build_rtp(0, 9, 1440, 0xCA11, &[0x22; 160]);
+    caller
+        .send_to(&phone.protect_rtp(&said).unwrap(), holdless)
+        .await
+        .unwrap();
+    let mut g = recv(&callee).await;
+    while g.h.pt == 101 {
+        g = recv(&callee).await;
+    }
+    assert_eq!(g.payload, vec![0x22; 160], "decrypted for the plain callee");
+    rt.release(id);
+}
