@@ -150,7 +150,9 @@ def garbage_messages(rng, k):
             f"Call-ID: soak-{k}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
     kinds = [
         lambda: bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 600))),
-        lambda: good[: rng.randint(10, len(good) - 5)].encode(),
+        # Cut before Call-ID: a request missing mandatory headers (a cut further on can
+        # leave a complete request, which UDP allows without Content-Length).
+        lambda: good[: rng.randint(10, good.index("Call-ID"))].encode(),
         lambda: good.replace("CSeq: 1 OPTIONS", "CSeq: one OPTIONS").encode(),
         lambda: good.replace("Content-Length: 0", "Content-Length: 99999").encode(),
         lambda: good.replace("SIP/2.0\r\n", "SIP/7.0\r\n", 1).encode(),

@@ -197,7 +197,7 @@ uac() {
     local name=$1 xml=$2 ip=$3 port=$4 mp=$5 dialled=$6 rate=$7
     shift 7
     (cd "$WORK" && exec timeout -k 5 $((SECS + 120)) sipp -sf "$SIPT_DIR/$xml" -s "$dialled" \
-        -i "$ip" -p "$port" -mi "$ip" -mp "$mp" -r "$rate" -m $((rate * SECS)) \
+        -i "$ip" -p "$port" -mi "$ip" -mp "$mp" -r "$rate" -m $((rate * SECS)) -l 5000 \
         -timeout $((SECS + 100))s -trace_stat -stf "$WORK/${name}_stat.csv" -fd 5 \
         -trace_err -error_file "$WORK/$name.err" -nostdin "$@" \
         "127.0.0.1:$SIP_PORT" >"$WORK/$name.out" 2>&1) &
