@@ -198,7 +198,8 @@ async fn an_srtp_caller_over_tls_talks_to_a_plain_contact_center_both_ways() {
     let cfg = dir.path().join("srtp.toml");
     std::fs::write(&cfg, text).unwrap();
     let log = dir.path().join("h.log");
-    let _h = Holdless::spawn(&cfg, &log);
+    // Every log line holdless can write, to show no key material is among them.
+    let _h = Holdless::spawn_logging(&cfg, &log, "trace");
     wait_healthy(http).await;
 
     let connector = client(&dir.path().join("ca.pem"), None, BOTH);
@@ -313,4 +314,15 @@ async fn an_srtp_caller_over_tls_talks_to_a_plain_contact_center_both_ways() {
     conn.write_all(bye.as_bytes()).await.unwrap();
     let done = read_message(&mut conn, &mut pending).await;
     assert_eq!(status(&done), 200, "{done}");
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("srtp-+15550002777@test"),
+        "the call is in the trace log"
+    );
+    for key in [&caller_key, &holdless_key] {
+        let inline = key.to_value();
+        let material = inline.rsplit("inline:").next().unwrap();
+        assert!(!text.contains(material), "key material in the log");
+    }
 }

@@ -225,6 +225,14 @@ def metrics(port):
     return out
 
 
+def cpu_ticks(pid):
+    try:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return int(f[11]) + int(f[12])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def proc(pid):
     rss, fds = 0, 0
     try:
@@ -240,11 +248,11 @@ def proc(pid):
 def mon(out, stopfile, port, pid):
     t0 = time.monotonic()
     with open(out, "w") as f:
-        f.write("t,rss_kb,fds," + ",".join(GAUGES + TOTALS) + "\n")
+        f.write("t,rss_kb,fds,cpu_ticks," + ",".join(GAUGES + TOTALS) + "\n")
         while not os.path.exists(stopfile):
             m = metrics(port) or {}
             rss, fds = proc(pid)
-            row = [f"{time.monotonic() - t0:.1f}", str(rss), str(fds)]
+            row = [f"{time.monotonic() - t0:.1f}", str(rss), str(fds), str(cpu_ticks(pid))]
             row += [f"{m.get(g, 0):.0f}" for g in GAUGES + TOTALS]
             f.write(",".join(row) + "\n")
             f.flush()
@@ -328,6 +336,13 @@ def verdict(work, warmup, bound_mb, fd0):
     good = sum(v for k, v in att.items() if 'result="completed"' in k or "successful" in k)
     line(total_att > 0 and good == total_att, "callbacks",
          f"registrations {json.dumps(regs)}; {total_att:.0f} attempts: {json.dumps(att)}")
+    if len(during) > 1 and "cpu_ticks" in during[0]:
+        hz = os.sysconf("SC_CLK_TCK")
+        span = during[-1]["t"] - during[0]["t"]
+        cpu = (during[-1]["cpu_ticks"] - during[0]["cpu_ticks"]) / hz
+        calls = max(r["holdless_calls_active"] for r in during)
+        print(f"# holdless CPU over the load: {100 * cpu / span:.0f} % of one core on average; "
+              f"at most {calls:.0f} calls at once")
     print(f"# {len(rows)} samples of RSS, fds and gauges over {load_end:.0f} s of load")
     sys.exit(1 if fails else 0)
 

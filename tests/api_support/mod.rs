@@ -165,11 +165,16 @@ pub struct Holdless {
 impl Holdless {
     /// Starts `holdless run --config cfg`, its log in `log`.
     pub fn spawn(cfg: &Path, log: &Path) -> Holdless {
+        Self::spawn_logging(cfg, log, "info")
+    }
+
+    /// The same with the log level `level` (`RUST_LOG`).
+    pub fn spawn_logging(cfg: &Path, log: &Path, level: &str) -> Holdless {
         let log = std::fs::File::create(log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_holdless"))
             .args(["run", "--config"])
             .arg(cfg)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", level)
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(log)
