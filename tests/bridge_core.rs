@@ -596,6 +596,29 @@ fn no_answer_within_the_ring_timeout_gives_480_and_cancels() {
     settle(&mut h);
 }
 
+/// Found by the `endpoint` fuzz target: a callee that answers only 100 Trying was never
+/// cancelled (100 did not count as the provisional a CANCEL waits for), so its INVITE and
+/// the call outlived every timer.
+#[test]
+fn a_callee_that_only_sent_100_is_cancelled_at_the_ring_timeout() {
+    let mut h = Harness::new();
+    let (_, out) = h.invite("");
+    let b_inv = request(&out, Method::Invite).unwrap().clone();
+    let trying = answer(&b_inv, 100, "x", None, "").replace(";tag=x\r\n", "\r\n");
+    let out = h.send(CALLEE, &trying);
+    assert!(status(&out, 100).is_none(), "100 is not relayed");
+    let out = h.advance(Duration::from_secs(21));
+    assert!(status(&out, 480).is_some(), "480 to the caller");
+    assert!(
+        request(&out, Method::Cancel).is_some(),
+        "CANCEL to the callee"
+    );
+    // The callee answers nothing more: the INVITE gives up 64·T1 after the CANCEL.
+    h.advance(Duration::from_secs(64));
+    assert_eq!(h.ep.calls(), 0);
+    settle(&mut h);
+}
+
 #[test]
 fn silent_callee_times_out_with_408() {
     let mut h = Harness::with(&CONFIG.replace("ring_timeout_secs = 20", "ring_timeout_secs = 600"));
