@@ -619,6 +619,33 @@ fn a_callee_that_only_sent_100_is_cancelled_at_the_ring_timeout() {
     settle(&mut h);
 }
 
+/// Found by the `endpoint` fuzz target: a shutdown between holdless's 200 and the
+/// caller's ACK owes the caller a BYE once it ACKs; a BYE from the caller instead left that
+/// debt set, and the call waited for an ACK forever.
+#[test]
+fn a_bye_before_the_ack_during_shutdown_ends_the_call() {
+    let mut h = Harness::new();
+    let (_, out) = h.invite("");
+    let b_inv = request(&out, Method::Invite).unwrap().clone();
+    let body = sdp("127.0.0.1", 41000, "8 101", "sendrecv");
+    let out = h.send(CALLEE, &answer(&b_inv, 200, "cc1", Some(&body), ""));
+    let ok = status(&out, 200).expect("200 to the caller").clone();
+    h.ep.shut_down(h.now);
+    h.drain();
+    let bye = in_dialog(
+        "BYE",
+        2,
+        ok.get(Name::From).unwrap(),
+        ok.get(Name::To).unwrap(),
+        ok.call_id().unwrap(),
+        None,
+        CALLER,
+    );
+    let out = h.send(CALLER, &bye);
+    assert!(status(&out, 200).is_some(), "the caller's BYE answered");
+    settle(&mut h);
+}
+
 #[test]
 fn silent_callee_times_out_with_408() {
     let mut h = Harness::with(&CONFIG.replace("ring_timeout_secs = 20", "ring_timeout_secs = 600"));

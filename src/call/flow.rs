@@ -1103,6 +1103,9 @@ impl CallCore {
         if let Some(leg) = self.calls.get_mut(&key).and_then(|c| c.leg_mut(side)) {
             leg.dialog = None;
             leg.pending_2xx = None;
+            // The side hung up itself: the BYE owed once it ACKed is owed no more (left
+            // set, the call waited for an ACK whose timer had just been cleared, for good).
+            leg.bye_after_ack = false;
         }
         self.clear_timer(key, CallTimer::Retransmit2xx(side));
         self.clear_timer(key, CallTimer::AckWait(side));
