@@ -4,7 +4,10 @@
 # non-zero if anything failed. Everything stays on loopback.
 #
 # Environment: HOLDLESS_BIN (test this binary instead; skips cargo build --release),
-#              SKIP_CARGO_TEST=1 (suites only), KEEP_WORK=1 (keep suite logs).
+#              SKIP_CARGO_TEST=1 (suites only), KEEP_WORK=1 (keep suite logs),
+#              FUZZ_SECONDS=N (also run every fuzz target N s with sip-tests/fuzz.sh; off by
+#              default: the libFuzzer build alone takes ~9 min cold here, so CI relies on
+#              cargo test running each fuzz body over fuzz/seeds/ instead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -56,6 +59,10 @@ for suite in sip-tests/suite-*.sh; do
         FAILURES=$((FAILURES + 1))
     fi
 done
+
+if [ -n "${FUZZ_SECONDS:-}" ]; then
+    step "fuzz ($FUZZ_SECONDS s per target)" bash sip-tests/fuzz.sh "$FUZZ_SECONDS"
+fi
 
 echo
 echo "=== summary ($((SECONDS - START)) s, repo $ROOT)"

@@ -16,3 +16,6 @@ pub mod runtime;
 pub mod sip;
 pub mod store;
 pub mod tls;
+
+#[doc(hidden)]
+pub mod fuzzing;

@@ -599,6 +599,56 @@ fn no_answer_within_the_ring_timeout_gives_480_and_cancels() {
     settle(&mut h);
 }
 
+/// Found by the `endpoint` fuzz target: a callee that answers only 100 Trying was never
+/// cancelled (100 did not count as the provisional a CANCEL waits for), so its INVITE and
+/// the call outlived every timer.
+#[test]
+fn a_callee_that_only_sent_100_is_cancelled_at_the_ring_timeout() {
+    let mut h = Harness::new();
+    let (_, out) = h.invite("");
+    let b_inv = request(&out, Method::Invite).unwrap().clone();
+    let trying = answer(&b_inv, 100, "x", None, "").replace(";tag=x\r\n", "\r\n");
+    let out = h.send(CALLEE, &trying);
+    assert!(status(&out, 100).is_none(), "100 is not relayed");
+    let out = h.advance(Duration::from_secs(21));
+    assert!(status(&out, 480).is_some(), "480 to the caller");
+    assert!(
+        request(&out, Method::Cancel).is_some(),
+        "CANCEL to the callee"
+    );
+    // The callee answers nothing more: the INVITE gives up 64·T1 after the CANCEL.
+    h.advance(Duration::from_secs(64));
+    assert_eq!(h.ep.calls(), 0);
+    settle(&mut h);
+}
+
+/// Found by the `endpoint` fuzz target: a shutdown between holdless's 200 and the
+/// caller's ACK owes the caller a BYE once it ACKs; a BYE from the caller instead left that
+/// debt set, and the call waited for an ACK forever.
+#[test]
+fn a_bye_before_the_ack_during_shutdown_ends_the_call() {
+    let mut h = Harness::new();
+    let (_, out) = h.invite("");
+    let b_inv = request(&out, Method::Invite).unwrap().clone();
+    let body = sdp("127.0.0.1", 41000, "8 101", "sendrecv");
+    let out = h.send(CALLEE, &answer(&b_inv, 200, "cc1", Some(&body), ""));
+    let ok = status(&out, 200).expect("200 to the caller").clone();
+    h.ep.shut_down(h.now);
+    h.drain();
+    let bye = in_dialog(
+        "BYE",
+        2,
+        ok.get(Name::From).unwrap(),
+        ok.get(Name::To).unwrap(),
+        ok.call_id().unwrap(),
+        None,
+        CALLER,
+    );
+    let out = h.send(CALLER, &bye);
+    assert!(status(&out, 200).is_some(), "the caller's BYE answered");
+    settle(&mut h);
+}
+
 #[test]
 fn silent_callee_times_out_with_408() {
     let mut h = Harness::with(&CONFIG.replace("ring_timeout_secs = 20", "ring_timeout_secs = 600"));

@@ -496,13 +496,19 @@ impl CallCore {
             return;
         };
         if code < 200 {
-            if code == 100 {
-                return;
-            }
             let cancel_wanted = callee.outgoing_mut().is_some_and(|o| {
                 o.provisional = true;
                 o.cancel_wanted
             });
+            if code == 100 {
+                // Not relayed (hop by hop), but a provisional response all the same: a
+                // CANCEL may go now (RFC 3261 §9.1), or a callee that only ever sends 100
+                // would keep its INVITE, and the call, past the ring timeout for good.
+                if cancel_wanted {
+                    self.send_cancel(cx, key, side);
+                }
+                return;
+            }
             if callee.dialog.is_none() && resp.get(Name::To).and_then(name_addr::tag).is_some() {
                 callee.dialog = Dialog::as_uac(&callee.invite, &resp).ok();
             }
@@ -1101,6 +1107,9 @@ impl CallCore {
         if let Some(leg) = self.calls.get_mut(&key).and_then(|c| c.leg_mut(side)) {
             leg.dialog = None;
             leg.pending_2xx = None;
+            // The side hung up itself: the BYE owed once it ACKed is owed no more (left
+            // set, the call waited for an ACK whose timer had just been cleared, for good).
+            leg.bye_after_ack = false;
         }
         self.clear_timer(key, CallTimer::Retransmit2xx(side));
         self.clear_timer(key, CallTimer::AckWait(side));

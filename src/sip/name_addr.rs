@@ -18,15 +18,17 @@ pub fn uri(value: &str) -> &str {
 /// The value with its `;tag=` header parameter removed.
 pub fn without_tag(value: &str) -> String {
     let v = value.trim();
-    let (head, params) = match find_outside_quotes(v, '<') {
-        Some(open) => match v[open..].find('>') {
+    // The same split as `tag`: the header parameters start at the first `;` outside quotes
+    // unless a `<` comes first, and then after its `>`. Otherwise a value `tag` reads a tag
+    // in could keep it here (`sip:a@h;tag=1 <x>`, `a>;tag=1;<b`).
+    let open = find_outside_quotes(v, '<');
+    let (head, params) = match (open, find_outside_quotes(v, ';')) {
+        (open, Some(semi)) if open.is_none_or(|o| semi < o) => v.split_at(semi),
+        (Some(open), _) => match v[open..].find('>') {
             Some(close) => v.split_at(open + close + 1),
             None => (v, ""),
         },
-        None => match v.find(';') {
-            Some(i) => v.split_at(i),
-            None => (v, ""),
-        },
+        _ => (v, ""),
     };
     let kept: String = params
         .split(';')
@@ -75,5 +77,19 @@ mod tests {
         );
         assert_eq!(with_tag("sip:a@h;tag=1", "2"), "sip:a@h;tag=2");
         assert_eq!(tag(&with_tag("\"B\" <sip:b@h>", "t9")), Some("t9"));
+    }
+
+    /// Found by the `sip_parse` and `sip_uri` fuzz targets: values where `tag` reads a tag
+    /// that `without_tag` kept (a `;` before a `<`, a `<` with no `>`).
+    #[test]
+    fn without_tag_removes_every_tag_that_tag_reads() {
+        for v in [
+            "sip:watson@example.com;tag=838293tact: <sip:+19725552222@gw1.example.net;unknownparam>",
+            "1lice\u{c0}p:%61lice@127.0.0.1>;tag=x;<ag=y",
+            "\"a;b\" <sip:a@h>;tag=1",
+        ] {
+            assert!(tag(v).is_some(), "{v}");
+            assert_eq!(tag(&without_tag(v)), None, "{v}");
+        }
     }
 }
