@@ -115,6 +115,9 @@ impl MediaControl for Shared {
     fn release(&mut self, id: MediaId) {
         self.lock().release(id)
     }
+    fn secure(&mut self, id: MediaId, side: Side, policy: crate::media::srtp::SrtpPolicy) {
+        self.lock().secure(id, side, policy)
+    }
     fn answer_locally(
         &mut self,
         now: Instant,
