@@ -67,15 +67,6 @@ quiet() {  # wait (bounded) for the shared box to calm down
 scrape() { curl -fsS --max-time 2 "http://127.0.0.1:$HTTP_PORT/metrics" >"$1" 2>/dev/null || true; }
 udp_snmp() { awk '/^Udp:/{if(h){print $2,$3,$4,$5,$6,$7; exit} h=1}' /proc/net/snmp; }
 
-# A time zone where it is around noon now, so "open 00:00-24:00" never closes during the run
-# (an ASAP callback is only offered when it would launch before closing).
-noon_zone() {
-    local h off
-    h=$(date -u +%-H)
-    off=$(((12 - h + 24) % 24))
-    [ "$off" -gt 12 ] && off=$((off - 24))
-    if [ "$off" -eq 0 ]; then echo "Etc/UTC"; elif [ "$off" -gt 0 ]; then echo "Etc/GMT-$off"; else echo "Etc/GMT+$((-off))"; fi
-}
 
 hl_config() {  # FILE
     FLOOD_MAX=100000000 ACL_ALLOW='["127.0.0.0/8"]' write_config "$1"

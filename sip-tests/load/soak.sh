@@ -66,14 +66,6 @@ soak_cleanup() {
 trap soak_cleanup EXIT
 ulimit -n "$(ulimit -Hn)"
 
-# A time zone where it is around noon now, so "open 00:00-24:00" never closes during the run.
-noon_zone() {
-    local h off
-    h=$(date -u +%-H)
-    off=$(((12 - h + 24) % 24))
-    [ "$off" -gt 12 ] && off=$((off - 24))
-    if [ "$off" -eq 0 ]; then echo "Etc/UTC"; elif [ "$off" -gt 0 ]; then echo "Etc/GMT-$off"; else echo "Etc/GMT+$((-off))"; fi
-}
 
 # ---------------------------------------------------------------- config
 CFG=$WORK/soak.toml
