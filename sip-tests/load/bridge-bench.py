@@ -305,6 +305,69 @@ def peer(d, mode, cps, calls):
     print(line_of(r))
 
 
+def ep_rate(d, lo, hi):
+    """Packets a second the rtp-endpoint received (both sides) between seconds lo and hi of
+    its log: what the relay delivered."""
+    p = os.path.join(d, "rtpep.log")
+    if not os.path.exists(p):
+        return None
+    rows = []
+    for line in open(p):
+        f = line.split()
+        if len(f) >= 3 and f[0].isdigit():
+            rows.append((float(f[0]), int(f[1]) + int(f[2])))
+    w = [x for x in rows if lo <= x[0] <= hi]
+    if len(w) < 2 or w[-1][0] <= w[0][0]:
+        return None
+    return (w[-1][1] - w[0][1]) / (w[-1][0] - w[0][0])
+
+
+def peer_same(d, cps, calls, hold_ms):
+    """Kamailio + rtpengine under holdless's own load (SIPp scenarios and rtp-endpoint)."""
+    cps, calls, hold_ms = float(cps), int(calls), int(hold_ms)
+    r = dict(side="kamailio", mode="media", cps=cps, calls=calls, hold_ms=hold_ms, dir=d, load="same")
+    r.update(sipp_summary(d))
+    rc = open(os.path.join(d, "uac.rc")).read().strip() if os.path.exists(os.path.join(d, "uac.rc")) else "?"
+    r["sipp_rc"] = rc
+    r["inv_rt"] = inv_rt(d)
+    rows = cpu_rows(d)
+    load, plat = windows(rows, cps, calls, hold_ms)
+    if rows:
+        r["kam_cpu_total_s"] = sum(x["kamailio"] for x in rows) / 100.0
+        r["kam_cpu_avg"] = statistics.mean(x["kamailio"] for x in load)
+        r["rtpe_cpu_total_s"] = sum(x["rtpengine"] for x in rows) / 100.0
+        r["rtpe_cpu_avg"] = statistics.mean(x["rtpengine"] for x in load)
+        r["box_busy"] = statistics.mean(200 - x["sys_idle"] for x in load)
+        ours = [c for c in rows[0] if c != "t" and not c.startswith("sys_")]
+        r["noise"] = r["box_busy"] - statistics.mean(sum(x[c] for c in ours) for x in load)
+        if plat:
+            r["others_plateau"] = {c: round(statistics.mean(x[c] for x in plat)) for c in ours}
+            r["box_plateau"] = statistics.mean(200 - x["sys_idle"] for x in plat)
+            r["rtpe_cpu_plateau"] = statistics.mean(x["rtpengine"] for x in plat)
+            pps = ep_rate(d, plat[0]["t"], plat[-1]["t"])
+            if pps:
+                r["pps_plateau"] = pps
+                r["us_per_pkt"] = r["rtpe_cpu_plateau"] / 100.0 * 1e6 / pps
+    tot = os.path.join(d, "rtpe_packets.txt")
+    if os.path.exists(tot):
+        v = [int(x) for x in open(tot).read().split() if x.isdigit()]
+        if len(v) == 2:
+            r["rtp_forwarded"] = v[1] - v[0]
+            if r["rtp_forwarded"] and "rtpe_cpu_total_s" in r:
+                r["us_per_pkt_all"] = r["rtpe_cpu_total_s"] * 1e6 / r["rtp_forwarded"]
+                r["us_per_pkt_all_kam"] = (r["rtpe_cpu_total_s"] + r["kam_cpu_total_s"]) * 1e6 / r["rtp_forwarded"]
+    ep = kv_line(os.path.join(d, "rtpep.log"), "summary:")
+    if ep:
+        r["ep"] = ep
+    if r.get("ok", 0) > 0 and "kam_cpu_total_s" in r:
+        r["us_per_call"] = r["kam_cpu_total_s"] * 1e6 / r["ok"]
+    u = udp_snmp(d)
+    if u:
+        r["udp_rcvbuf_drops"] = u[4]
+    json.dump(r, open(os.path.join(os.environ.get("ROW_DIR", d), "row.json"), "w"), indent=1)
+    print(line_of(r))
+
+
 def f0(x, fmt="{:.0f}", dash="-"):
     return dash if x is None or (isinstance(x, float) and x != x) else fmt.format(x)
 
@@ -314,7 +377,7 @@ def rtp_delivered(r):
     if r["mode"] != "media" or not r.get("calls"):
         return None
     exp = 2 * PKTS * r["calls"]
-    if r["side"] == "holdless":
+    if r["side"] == "holdless" or r.get("ep"):
         ep = r.get("ep")
         return (ep["rx_a"] + ep["rx_b"]) / exp if ep else None
     return r["rtp_delivered"] / exp if r.get("rtp_delivered") is not None else None
@@ -334,13 +397,13 @@ def line_of(r):
          f"peak_calls={r.get('peak_cc', '?')} inv200_p50/p99/max={f0(rt[0])}/{f0(rt[1])}/{f0(rt[2])}ms "
          f"pps={f0(r.get('pps_plateau'))}/{f0(r.get('pps_peak'))} us/pkt={f0(r.get('us_per_pkt'), '{:.1f}')}/{f0(r.get('us_per_pkt_all'), '{:.1f}')} "
          f"us/call={f0(r.get('us_per_call'))} box={f0(r.get('box_busy'))}% noise={f0(r.get('noise'))}%")
+    ep = r.get("ep")
+    if ep:
+        s += (f" ep_tx={ep['tx_a'] + ep['tx_b']:.0f} ep_rx={ep['rx_a'] + ep['rx_b']:.0f}"
+              f" lat_p50/p99/p99.9={ep['lat_p50_us']:.0f}/{ep['lat_p99_us']:.0f}/{ep.get('lat_p999_us', 0):.0f}us")
     if r["side"] == "holdless":
         s += (f" hl_cpu={f0(r.get('cpu_avg'))}/{f0(r.get('cpu_max'))}% plateau={f0(r.get('cpu_plateau'))}%"
               f" hwm={f0(r.get('hwm_kb', 0) / 1024, '{:.1f}')}MB")
-        ep = r.get("ep")
-        if ep:
-            s += (f" ep_tx={ep['tx_a'] + ep['tx_b']:.0f} ep_rx={ep['rx_a'] + ep['rx_b']:.0f}"
-                  f" lat_p50/p99={ep['lat_p50_us']:.0f}/{ep['lat_p99_us']:.0f}us")
         if r.get("sip_dropped"):
             s += f" sip_dropped={r['sip_dropped']}"
         if r.get("rtp_dropped_by"):
@@ -367,7 +430,7 @@ def table(work):
         P(f"\n## {title}")
         P("| CPS | side | offered/achieved CPS | ok/failed (retrans) | peak calls | INVITE→200 p50/p99/max ms "
           "| RTP delivered % | RTP pps relayed plateau/peak | CPU % of a core avg/plateau | µs CPU per relayed pkt plateau/all-in "
-          "| µs CPU per call | peak RSS MB (KB per concurrent call / per call made) | RTP one-way p50/p99 µs "
+          "| µs CPU per call | peak RSS MB (KB per concurrent call / per call made) | RTP one-way p50/p99/p99.9 µs "
           "| box busy / noise % |")
         P("|" + "---|" * 14)
         for cps in sorted({r["cps"] for r in mr}):
@@ -383,12 +446,16 @@ def table(work):
                         per2 = ((rss - r.get("rss_start_kb", 0)) / r["ok"]) if rss and r.get("ok") else None
                         mem = f"{f0(rss / 1024 if rss else None, '{:.1f}')} ({f0(per, '{:.1f}')} / {f0(per2, '{:.1f}')})"
                         ep = r.get("ep")
-                        lat = f"{ep['lat_p50_us']:.0f}/{ep['lat_p99_us']:.0f}" if ep and ep.get("lat_n") else "-"
+                        lat = (f"{ep['lat_p50_us']:.0f}/{ep['lat_p99_us']:.0f}/{ep.get('lat_p999_us', 0):.0f}"
+                               if ep and ep.get("lat_n") else "-")
                         name = "holdless"
                     else:
                         cpu = (f"kam {f0(r.get('kam_cpu_avg'))}, rtpe {f0(r.get('rtpe_cpu_avg'))}/"
                                f"{f0(r.get('rtpe_cpu_plateau'))}" if mode == "media" else f"kam {f0(r.get('kam_cpu_avg'))}")
-                        mem, lat = "-", "-"
+                        mem = "-"
+                        ep = r.get("ep")
+                        lat = (f"{ep['lat_p50_us']:.0f}/{ep['lat_p99_us']:.0f}/{ep.get('lat_p999_us', 0):.0f}"
+                               if ep and ep.get("lat_n") else "-")
                         name = "kamailio+rtpengine" if mode == "media" else "kamailio"
                     ok = f"{r.get('ok')}/{r.get('failed')} ({r.get('retrans')})"
                     if not clean(r):
@@ -437,6 +504,47 @@ def table(work):
     open(os.path.join(work, "report.md"), "w").write(txt + "\n")
 
 
+def plot(work, out=None):
+    """RTP delivered %, one-way p99 latency and CPU per relayed packet against calls/s, holdless
+    and Kamailio + rtpengine on the same axes (media steps that ran under the same load)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(work, "*", "row.json")))]
+    rows = [r for r in rows if r["mode"] == "media" and (r["side"] == "holdless" or r.get("load") == "same")]
+    probe = kv_line(os.path.join(work, "probe.log"), "summary:")
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
+    for side, label, mark in (("holdless", "holdless", "o-"), ("kamailio", "Kamailio + rtpengine", "s--")):
+        rs = sorted((r for r in rows if r["side"] == side), key=lambda r: r["cps"])
+        if not rs:
+            continue
+        x = [r["cps"] for r in rs]
+        dl = [100 * (rtp_delivered(r) or 0) for r in rs]
+        p99 = [r["ep"]["lat_p99_us"] / 1000 if r.get("ep") else float("nan") for r in rs]
+        cpu = [r.get("us_per_pkt") or float("nan") for r in rs]
+        ax[0].plot(x, dl, mark, label=label)
+        ax[1].plot(x, p99, mark, label=label)
+        ax[2].plot(x, cpu, mark, label=label)
+    ax[0].set_title("RTP delivered (%)")
+    ax[0].axhline(99.9, color="grey", lw=0.8, ls=":")
+    ax[1].set_title("one-way latency p99 through the relay (ms)")
+    ax[1].set_yscale("log")
+    ax[1].axhline(5, color="grey", lw=0.8, ls=":")
+    if probe:
+        ax[1].axhline(probe["lat_p99_us"] / 1000, color="green", lw=0.8, ls=":", label="no relay (p99)")
+    ax[2].set_title("CPU per relayed packet, plateau (µs)")
+    ax[2].set_ylim(bottom=0)
+    for a in ax:
+        a.set_xlabel("calls/s (8 s calls, G.711 both ways)")
+        a.grid(alpha=0.3)
+        a.legend(fontsize=8)
+    fig.suptitle(f"bridge-bench media steps, 2-CPU box ({os.path.basename(work.rstrip('/'))})", fontsize=10)
+    fig.tight_layout()
+    out = out or os.path.join(work, "bridge-bench.png")
+    fig.savefig(out, dpi=90)
+    print(f"plot: {out}")
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "kick":
@@ -445,6 +553,10 @@ if __name__ == "__main__":
         mon(args[0], float(args[1]), args[2], int(args[3]), int(args[4]))
     elif cmd == "step":
         step(*args)
+    elif cmd == "plot":
+        plot(*args)
+    elif cmd == "peer_same":
+        peer_same(*args)
     elif cmd == "peer":
         peer(*args)
     elif cmd == "table":

@@ -8,7 +8,11 @@
 #   STEP: mN = N calls/s of 8 s calls with RTP; sN = N calls/s of 1 s calls, signalling only;
 #         a bare N is m below 500 and s from 500 on.
 #   default steps: 50 100 150 200 500 1000 2000 3000 (~8-10 min);  QUICK=1: 5 s, 50 1000 (<2 min)
-# Environment: HOLDLESS_BIN, PEER_DIR (default <repo>/../shared/bench/peer), SKIP_PEER=1,
+# The peer's media steps run Kamailio + rtpengine from the peer's own configuration but under
+# exactly holdless's load (the same SIPp scenarios and rtp-endpoint streams, so both relays see
+# identical packets and the load side costs the same); PEER_LOAD=own runs the peer's own
+# run-media.sh instead (SIPp playing pcaps into a sink: a heavier load side, no latency).
+# Environment: HOLDLESS_BIN, PEER_DIR (default <repo>/../shared/bench/peer), SKIP_PEER=1, PEER_LOAD,
 #   SKIP_AFTER_FAIL=0 (default 1: after a failed step, a side skips its higher steps of that
 #   kind), QUIET_MAX (s to wait for a quiet box before each run, default 10), RUST_LOG (warn).
 # Everything is on 127.0.0.0/8. Every SIPp run has -m, -timeout and timeout(1); holdless,
@@ -165,6 +169,83 @@ peer_step() {  # MODE CPS
     python3 -c "import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r.get('sipp_rc')=='0' and r.get('failed',1)==0 and r.get('ok',0)==r['calls'] else 1)" "$d/row.json"
 }
 
+# ---------------------------------------------------------------- one peer step, same load
+# Kamailio + rtpengine started from the peer's own files (kamailio.cfg, rtpengine.conf,
+# unchanged, with the command lines of its lib.sh), driven exactly like holdless: the same
+# SIPp scenarios and rates, and the same rtp-endpoint streams on the media. Only the
+# addresses differ: Kamailio listens on 127.0.0.1:5070 and sends every INVITE to
+# 127.0.0.1:5090, where the contact center's SIPp then listens.
+peer_same_step() {  # CPS
+    local cps=$1 calls to lim d i rtpe kam ep_pid
+    calls=$((cps * SECS))
+    to=$((calls / cps + HOLD_MEDIA / 1000 + 30))
+    lim=$((cps * (HOLD_MEDIA / 1000 + 4) + 100))
+    d=$WORK/kam-media-$(printf %05d "$cps"); mkdir -p "$d"
+    if ss -uln | grep -qE '127\.0\.0\.1:(5070|5090|2223|2224)\b'; then
+        echo "kamailio media $cps: ports 5070/5090/2223/2224 busy"; return 1
+    fi
+    rtpengine --config-file="$PEER/rtpengine.conf" --config-section=rtpengine \
+        --foreground --log-stderr --pidfile="$d/rtpengine.pid" >"$d/rtpengine.log" 2>&1 &
+    rtpe=$!; MY_PIDS+=("$rtpe")
+    for i in $(seq 50); do
+        rtpengine-ctl -ip 127.0.0.1:2224 list numsessions >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    kamailio -f "$PEER/kamailio.cfg" -DD -E -Y "$d" -P "$d/kamailio.pid" -m 1024 -M 16 \
+        >"$d/kamailio.log" 2>&1 &
+    kam=$!; MY_PIDS+=("$kam")
+    for i in $(seq 50); do
+        ss -uln | grep -q '127\.0\.0\.1:5070\b' && break
+        sleep 0.1
+    done
+    sleep 0.3
+    rtpe_total >"$d/rtpe_packets.txt"
+    udp_snmp >"$d/udp_snmp.txt"
+    "$WORK/rtp-endpoint" -a "$UAC_IP" -A $((UAC_MP + 4)) -b "$UAS_IP" -B $((UAS_MP + 4)) \
+        -n 2500 -s 4 -t $((to + 20)) >"$d/rtpep.log" 2>&1 &
+    ep_pid=$!; MY_PIDS+=("$ep_pid")
+    sleep 0.3
+    (cd "$d" && exec timeout -k 5 $((to + 20)) sipp -sf "$WORK/uas-media.xml" -i 127.0.0.1 -p 5090 \
+        -mi "$UAS_IP" -mp "$UAS_MP" -m $((calls * 2)) -timeout $((to + 10)) -nostdin \
+        -trace_err -error_file "$d/uas_errors.log" -trace_stat -stf "$d/uas_stat.csv" -fd 1 \
+        >"$d/uas.screen" 2>&1) &
+    local uas_pid=$!; MY_PIDS+=("$uas_pid")
+    sleep 0.5
+    (cd "$d" && exec timeout -k 5 $((to + 10)) sipp "127.0.0.1:5070" -sf "$WORK/uac-media.xml" \
+        -s +15550001000 -i "$UAC_IP" -p "$UAC_PORT" -mi "$UAC_IP" -mp "$UAC_MP" \
+        -r "$cps" -rp 1000 -m "$calls" -l "$lim" -d "$HOLD_MEDIA" -timeout "$to" -timeout_error -nostdin \
+        -trace_err -error_file "$d/uac_errors.log" -trace_stat -stf "$d/uac_stat.csv" -fd 1 \
+        -trace_rtt -rtt_freq 1 >"$d/uac.screen" 2>&1) &
+    local uac_pid=$!; MY_PIDS+=("$uac_pid")
+    python3 "$PEER_SRC/cpumon.py" "$d/cpu.csv" $((to + 20)) "$d/.stop" kamailio="$kam" \
+        rtpengine="$rtpe" sipp_uac="$uac_pid" sipp_uas="$uas_pid" rtp_endpoint="$ep_pid" &
+    local mon=$!; MY_PIDS+=("$mon")
+    local rc=0
+    wait "$uac_pid" || rc=$?
+    echo "$rc" >"$d/uac.rc"
+    for i in $(seq 70); do kill -0 "$uas_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -INT "$uas_pid" 2>/dev/null || true
+    wait "$uas_pid" 2>/dev/null || true
+    sleep 0.5
+    kill -INT "$ep_pid" 2>/dev/null || true
+    wait "$ep_pid" 2>/dev/null || true
+    rtpe_total >>"$d/rtpe_packets.txt"
+    udp_snmp >>"$d/udp_snmp.txt"
+    cp /proc/net/udp "$d/proc_net_udp.txt"
+    sleep 1.2
+    touch "$d/.stop"
+    wait "$mon" 2>/dev/null || true
+    kill "$kam" "$rtpe" 2>/dev/null || true
+    wait "$kam" "$rtpe" 2>/dev/null || true
+    sleep 2  # rtpengine's delete-delay and kamailio's children
+    ROW_DIR=$d $PY peer_same "$d" "$cps" "$calls" "$HOLD_MEDIA" | tee -a "$WORK/steps.txt"
+    python3 -c "import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r.get('sipp_rc')=='0' and r.get('failed',1)==0 and r.get('ok',0)==r['calls'] else 1)" "$d/row.json"
+}
+rtpe_total() {
+    rtpengine-ctl -ip 127.0.0.1:2224 list totals 2>/dev/null |
+        awk -F: '/Total relayed packets  /{gsub(/ /,"",$2); print $2; exit}'
+}
+
 # ---------------------------------------------------------------- run
 echo "# bridge-bench $(date -u +%FT%TZ): $(nproc) CPUs, loadavg $(cut -d' ' -f1-3 /proc/loadavg), $SECS s of calls per step"
 echo "# holdless: $HOLDLESS_BIN ($(stat -c %y "$HOLDLESS_BIN" | cut -d. -f1)); work dir $WORK"
@@ -193,9 +274,17 @@ for s in "${STEPS[@]}"; do
         echo "kamailio $mode $cps: skipped (a lower step failed)"
     else
         quiet
-        peer_step "$mode" "$cps" || printf -v "$v" 1
+        if [ "$mode" = media ] && [ "${PEER_LOAD:-same}" = same ]; then
+            peer_same_step "$cps" || printf -v "$v" 1
+        else
+            peer_step "$mode" "$cps" || printf -v "$v" 1
+        fi
     fi
 done
 $PY table "$WORK"
+if ls "$WORK"/*/row.json >/dev/null 2>&1 && grep -qs '"media"' "$WORK"/*/row.json; then
+    python3 -c "import matplotlib" 2>/dev/null || pip install -q matplotlib >"$WORK/pip.log" 2>&1 || true
+    $PY plot "$WORK" || echo "no plot (matplotlib missing? see $WORK/pip.log)"
+fi
 echo
 echo "results kept in $WORK (report.md, steps.txt, hl-*/ and kam-*/ per step, peer/results/)"
