@@ -44,9 +44,14 @@ pub(super) fn media_rejection(req: &Message, e: &MediaError) -> Message {
 impl CallCore {
     pub(super) fn local_for(&self, transport: Transport, hint: Option<SocketAddr>) -> SocketAddr {
         let configured = match transport {
-            Transport::Udp => self.local.udp.or(self.local.tcp),
-            Transport::Tcp => self.local.tcp.or(self.local.udp),
-            Transport::Tls => self.local.tls.or(self.local.tcp).or(self.local.udp),
+            Transport::Udp => self.sh.local.udp.or(self.sh.local.tcp),
+            Transport::Tcp => self.sh.local.tcp.or(self.sh.local.udp),
+            Transport::Tls => self
+                .sh
+                .local
+                .tls
+                .or(self.sh.local.tcp)
+                .or(self.sh.local.udp),
         };
         hint.or(configured)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5060)))
@@ -122,13 +127,13 @@ impl CallCore {
         self.set_timer(
             key,
             CallTimer::Ring(Side::Callee),
-            cx.now + self.cfg.ring_timeout,
+            cx.now + self.sh.cfg.ring_timeout,
         );
     }
 
     /// Admission: a new call past `max_calls` gets 503 with Retry-After.
     pub(super) fn admit(&mut self, invite: &Message) -> Result<(), Message> {
-        if self.calls.len() < self.cfg.max_calls {
+        if self.calls.len() < self.sh.cfg.max_calls {
             return Ok(());
         }
         let mut r = response_for(invite, 503, "Service Unavailable", Some(&self.token()));
@@ -139,7 +144,7 @@ impl CallCore {
     /// Where an outbound INVITE to `to_uri` goes: the outbound trunk when one is set, else
     /// the URI itself.
     fn destination_for(&self, to_uri: &str) -> Result<Peer, ()> {
-        let hop = self.cfg.outbound_trunk.as_deref().unwrap_or(to_uri);
+        let hop = self.sh.cfg.outbound_trunk.as_deref().unwrap_or(to_uri);
         route::destination(hop).map_err(|e| {
             tracing::warn!(to = to_uri, error = %e, "outbound destination unusable");
         })
@@ -154,20 +159,21 @@ impl CallCore {
         invite: &Message,
         reply_to: Peer,
     ) -> Result<Leg, Message> {
-        let session = match st::negotiate_uas(invite, self.cfg.min_se, self.cfg.session_expires) {
-            UasNegotiation::TooSmall(min) => {
-                let mut r = response_for(
-                    invite,
-                    422,
-                    "Session Interval Too Small",
-                    Some(&self.token()),
-                );
-                r.push_other(st::MIN_SE, min.to_string());
-                return Err(r);
-            }
-            UasNegotiation::Use(t, _) => Some(t),
-            UasNegotiation::None => None,
-        };
+        let session =
+            match st::negotiate_uas(invite, self.sh.cfg.min_se, self.sh.cfg.session_expires) {
+                UasNegotiation::TooSmall(min) => {
+                    let mut r = response_for(
+                        invite,
+                        422,
+                        "Session Interval Too Small",
+                        Some(&self.token()),
+                    );
+                    r.push_other(st::MIN_SE, min.to_string());
+                    return Err(r);
+                }
+                UasNegotiation::Use(t, _) => Some(t),
+                UasNegotiation::None => None,
+            };
         let tag = self.token();
         let local = contact(
             self.local_for(reply_to.transport, reply_to.local),
@@ -222,9 +228,9 @@ impl CallCore {
             to_uri,
             dest,
             offer.as_ref(),
-            self.cfg.session_expires,
+            self.sh.cfg.session_expires,
         );
-        if let Some(trunk) = self.cfg.outbound_trunk.as_ref().filter(|_| via_trunk) {
+        if let Some(trunk) = self.sh.cfg.outbound_trunk.as_ref().filter(|_| via_trunk) {
             let uri = name_addr::uri(trunk);
             let route = if uri.contains(";lr") {
                 format!("<{uri}>")
@@ -260,28 +266,32 @@ impl CallCore {
         media: MediaId,
         flow: Flow,
     ) -> CallKey {
-        let key = CallKey(self.next_call);
-        self.next_call += 1;
+        let key = CallKey(self.sh.next_call);
+        self.sh.next_call += 1;
         let callee_key = callee.as_ref().map(dialog_key).unwrap_or_default();
         let dialog_keys = [dialog_key(&caller), callee_key];
-        self.dialogs
+        self.sh
+            .dialogs
             .insert(dialog_keys[0].clone(), (key, Side::Caller));
         if let Some(callee) = &callee {
-            self.dialogs
+            self.sh
+                .dialogs
                 .insert(dialog_keys[1].clone(), (key, Side::Callee));
             if let Some(tx) = callee.invite_out_tx() {
-                self.client_txs
+                self.sh
+                    .client_txs
                     .insert(tx, (key, Side::Callee, ClientPurpose::Invite));
             }
         }
         if let Some(tx) = caller.invite_tx() {
-            self.server_txs.insert(tx, (key, ServerPurpose::Initial));
+            self.sh.server_txs.insert(tx, (key, ServerPurpose::Initial));
         }
         if let Some(tx) = caller.invite_out_tx() {
-            self.client_txs
+            self.sh
+                .client_txs
                 .insert(tx, (key, Side::Caller, ClientPurpose::Invite));
         }
-        self.by_media.insert(media, key);
+        self.sh.by_media.insert(media, key);
         self.calls.insert(
             key,
             Call {
@@ -306,9 +316,12 @@ impl CallCore {
     /// transaction found from now on (the flow stores the leg itself).
     pub(super) fn index_second_leg(&mut self, key: CallKey, leg: &Leg) {
         let dialog_key = dialog_key(leg);
-        self.dialogs.insert(dialog_key.clone(), (key, Side::Callee));
+        self.sh
+            .dialogs
+            .insert(dialog_key.clone(), (key, Side::Callee));
         if let Some(tx) = leg.invite_out_tx() {
-            self.client_txs
+            self.sh
+                .client_txs
                 .insert(tx, (key, Side::Callee, ClientPurpose::Invite));
         }
         if let Some(call) = self.calls.get_mut(&key) {
@@ -349,8 +362,8 @@ impl CallCore {
         m.push(Name::Allow, ALLOWED_METHODS);
         m.push(Name::Supported, "timer");
         m.push_other(st::SESSION_EXPIRES, se.to_string());
-        m.push_other(st::MIN_SE, self.cfg.min_se.to_string());
-        copy_pass_through(&self.cfg, inbound, &mut m);
+        m.push_other(st::MIN_SE, self.sh.cfg.min_se.to_string());
+        copy_pass_through(&self.sh.cfg, inbound, &mut m);
         if let Some(o) = offer {
             set_body(&mut m, o);
         }
@@ -379,7 +392,7 @@ impl CallCore {
     pub fn tx_event(&mut self, cx: &mut Ctx, ev: TransactionEvent) {
         match ev {
             TransactionEvent::Response { id, resp } => {
-                let Some(&(key, side, purpose)) = self.client_txs.get(&id) else {
+                let Some(&(key, side, purpose)) = self.sh.client_txs.get(&id) else {
                     return;
                 };
                 match purpose {
@@ -406,7 +419,7 @@ impl CallCore {
             TransactionEvent::TransportError {
                 id: TxId::Server(id),
             } => {
-                if let Some(&(key, _)) = self.server_txs.get(&id) {
+                if let Some(&(key, _)) = self.sh.server_txs.get(&id) {
                     self.teardown(cx, key, EndReason::TransportError(Side::Caller));
                 }
             }
@@ -414,19 +427,19 @@ impl CallCore {
             TransactionEvent::Terminated {
                 id: TxId::Server(id),
             } => {
-                self.server_txs.remove(&id);
+                self.sh.server_txs.remove(&id);
             }
             TransactionEvent::Terminated {
                 id: TxId::Client(id),
             } => {
-                self.client_txs.remove(&id);
+                self.sh.client_txs.remove(&id);
             }
             TransactionEvent::AckTimeout { .. } => {}
         }
     }
 
     fn client_failed(&mut self, cx: &mut Ctx, id: ClientTxId, transport: bool) {
-        let Some(&(key, side, purpose)) = self.client_txs.get(&id) else {
+        let Some(&(key, side, purpose)) = self.sh.client_txs.get(&id) else {
             return;
         };
         let reason = if transport {
@@ -549,7 +562,7 @@ impl CallCore {
                 };
                 let (c, r) = caller_failure(code, &reason);
                 let mut out = self.caller_response(&self.calls[&key], c, &r);
-                copy_pass_through(&self.cfg, &resp, &mut out);
+                copy_pass_through(&self.sh.cfg, &resp, &mut out);
                 Self::reply(cx, tx, out);
             }
         }
@@ -575,7 +588,7 @@ impl CallCore {
             "Ringing"
         };
         let mut out = self.caller_response(call, if code == 183 { 183 } else { 180 }, reason);
-        copy_pass_through(&self.cfg, &resp, &mut out);
+        copy_pass_through(&self.sh.cfg, &resp, &mut out);
         let media = call.media;
         if let Some(sdp) = sdp_body(&resp) {
             if call.leg(side).is_some_and(|l| l.sdp_sent.is_some()) {
@@ -595,8 +608,8 @@ impl CallCore {
 
     fn retry_422(&mut self, cx: &mut Ctx, key: CallKey, side: Side, resp: &Message) {
         let min = st::min_se(resp)
-            .unwrap_or(self.cfg.session_expires)
-            .max(self.cfg.min_se);
+            .unwrap_or(self.sh.cfg.session_expires)
+            .max(self.sh.cfg.min_se);
         let sent = self.resend_invite(cx, key, side, None, |inv, o| {
             inv.headers.retain(|h| {
                 !h.name.eq_ignore_ascii_case(st::SESSION_EXPIRES)
@@ -624,7 +637,7 @@ impl CallCore {
         change: impl FnOnce(&mut Message, &mut Outgoing),
     ) -> bool {
         let branch = self.branch();
-        let cnonce = self.rng.u64(..);
+        let cnonce = self.sh.rng.u64(..);
         let Some(dest) = to.or_else(|| self.calls.get(&key)?.leg(side).map(|l| l.peer)) else {
             return false;
         };
@@ -654,7 +667,8 @@ impl CallCore {
                 leg.peer = dest;
                 leg.role = leg::Role::Uac(out);
                 leg.dialog = None;
-                self.client_txs
+                self.sh
+                    .client_txs
                     .insert(id, (key, side, ClientPurpose::Invite));
                 true
             }
@@ -759,7 +773,7 @@ impl CallCore {
         callee.allows_update = st::allows(&resp, "UPDATE");
         // What our INVITE last asked for: raised by a 422 retry above the configured value.
         let asked =
-            st::session_expires(&callee.invite).map_or(self.cfg.session_expires, |(se, _)| se);
+            st::session_expires(&callee.invite).map_or(self.sh.cfg.session_expires, |(se, _)| se);
         callee.session = Some(st::from_uac_answer(&resp, asked));
         if matches!(call.flow, Flow::Dialler(_)) {
             return self.dialler_answered(cx, key, side, &resp);
@@ -810,7 +824,7 @@ impl CallCore {
             c.ack_waits_for_caller = ack_waits_for_caller;
         }
         tracing::debug!(call = key.0, "call answered and bridged");
-        self.events.push_back(CallEvent::Answered { call: key });
+        self.sh.events.push_back(CallEvent::Answered { call: key });
     }
 
     /// Answers the caller's INVITE with 200 and `sdp` (the far leg's headers passed through
@@ -831,15 +845,15 @@ impl CallCore {
         ok.push(Name::Supported, "timer");
         if let UasNegotiation::Use(_, headers) = st::negotiate_uas(
             &call.caller.invite,
-            self.cfg.min_se,
-            self.cfg.session_expires,
+            self.sh.cfg.min_se,
+            self.sh.cfg.session_expires,
         ) {
             for (n, v) in headers {
                 ok.push_other(n, v);
             }
         }
         if let Some(resp) = pass_through {
-            copy_pass_through(&self.cfg, resp, &mut ok);
+            copy_pass_through(&self.sh.cfg, resp, &mut ok);
         }
         set_body(&mut ok, &sdp);
         let initial_cseq = cseq(&call.caller.invite).map(|(n, _)| n).unwrap_or(0);
@@ -854,7 +868,7 @@ impl CallCore {
         call.caller.pending_2xx = Some(Pending2xx {
             msg: ok.clone(),
             to,
-            interval: self.timers.t1,
+            interval: self.sh.timers.t1,
             cseq: initial_cseq,
         });
         if let Some(tx) = tx {
@@ -865,9 +879,17 @@ impl CallCore {
 
     pub(super) fn arm_2xx(&mut self, cx: &mut Ctx, key: CallKey, side: Side, to: Peer) {
         if !to.transport.is_reliable() {
-            self.set_timer(key, CallTimer::Retransmit2xx(side), cx.now + self.timers.t1);
+            self.set_timer(
+                key,
+                CallTimer::Retransmit2xx(side),
+                cx.now + self.sh.timers.t1,
+            );
         }
-        self.set_timer(key, CallTimer::AckWait(side), cx.now + self.timers.t1 * 64);
+        self.set_timer(
+            key,
+            CallTimer::AckWait(side),
+            cx.now + self.sh.timers.t1 * 64,
+        );
     }
 
     /// Sends the ACK for a 2xx on `side` (with an SDP answer in the delayed-offer case).
@@ -916,7 +938,7 @@ impl CallCore {
         purpose: ClientPurpose,
     ) -> Option<ClientTxId> {
         let branch = self.branch();
-        let cnonce = self.rng.u64(..);
+        let cnonce = self.sh.rng.u64(..);
         let call = self.calls.get_mut(&key)?;
         let leg = call.leg_mut(side)?;
         let to = leg.next_hop();
@@ -942,7 +964,7 @@ impl CallCore {
         );
         match cx.tx.send_request(cx.now, req, to) {
             Ok(id) => {
-                self.client_txs.insert(id, (key, side, purpose));
+                self.sh.client_txs.insert(id, (key, side, purpose));
                 Some(id)
             }
             Err(e) => {
@@ -1034,14 +1056,15 @@ impl CallCore {
         let (out, to) = (*out, callee.peer);
         if let Some(cancel) = cx.tx.cancel_request(out) {
             if let Ok(id) = cx.tx.send_request(cx.now, cancel, to) {
-                self.client_txs
+                self.sh
+                    .client_txs
                     .insert(id, (key, side, ClientPurpose::Cancel));
             }
         }
     }
 
     fn on_cancelled(&mut self, cx: &mut Ctx, id: ServerTxId) {
-        let Some(&(key, purpose)) = self.server_txs.get(&id) else {
+        let Some(&(key, purpose)) = self.sh.server_txs.get(&id) else {
             return;
         };
         if purpose != ServerPurpose::Initial {
@@ -1098,7 +1121,7 @@ impl CallCore {
     fn dialog_of(&self, m: &Message) -> Option<(CallKey, Side)> {
         let call_id = m.call_id()?.to_owned();
         let tag = m.get(Name::To).and_then(name_addr::tag)?.to_owned();
-        self.dialogs.get(&(call_id, tag)).copied()
+        self.sh.dialogs.get(&(call_id, tag)).copied()
     }
 
     fn on_bye(&mut self, cx: &mut Ctx, key: CallKey, side: Side, tx: ServerTxId, req: &Message) {
@@ -1211,7 +1234,7 @@ impl CallCore {
                     return;
                 };
                 cx.tx.send_stateless(p.msg.clone(), p.to);
-                p.interval = (p.interval * 2).min(self.timers.t2);
+                p.interval = (p.interval * 2).min(self.sh.timers.t2);
                 let next = cx.now + p.interval;
                 self.set_timer(key, CallTimer::Retransmit2xx(side), next);
             }
@@ -1238,7 +1261,7 @@ impl CallCore {
 
     /// A media timeout from the relay: the call ends with the reason recorded.
     pub fn media_timeout(&mut self, cx: &mut Ctx, media: MediaId, side: Side) {
-        if let Some(&key) = self.by_media.get(&media) {
+        if let Some(&key) = self.sh.by_media.get(&media) {
             tracing::info!(call = key.0, ?side, "media timeout");
             self.teardown(cx, key, EndReason::MediaTimeout(side));
         }
@@ -1366,18 +1389,18 @@ impl CallCore {
             return;
         };
         for (_, k) in call.timer_keys {
-            self.deadlines.remove(&k);
+            self.sh.deadlines.remove(&k);
         }
         for k in &call.dialog_keys {
-            self.dialogs.remove(k);
+            self.sh.dialogs.remove(k);
         }
         cx.media.release(call.media);
-        self.by_media.remove(&call.media);
+        self.sh.by_media.remove(&call.media);
         match &call.flow {
             Flow::Inbound(f) => {
                 let call_id = call.caller.invite.call_id().unwrap_or_default();
                 if let Some(entry) = super::inbound::record_of(f, call_id, cx.now) {
-                    self.events.push_back(CallEvent::Record(Box::new(entry)));
+                    self.sh.events.push_back(CallEvent::Record(Box::new(entry)));
                 }
             }
             Flow::Dialler(f) => self.dialler_finished(f, call.reason.as_ref(), cx.now),
@@ -1385,7 +1408,7 @@ impl CallCore {
         }
         let reason = call.reason.unwrap_or(EndReason::HungUp(Side::Caller));
         tracing::info!(call = key.0, ?reason, "call ended");
-        self.events.push_back(CallEvent::Ended {
+        self.sh.events.push_back(CallEvent::Ended {
             call: key,
             reason,
             answered: call.answered,

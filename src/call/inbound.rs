@@ -199,7 +199,7 @@ impl CallCore {
         let flow = Inbound {
             stage: Stage::AwaitingView,
             arrived: cx.now,
-            arrived_at: (self.clock)(),
+            arrived_at: (self.sh.clock)(),
             ani: caller_number(invite).map(|raw| {
                 // E.164 by the call target's rules where it reads as a number; kept as sent
                 // otherwise (a SIP user name), so the record still says who called.
@@ -223,7 +223,7 @@ impl CallCore {
             target = %target.id,
             "inbound transfer"
         );
-        self.events.push_back(CallEvent::ViewWanted {
+        self.sh.events.push_back(CallEvent::ViewWanted {
             call: key,
             call_target: target.id.clone(),
         });
@@ -265,7 +265,7 @@ impl CallCore {
         let Flow::Inbound(f) = &mut call.flow else {
             return;
         };
-        let (at, view) = view.unwrap_or_else(|| ((self.clock)(), unavailable_view()));
+        let (at, view) = view.unwrap_or_else(|| ((self.sh.clock)(), unavailable_view()));
         let t = f.target.clone();
         let entry = plan::entry(at, &view, &t.callback, &t.ivr, f.ani.as_deref());
         if let Entry::NotOffering { reason, .. } = &entry {
@@ -335,7 +335,7 @@ impl CallCore {
         self.set_timer(
             key,
             CallTimer::Ring(Side::Callee),
-            cx.now + self.cfg.ring_timeout,
+            cx.now + self.sh.cfg.ring_timeout,
         );
     }
 
@@ -392,7 +392,7 @@ impl CallCore {
         let start_now = !f.awaiting_answer;
         self.send_caller_200(cx, key, answer, None);
         self.restart_session(cx, key, Side::Caller);
-        self.events.push_back(CallEvent::Answered { call: key });
+        self.sh.events.push_back(CallEvent::Answered { call: key });
         if start_now {
             self.drive(cx, key);
         }
@@ -465,7 +465,7 @@ impl CallCore {
                 Action::Register { number, kind } => {
                     let request = self.registration(key, number, kind, cx.now);
                     if let Some(request) = request {
-                        self.events.push_back(CallEvent::Register {
+                        self.sh.events.push_back(CallEvent::Register {
                             call: key,
                             request: Box::new(request),
                         });
@@ -556,7 +556,7 @@ impl CallCore {
                 self.set_timer(
                     key,
                     CallTimer::Ring(Side::Callee),
-                    cx.now + self.cfg.ring_timeout,
+                    cx.now + self.sh.cfg.ring_timeout,
                 );
             }
             None => self.teardown(cx, key, EndReason::Rejected(500)),
@@ -610,7 +610,7 @@ impl CallCore {
         let bound = clip.duration() + Duration::from_secs(2);
         if let Some(leg) = call.callee.take() {
             let k = super::flow::dialog_key(&leg);
-            self.dialogs.remove(&k);
+            self.sh.dialogs.remove(&k);
         }
         cx.media.play(cx.now, media, Side::Caller, clip);
         // Should the end of the prompt never be reported, the call still ends.
@@ -625,7 +625,7 @@ impl CallCore {
             MediaEvent::PlayFinished { id, .. } => (*id, None),
             _ => return,
         };
-        let Some(&key) = self.by_media.get(&id) else {
+        let Some(&key) = self.sh.by_media.get(&id) else {
             return;
         };
         if self.is_dialler(key) {

@@ -274,15 +274,23 @@ pub struct LocalAddrs {
     pub tls: Option<SocketAddr>,
 }
 
-/// The B2BUA core: every bridged call and the tables that find them.
+/// The B2BUA core: every call, and the shared part ([`Shared`]) the handlers work with
+/// beside the one call an input is about.
 pub struct CallCore {
+    calls: HashMap<CallKey, Call>,
+    sh: Shared,
+}
+
+/// Everything of the core that is no one call's: settings, the tables that find a call
+/// from a transaction, dialog, media session or deadline, the RNG and the events out.
+/// Handlers are its methods and take the call they act on as `&mut Call`.
+struct Shared {
     cfg: CallSettings,
     timers: TimerConfig,
     local: LocalAddrs,
     rng: fastrand::Rng,
     next_call: u64,
     next_timer: u64,
-    calls: HashMap<CallKey, Call>,
     server_txs: HashMap<ServerTxId, (CallKey, ServerPurpose)>,
     client_txs: HashMap<ClientTxId, (CallKey, Side, ClientPurpose)>,
     dialogs: HashMap<(String, String), (CallKey, Side)>,
@@ -300,35 +308,37 @@ impl CallCore {
     /// A core with no calls.
     pub fn new(cfg: CallSettings, timers: TimerConfig, local: LocalAddrs, seed: u64) -> Self {
         CallCore {
-            cfg,
-            timers,
-            local,
-            rng: fastrand::Rng::with_seed(seed),
-            next_call: 1,
-            next_timer: 0,
             calls: HashMap::new(),
-            server_txs: HashMap::new(),
-            client_txs: HashMap::new(),
-            dialogs: HashMap::new(),
-            deadlines: BTreeMap::new(),
-            events: VecDeque::new(),
-            by_media: HashMap::new(),
-            clock: crate::callback::service::system_clock(),
-            shard: Shard::SOLE,
+            sh: Shared {
+                cfg,
+                timers,
+                local,
+                rng: fastrand::Rng::with_seed(seed),
+                next_call: 1,
+                next_timer: 0,
+                server_txs: HashMap::new(),
+                client_txs: HashMap::new(),
+                dialogs: HashMap::new(),
+                deadlines: BTreeMap::new(),
+                events: VecDeque::new(),
+                by_media: HashMap::new(),
+                clock: crate::callback::service::system_clock(),
+                shard: Shard::SOLE,
+            },
         }
     }
 
     /// The same core reading the wall clock from `clock` (tests).
     pub fn with_clock(mut self, clock: crate::callback::service::Clock) -> Self {
-        self.clock = clock;
+        self.sh.clock = clock;
         self
     }
 
     /// The same core as one of several engines: outbound Call-IDs are chosen to hash to
     /// `shard`, and `max_calls` is this engine's share.
     pub fn for_shard(mut self, shard: Shard) -> Self {
-        self.shard = shard;
-        self.cfg.max_calls = self.cfg.max_calls.div_ceil(shard.count.max(1));
+        self.sh.shard = shard;
+        self.sh.cfg.max_calls = self.sh.cfg.max_calls.div_ceil(shard.count.max(1));
         self
     }
 
@@ -345,29 +355,29 @@ impl CallCore {
     /// Whether every internal table is empty (leak checks).
     pub fn tables_empty(&self) -> bool {
         self.calls.is_empty()
-            && self.server_txs.is_empty()
-            && self.client_txs.is_empty()
-            && self.dialogs.is_empty()
-            && self.deadlines.is_empty()
+            && self.sh.server_txs.is_empty()
+            && self.sh.client_txs.is_empty()
+            && self.sh.dialogs.is_empty()
+            && self.sh.deadlines.is_empty()
     }
 
     /// The next event for the rest of holdless.
     pub fn poll_event(&mut self) -> Option<CallEvent> {
-        self.events.pop_front()
+        self.sh.events.pop_front()
     }
 
     /// The earliest deadline of any call.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.deadlines.keys().next().map(|(t, _)| *t)
+        self.sh.deadlines.keys().next().map(|(t, _)| *t)
     }
 
     /// Fires every call timer due at `cx.now`.
     pub fn handle_timeout(&mut self, cx: &mut Ctx) {
-        while let Some((&(at, seq), &(key, timer))) = self.deadlines.iter().next() {
+        while let Some((&(at, seq), &(key, timer))) = self.sh.deadlines.iter().next() {
             if at > cx.now {
                 break;
             }
-            self.deadlines.remove(&(at, seq));
+            self.sh.deadlines.remove(&(at, seq));
             if let Some(call) = self.calls.get_mut(&key) {
                 call.timer_keys.remove(&timer);
             }
@@ -380,11 +390,13 @@ impl CallCore {
             return;
         };
         if let Some(old) = call.timer_keys.remove(&timer) {
-            self.deadlines.remove(&old);
+            self.sh.deadlines.remove(&old);
         }
-        self.next_timer += 1;
-        call.timer_keys.insert(timer, (at, self.next_timer));
-        self.deadlines.insert((at, self.next_timer), (key, timer));
+        self.sh.next_timer += 1;
+        call.timer_keys.insert(timer, (at, self.sh.next_timer));
+        self.sh
+            .deadlines
+            .insert((at, self.sh.next_timer), (key, timer));
     }
 
     fn clear_timer(&mut self, key: CallKey, timer: CallTimer) {
@@ -392,12 +404,12 @@ impl CallCore {
             return;
         };
         if let Some(old) = call.timer_keys.remove(&timer) {
-            self.deadlines.remove(&old);
+            self.sh.deadlines.remove(&old);
         }
     }
 
     fn token(&mut self) -> String {
-        format!("{:016x}", self.rng.u64(..))
+        format!("{:016x}", self.sh.rng.u64(..))
     }
 
     /// A Call-ID for an outbound leg that hashes to this core's engine, so the far side's
@@ -405,13 +417,13 @@ impl CallCore {
     fn new_call_id(&mut self) -> String {
         loop {
             let id = format!("{}@holdless", self.token());
-            if self.shard.owns(&id) {
+            if self.sh.shard.owns(&id) {
                 return id;
             }
         }
     }
 
     fn branch(&mut self) -> String {
-        format!("z9hG4bK{:016x}", self.rng.u64(..))
+        format!("z9hG4bK{:016x}", self.sh.rng.u64(..))
     }
 }

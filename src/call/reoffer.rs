@@ -46,7 +46,7 @@ impl CallCore {
         if let Some(relay) = &call.reoffer {
             if relay.from == side {
                 let mut r = response_for(req, 500, "Server Internal Error", None);
-                r.push(Name::RetryAfter, self.rng.clone().u32(1..5).to_string());
+                r.push(Name::RetryAfter, self.sh.rng.clone().u32(1..5).to_string());
                 return Self::reply(cx, tx, r);
             }
             return Self::reply(cx, tx, response_for(req, 491, "Request Pending", None));
@@ -116,7 +116,7 @@ impl CallCore {
         if let Some(se) = session {
             out.push_other(st::SESSION_EXPIRES, se);
         }
-        super::headers::copy_pass_through(&self.cfg, req, &mut out);
+        super::headers::copy_pass_through(&self.sh.cfg, req, &mut out);
         set_body(&mut out, &offer);
         let Some(id) = self.send_in_dialog(cx, key, other, out, ClientPurpose::Reoffer) else {
             return Self::reply(
@@ -141,7 +141,7 @@ impl CallCore {
             is_invite,
             glare_retries: 0,
         });
-        self.server_txs.insert(tx, (key, ServerPurpose::Reoffer));
+        self.sh.server_txs.insert(tx, (key, ServerPurpose::Reoffer));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -181,7 +181,7 @@ impl CallCore {
             let pending = Pending2xx {
                 msg: ok.clone(),
                 to: reply_to,
-                interval: self.timers.t1,
+                interval: self.sh.timers.t1,
                 cseq: n,
             };
             if let Some(c) = self.calls.get_mut(&key) {
@@ -237,8 +237,8 @@ impl CallCore {
             // §14.1: wait 2.1–4 s when we chose this leg's Call-ID (the callee leg), else
             // 0–2 s, then send the re-offer again; the originator keeps waiting.
             let ms = match side {
-                Side::Callee => self.rng.u64(2100..=4000),
-                Side::Caller => self.rng.u64(0..=2000),
+                Side::Callee => self.sh.rng.u64(2100..=4000),
+                Side::Caller => self.sh.rng.u64(0..=2000),
             };
             call.reoffer = Some(Reoffer {
                 glare_retries: relay.glare_retries + 1,
@@ -284,7 +284,7 @@ impl CallCore {
         if let Some(se) = self.session_echo(call, from) {
             ok.push_other(st::SESSION_EXPIRES, se);
         }
-        super::headers::copy_pass_through(&self.cfg, &resp, &mut ok);
+        super::headers::copy_pass_through(&self.sh.cfg, &resp, &mut ok);
         set_body(&mut ok, &answer);
         if let Some(c) = self.calls.get_mut(&key) {
             if let Some(l) = c.leg_mut(from) {
@@ -296,7 +296,7 @@ impl CallCore {
             let pending = Pending2xx {
                 msg: ok.clone(),
                 to: p,
-                interval: self.timers.t1,
+                interval: self.sh.timers.t1,
                 cseq: n,
             };
             if let Some(c) = self.calls.get_mut(&key) {
@@ -346,7 +346,7 @@ impl CallCore {
         if let Some(se) = session {
             out.push_other(st::SESSION_EXPIRES, se);
         }
-        super::headers::copy_pass_through(&self.cfg, &relay.request, &mut out);
+        super::headers::copy_pass_through(&self.sh.cfg, &relay.request, &mut out);
         set_body(&mut out, &offer);
         match self.send_in_dialog(cx, key, side, out, ClientPurpose::Reoffer) {
             Some(id) => {
@@ -477,7 +477,7 @@ impl CallCore {
                 self.restart_session(cx, key, side);
             }
             491 => {
-                let retry = cx.now + Duration::from_millis(self.rng.u64(2100..4000));
+                let retry = cx.now + Duration::from_millis(self.sh.rng.u64(2100..4000));
                 self.set_timer(key, CallTimer::Refresh(side), retry);
             }
             _ => {

@@ -210,13 +210,13 @@ impl CallCore {
     /// [`CallEvent::AgentConnected`] and [`CallEvent::AttemptEnded`]; an attempt that
     /// cannot even start ends at once (result `error`).
     pub fn dial(&mut self, cx: &mut Ctx, dial: Dial) {
-        let launched_at = (self.clock)();
+        let launched_at = (self.sh.clock)();
         let report = AttemptReport::new(dial.first_party, launched_at);
         let first = match dial.first_party {
             FirstParty::Customer => Party::Customer,
             FirstParty::Agent => Party::Agent,
         };
-        if self.calls.len() >= self.cfg.max_calls {
+        if self.calls.len() >= self.sh.cfg.max_calls {
             tracing::warn!(callback = %dial.callback_id, "no room for another call: attempt ends");
             return self.attempt_failed_to_start(dial, report);
         }
@@ -279,8 +279,8 @@ impl CallCore {
 
     /// A launch that cannot be dialled at all (unknown call target): it ends as an error.
     pub fn launch_failed(&mut self, callback_id: String, first_party: FirstParty) {
-        let report = AttemptReport::new(first_party, (self.clock)());
-        self.events.push_back(CallEvent::AttemptEnded {
+        let report = AttemptReport::new(first_party, (self.sh.clock)());
+        self.sh.events.push_back(CallEvent::AttemptEnded {
             callback_id,
             result: AttemptResult::Error,
             report: Box::new(report),
@@ -289,7 +289,7 @@ impl CallCore {
 
     fn attempt_failed_to_start(&mut self, dial: Dial, mut report: AttemptReport) {
         report.hung_up_first = Some(Party::System);
-        self.events.push_back(CallEvent::AttemptEnded {
+        self.sh.events.push_back(CallEvent::AttemptEnded {
             callback_id: dial.callback_id,
             result: AttemptResult::Error,
             report: Box::new(report),
@@ -351,8 +351,8 @@ impl CallCore {
         m.push(Name::Contact, contact(local, dest.transport, is_sips(&m)));
         m.push(Name::Allow, ALLOWED_METHODS);
         m.push(Name::Supported, "timer");
-        m.push_other(st::SESSION_EXPIRES, self.cfg.session_expires.to_string());
-        m.push_other(st::MIN_SE, self.cfg.min_se.to_string());
+        m.push_other(st::SESSION_EXPIRES, self.sh.cfg.session_expires.to_string());
+        m.push_other(st::MIN_SE, self.sh.cfg.min_se.to_string());
         m.push_other("P-Asserted-Identity", identity);
         if party == Party::Agent {
             if let Some((_, raw)) = dial.headers.first() {
@@ -464,9 +464,9 @@ impl CallCore {
             ]
         };
         let callback = f.dial.callback_id.clone();
-        self.events.push_back(CallEvent::Answered { call: key });
+        self.sh.events.push_back(CallEvent::Answered { call: key });
         if agent_first {
-            self.events.push_back(CallEvent::AgentConnected {
+            self.sh.events.push_back(CallEvent::AgentConnected {
                 callback_id: callback,
             });
         }
@@ -533,7 +533,7 @@ impl CallCore {
         let callback = f.dial.callback_id.clone();
         tracing::info!(call = key.0, callback = %callback, "callback bridged");
         if agent {
-            self.events.push_back(CallEvent::AgentConnected {
+            self.sh.events.push_back(CallEvent::AgentConnected {
                 callback_id: callback,
             });
         }
@@ -563,7 +563,7 @@ impl CallCore {
         }
         if let Some(leg) = self.calls.get_mut(&key).and_then(|c| c.callee.take()) {
             let k = super::flow::dialog_key(&leg);
-            self.dialogs.remove(&k);
+            self.sh.dialogs.remove(&k);
         }
         self.second_failed(cx, key, end);
         true
@@ -765,7 +765,7 @@ impl CallCore {
             result = %result,
             "callback attempt ended"
         );
-        self.events.push_back(CallEvent::AttemptEnded {
+        self.sh.events.push_back(CallEvent::AttemptEnded {
             callback_id: f.dial.callback_id.clone(),
             result,
             report: Box::new(report),
