@@ -1063,6 +1063,30 @@ impl CallCore {
         }
     }
 
+    /// CANCELs the re-INVITE of ours in progress on `side` of an ending call once it had a
+    /// provisional response: an INVITE client transaction in Proceeding waits for its
+    /// final response for ever (RFC 3261 §17.1.1.2), and the call waits for it.
+    pub(super) fn cancel_request_out(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        let out = call
+            .leg(side)
+            .filter(|l| l.request_out_provisional)
+            .and_then(|l| l.request_out);
+        let Some(out) = out.filter(|_| call.phase == Phase::Ending) else {
+            return;
+        };
+        let (Some(cancel), Some(to)) = (cx.tx.cancel_request(out), cx.tx.destination(out)) else {
+            return;
+        };
+        if let Ok(id) = cx.tx.send_request(cx.now, cancel, to) {
+            self.sh
+                .client_txs
+                .insert(id, (key, side, ClientPurpose::Cancel));
+        }
+    }
+
     fn on_cancelled(&mut self, cx: &mut Ctx, id: ServerTxId) {
         let Some(&(key, purpose)) = self.sh.server_txs.get(&id) else {
             return;
@@ -1333,6 +1357,9 @@ impl CallCore {
             }
         }
         for side in [Side::Caller, Side::Callee] {
+            self.cancel_request_out(cx, key, side);
+        }
+        for side in [Side::Caller, Side::Callee] {
             let Some(call) = self.calls.get(&key) else {
                 return;
             };
@@ -1380,7 +1407,7 @@ impl CallCore {
             || call.outstanding > 0
             || legs
                 .into_iter()
-                .any(|l| l.invite_out_tx().is_some() || l.bye_after_ack)
+                .any(|l| l.invite_out_tx().is_some() || l.request_out.is_some() || l.bye_after_ack)
             || call.reoffer.is_some();
         if busy {
             return;

@@ -129,7 +129,7 @@ impl CallCore {
             return;
         };
         if let Some(l) = call.leg_mut(other) {
-            l.request_out = Some(id);
+            l.set_request_out(id);
         }
         if let Some(l) = call.leg_mut(other) {
             l.sdp_sent = Some(offer);
@@ -209,7 +209,7 @@ impl CallCore {
     ) {
         let code = resp.status().unwrap_or(0);
         if code < 200 {
-            return;
+            return self.request_out_provisional(cx, key, side);
         }
         let Some(call) = self.calls.get_mut(&key) else {
             return;
@@ -227,7 +227,8 @@ impl CallCore {
             return;
         };
         let Some(relay) = call.reoffer.take() else {
-            return;
+            // The call ended while the re-offer was out: it waited for this answer.
+            return self.maybe_finish(cx, key);
         };
         if let Some(d) = call.leg_mut(side).and_then(|l| l.dialog.as_mut()) {
             d.refresh_target(&resp);
@@ -352,7 +353,7 @@ impl CallCore {
             Some(id) => {
                 if let Some(c) = self.calls.get_mut(&key) {
                     if let Some(l) = c.leg_mut(side) {
-                        l.request_out = Some(id);
+                        l.set_request_out(id);
                     }
                 }
             }
@@ -425,7 +426,7 @@ impl CallCore {
         if let Some(id) = self.send_in_dialog(cx, key, side, req, ClientPurpose::Refresh) {
             if let Some(c) = self.calls.get_mut(&key) {
                 if let Some(l) = c.leg_mut(side) {
-                    l.request_out = Some(id);
+                    l.set_request_out(id);
                 }
             }
         }
@@ -441,7 +442,7 @@ impl CallCore {
     ) {
         let code = resp.status().unwrap_or(0);
         if code < 200 {
-            return;
+            return self.request_out_provisional(cx, key, side);
         }
         let is_invite = cseq(&resp).map(|(_, m)| m == "INVITE").unwrap_or(false);
         if (200..300).contains(&code) && is_invite {
@@ -457,6 +458,10 @@ impl CallCore {
             .is_none()
         {
             return;
+        }
+        if call.phase == Phase::Ending {
+            // The call ended while the refresh was out: it waited for this answer.
+            return self.maybe_finish(cx, key);
         }
         if (code == 401 || code == 407) && self.refresh_answers_challenge(key, side, &resp) {
             return self.send_refresh(cx, key, side);
@@ -489,6 +494,15 @@ impl CallCore {
 }
 
 impl CallCore {
+    /// A provisional response to the INVITE or UPDATE of ours on `side`: from now on it
+    /// may be cancelled, and it is at once when the call is ending.
+    fn request_out_provisional(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
+        if let Some(l) = self.calls.get_mut(&key).and_then(|c| c.leg_mut(side)) {
+            l.request_out_provisional = l.request_out.is_some();
+        }
+        self.cancel_request_out(cx, key, side);
+    }
+
     /// A challenge to our session refresh on a leg with credentials: taken (the refresh is
     /// then sent again, answered) once per refresh. False when it cannot be answered.
     fn refresh_answers_challenge(&mut self, key: CallKey, side: Side, resp: &Message) -> bool {
