@@ -42,27 +42,6 @@ pub(super) fn media_rejection(req: &Message, e: &MediaError) -> Message {
 }
 
 impl CallCore {
-    pub(super) fn local_for(&self, transport: Transport, hint: Option<SocketAddr>) -> SocketAddr {
-        let configured = match transport {
-            Transport::Udp => self.sh.local.udp.or(self.sh.local.tcp),
-            Transport::Tcp => self.sh.local.tcp.or(self.sh.local.udp),
-            Transport::Tls => self
-                .sh
-                .local
-                .tls
-                .or(self.sh.local.tcp)
-                .or(self.sh.local.udp),
-        };
-        hint.or(configured)
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5060)))
-    }
-
-    pub(super) fn reply(cx: &mut Ctx, tx: ServerTxId, resp: Message) {
-        if let Err(e) = cx.tx.respond(cx.now, tx, resp) {
-            tracing::debug!(error = %e, "response not sent");
-        }
-    }
-
     /// A new INVITE (no To tag) for a call target that bridges to `to_uri`, both legs with
     /// the media security `srtp`; `reply_to` is where the caller's responses go.
     pub fn bridge(
@@ -75,25 +54,25 @@ impl CallCore {
         srtp: SrtpPolicy,
     ) {
         if let Err(r) = self.admit(invite) {
-            return Self::reply(cx, tx, r);
+            return Shared::reply(cx, tx, r);
         }
-        let dest = match self.destination_for(to_uri) {
+        let dest = match self.sh.destination_for(to_uri) {
             Ok(d) => d,
             Err(()) => {
-                return Self::reply(
+                return Shared::reply(
                     cx,
                     tx,
                     response_for(invite, 500, "Bad Bridge Destination", None),
                 )
             }
         };
-        let mut caller = match self.uas_leg(tx, invite, reply_to) {
+        let mut caller = match self.sh.uas_leg(tx, invite, reply_to) {
             Ok(leg) => leg,
-            Err(r) => return Self::reply(cx, tx, r),
+            Err(r) => return Shared::reply(cx, tx, r),
         };
         let media = match cx.media.create(cx.now) {
             Ok(m) => m,
-            Err(e) => return Self::reply(cx, tx, media_rejection(invite, &e)),
+            Err(e) => return Shared::reply(cx, tx, media_rejection(invite, &e)),
         };
         cx.media.secure(media, Side::Caller, srtp);
         cx.media.secure(media, Side::Callee, srtp);
@@ -102,20 +81,20 @@ impl CallCore {
                 Ok(o) => Some(o),
                 Err(e) => {
                     cx.media.release(media);
-                    return Self::reply(cx, tx, media_rejection(invite, &e));
+                    return Shared::reply(cx, tx, media_rejection(invite, &e));
                 }
             },
             None => None,
         };
-        let Some(callee) = self.originate(cx, invite, to_uri, dest, offer) else {
+        let Some(callee) = self.sh.originate(cx, invite, to_uri, dest, offer) else {
             cx.media.release(media);
-            return Self::reply(
+            return Shared::reply(
                 cx,
                 tx,
                 response_for(invite, 500, "Server Internal Error", None),
             );
         };
-        Self::reply(cx, tx, response_for(invite, 100, "Trying", None));
+        Shared::reply(cx, tx, response_for(invite, 100, "Trying", None));
         caller.allows_update = st::allows(invite, "UPDATE");
         let key = self.insert_call(caller, Some(callee), media, Flow::Bridge);
         tracing::info!(
@@ -136,256 +115,9 @@ impl CallCore {
         if self.calls.len() < self.sh.cfg.max_calls {
             return Ok(());
         }
-        let mut r = response_for(invite, 503, "Service Unavailable", Some(&self.token()));
+        let mut r = response_for(invite, 503, "Service Unavailable", Some(&self.sh.token()));
         r.push(Name::RetryAfter, "5");
         Err(r)
-    }
-
-    /// Where an outbound INVITE to `to_uri` goes: the outbound trunk when one is set, else
-    /// the URI itself.
-    fn destination_for(&self, to_uri: &str) -> Result<Peer, ()> {
-        let hop = self.sh.cfg.outbound_trunk.as_deref().unwrap_or(to_uri);
-        route::destination(hop).map_err(|e| {
-            tracing::warn!(to = to_uri, error = %e, "outbound destination unusable");
-        })
-    }
-
-    /// The UAS leg for an INVITE holdless will answer: its session timer negotiated (422
-    /// when the caller's interval is too small) and its dialog made with our tag. `Err`
-    /// is the response to send instead.
-    pub(super) fn uas_leg(
-        &mut self,
-        tx: ServerTxId,
-        invite: &Message,
-        reply_to: Peer,
-    ) -> Result<Leg, Message> {
-        let session =
-            match st::negotiate_uas(invite, self.sh.cfg.min_se, self.sh.cfg.session_expires) {
-                UasNegotiation::TooSmall(min) => {
-                    let mut r = response_for(
-                        invite,
-                        422,
-                        "Session Interval Too Small",
-                        Some(&self.token()),
-                    );
-                    r.push_other(st::MIN_SE, min.to_string());
-                    return Err(r);
-                }
-                UasNegotiation::Use(t, _) => Some(t),
-                UasNegotiation::None => None,
-            };
-        let tag = self.token();
-        let local = contact(
-            self.local_for(reply_to.transport, reply_to.local),
-            reply_to.transport,
-            is_sips(invite),
-        );
-        let dialog = Dialog::as_uas(invite, &tag, &local)
-            .map_err(|e| response_for(invite, 400, &format!("Bad Request: {e}"), None))?;
-        let mut leg = Leg::uas(invite.clone(), tx, reply_to);
-        leg.session = session;
-        leg.dialog = Some(dialog);
-        Ok(leg)
-    }
-
-    /// Places a UAC leg through the outbound trunk when one is set: an INVITE to `to_uri`
-    /// through `dest` carrying `inbound`'s identity and pass-through headers and our
-    /// `offer` (none: a delayed offer). `None` when it could not be sent.
-    fn originate(
-        &mut self,
-        cx: &mut Ctx,
-        inbound: &Message,
-        to_uri: &str,
-        dest: Peer,
-        offer: Option<Bytes>,
-    ) -> Option<Leg> {
-        self.originate_leg(cx, inbound, to_uri, dest, offer, true)
-    }
-
-    /// The same straight to `dest`, never through the outbound trunk (the contact center).
-    pub(super) fn originate_direct(
-        &mut self,
-        cx: &mut Ctx,
-        inbound: &Message,
-        to_uri: &str,
-        dest: Peer,
-        offer: Option<Bytes>,
-    ) -> Option<Leg> {
-        self.originate_leg(cx, inbound, to_uri, dest, offer, false)
-    }
-
-    fn originate_leg(
-        &mut self,
-        cx: &mut Ctx,
-        inbound: &Message,
-        to_uri: &str,
-        dest: Peer,
-        offer: Option<Bytes>,
-        via_trunk: bool,
-    ) -> Option<Leg> {
-        let mut out = self.outbound_invite(
-            inbound,
-            to_uri,
-            dest,
-            offer.as_ref(),
-            self.sh.cfg.session_expires,
-        );
-        if let Some(trunk) = self.sh.cfg.outbound_trunk.as_ref().filter(|_| via_trunk) {
-            let uri = name_addr::uri(trunk);
-            let route = if uri.contains(";lr") {
-                format!("<{uri}>")
-            } else {
-                format!("<{uri};lr>")
-            };
-            out.headers.insert(
-                1,
-                crate::sip::Header {
-                    name: "Route".into(),
-                    value: route,
-                },
-            );
-        }
-        let tx = match cx.tx.send_request(cx.now, out.clone(), dest) {
-            Ok(id) => id,
-            Err(e) => {
-                tracing::warn!(error = %e, "outbound INVITE not sent");
-                return None;
-            }
-        };
-        let mut leg = Leg::uac(out, tx, dest);
-        leg.sdp_sent = offer;
-        Some(leg)
-    }
-
-    /// Files a new call under a fresh key: its dialogs, INVITE transactions and media
-    /// indexed.
-    pub(super) fn insert_call(
-        &mut self,
-        caller: Leg,
-        callee: Option<Leg>,
-        media: MediaId,
-        flow: Flow,
-    ) -> CallKey {
-        let key = CallKey(self.sh.next_call);
-        self.sh.next_call += 1;
-        let callee_key = callee.as_ref().map(dialog_key).unwrap_or_default();
-        let dialog_keys = [dialog_key(&caller), callee_key];
-        self.sh
-            .dialogs
-            .insert(dialog_keys[0].clone(), (key, Side::Caller));
-        if let Some(callee) = &callee {
-            self.sh
-                .dialogs
-                .insert(dialog_keys[1].clone(), (key, Side::Callee));
-            if let Some(tx) = callee.invite_out_tx() {
-                self.sh
-                    .client_txs
-                    .insert(tx, (key, Side::Callee, ClientPurpose::Invite));
-            }
-        }
-        if let Some(tx) = caller.invite_tx() {
-            self.sh.server_txs.insert(tx, (key, ServerPurpose::Initial));
-        }
-        if let Some(tx) = caller.invite_out_tx() {
-            self.sh
-                .client_txs
-                .insert(tx, (key, Side::Caller, ClientPurpose::Invite));
-        }
-        self.sh.by_media.insert(media, key);
-        self.calls.insert(
-            key,
-            Call {
-                phase: Phase::Proceeding,
-                flow,
-                caller,
-                callee,
-                ack_waits_for_caller: false,
-                media,
-                reoffer: None,
-                outstanding: 0,
-                reason: None,
-                answered: None,
-                timer_keys: HashMap::new(),
-                dialog_keys,
-            },
-        );
-        key
-    }
-
-    /// Files a second leg a flow placed under its call: its dialog and its INVITE's
-    /// transaction found from now on (the flow stores the leg itself).
-    pub(super) fn index_second_leg(&mut self, key: CallKey, leg: &Leg) {
-        let dialog_key = dialog_key(leg);
-        self.sh
-            .dialogs
-            .insert(dialog_key.clone(), (key, Side::Callee));
-        if let Some(tx) = leg.invite_out_tx() {
-            self.sh
-                .client_txs
-                .insert(tx, (key, Side::Callee, ClientPurpose::Invite));
-        }
-        if let Some(call) = self.calls.get_mut(&key) {
-            call.dialog_keys[1] = dialog_key;
-        }
-    }
-
-    /// Builds the outbound leg's INVITE: new Call-ID, tags, Via and Contact; the caller's
-    /// identity and pass-through headers; our offer.
-    fn outbound_invite(
-        &mut self,
-        inbound: &Message,
-        to_uri: &str,
-        dest: Peer,
-        offer: Option<&Bytes>,
-        se: u32,
-    ) -> Message {
-        let local = self.local_for(dest.transport, None);
-        let mut m = Message::request(Method::Invite, to_uri);
-        m.push(Name::Via, via(local, dest.transport, &self.branch()));
-        let mf = max_forwards(inbound)
-            .ok()
-            .flatten()
-            .map(|v| v.saturating_sub(1))
-            .unwrap_or(70)
-            .min(70);
-        m.push(Name::MaxForwards, mf.to_string());
-        let from = inbound
-            .get(Name::From)
-            .map(name_addr::without_tag)
-            .unwrap_or_else(|| "<sip:anonymous@anonymous.invalid>".into());
-        m.push(Name::From, name_addr::with_tag(&from, &self.token()));
-        m.push(Name::To, format!("<{to_uri}>"));
-        let call_id = self.new_call_id();
-        m.push(Name::CallId, call_id);
-        m.push(Name::CSeq, "1 INVITE");
-        m.push(Name::Contact, contact(local, dest.transport, is_sips(&m)));
-        m.push(Name::Allow, ALLOWED_METHODS);
-        m.push(Name::Supported, "timer");
-        m.push_other(st::SESSION_EXPIRES, se.to_string());
-        m.push_other(st::MIN_SE, self.sh.cfg.min_se.to_string());
-        copy_pass_through(&self.sh.cfg, inbound, &mut m);
-        if let Some(o) = offer {
-            set_body(&mut m, o);
-        }
-        m
-    }
-
-    /// A response to the caller's INVITE, with our tag and Contact.
-    pub(super) fn caller_response(&self, call: &Call, code: u16, reason: &str) -> Message {
-        let tag = call.caller.dialog.as_ref().map(|d| d.local_tag.clone());
-        let mut r = response_for(&call.caller.invite, code, reason, tag.as_deref());
-        if (101..300).contains(&code) {
-            let p = call.caller.peer;
-            r.push(
-                Name::Contact,
-                contact(
-                    self.local_for(p.transport, p.local),
-                    p.transport,
-                    is_sips(&call.caller.invite),
-                ),
-            );
-        }
-        r
     }
 
     /// A transaction event from the layer; ignored when it is not one of ours.
@@ -468,8 +200,10 @@ impl CallCore {
                     .get_mut(&key)
                     .and_then(|c| c.caller.take_invite_tx())
                 {
-                    let r = self.caller_response(&self.calls[&key], 408, "Request Timeout");
-                    Self::reply(cx, tx, r);
+                    let r = self
+                        .sh
+                        .caller_response(&self.calls[&key], 408, "Request Timeout");
+                    Shared::reply(cx, tx, r);
                 }
                 self.teardown(cx, key, reason);
             }
@@ -487,7 +221,7 @@ impl CallCore {
                 if let Some(r) = relay {
                     // The far leg never answered: say so to the side that asked.
                     let resp = response_for(&r.request, 408, "Request Timeout", None);
-                    Self::reply(cx, r.server_tx, resp);
+                    Shared::reply(cx, r.server_tx, resp);
                 }
                 let reason = if purpose == ClientPurpose::Refresh {
                     EndReason::SessionExpired(side)
@@ -561,9 +295,9 @@ impl CallCore {
                     _ => String::new(),
                 };
                 let (c, r) = caller_failure(code, &reason);
-                let mut out = self.caller_response(&self.calls[&key], c, &r);
+                let mut out = self.sh.caller_response(&self.calls[&key], c, &r);
                 copy_pass_through(&self.sh.cfg, &resp, &mut out);
-                Self::reply(cx, tx, out);
+                Shared::reply(cx, tx, out);
             }
         }
         if self.held_caller_refused(cx, key, code)
@@ -587,7 +321,9 @@ impl CallCore {
         } else {
             "Ringing"
         };
-        let mut out = self.caller_response(call, if code == 183 { 183 } else { 180 }, reason);
+        let mut out = self
+            .sh
+            .caller_response(call, if code == 183 { 183 } else { 180 }, reason);
         copy_pass_through(&self.sh.cfg, &resp, &mut out);
         let media = call.media;
         if let Some(sdp) = sdp_body(&resp) {
@@ -603,7 +339,7 @@ impl CallCore {
                 }
             }
         }
-        Self::reply(cx, tx, out);
+        Shared::reply(cx, tx, out);
     }
 
     fn retry_422(&mut self, cx: &mut Ctx, key: CallKey, side: Side, resp: &Message) {
@@ -636,12 +372,12 @@ impl CallCore {
         to: Option<Peer>,
         change: impl FnOnce(&mut Message, &mut Outgoing),
     ) -> bool {
-        let branch = self.branch();
+        let branch = self.sh.branch();
         let cnonce = self.sh.rng.u64(..);
         let Some(dest) = to.or_else(|| self.calls.get(&key)?.leg(side).map(|l| l.peer)) else {
             return false;
         };
-        let local = self.local_for(dest.transport, None);
+        let local = self.sh.local_for(dest.transport, None);
         let Some(leg) = self.calls.get_mut(&key).and_then(|c| c.leg_mut(side)) else {
             return false;
         };
@@ -797,8 +533,8 @@ impl CallCore {
                     .get_mut(&key)
                     .and_then(|c| c.caller.take_invite_tx())
                 {
-                    let r = self.caller_response(&self.calls[&key], code, reason);
-                    Self::reply(cx, tx, r);
+                    let r = self.sh.caller_response(&self.calls[&key], code, reason);
+                    Shared::reply(cx, tx, r);
                 }
                 if delayed_offer {
                     self.send_ack(cx, key, side, invite_cseq, None);
@@ -807,197 +543,6 @@ impl CallCore {
             }
         };
         self.answer_caller(cx, key, &resp, to_caller, delayed_offer);
-    }
-
-    fn answer_caller(
-        &mut self,
-        cx: &mut Ctx,
-        key: CallKey,
-        resp: &Message,
-        sdp: Bytes,
-        ack_waits_for_caller: bool,
-    ) {
-        self.send_caller_200(cx, key, sdp, Some(resp));
-        self.restart_session(cx, key, Side::Callee);
-        self.restart_session(cx, key, Side::Caller);
-        if let Some(c) = self.calls.get_mut(&key) {
-            c.ack_waits_for_caller = ack_waits_for_caller;
-        }
-        tracing::debug!(call = key.0, "call answered and bridged");
-        self.sh.events.push_back(CallEvent::Answered { call: key });
-    }
-
-    /// Answers the caller's INVITE with 200 and `sdp` (the far leg's headers passed through
-    /// from `pass_through` when there is one), retransmitted until its ACK; the call is
-    /// answered from now. Session timers are the caller's to restart.
-    pub(super) fn send_caller_200(
-        &mut self,
-        cx: &mut Ctx,
-        key: CallKey,
-        sdp: Bytes,
-        pass_through: Option<&Message>,
-    ) {
-        let Some(call) = self.calls.get(&key) else {
-            return;
-        };
-        let mut ok = self.caller_response(call, 200, "OK");
-        ok.push(Name::Allow, ALLOWED_METHODS);
-        ok.push(Name::Supported, "timer");
-        if let UasNegotiation::Use(_, headers) = st::negotiate_uas(
-            &call.caller.invite,
-            self.sh.cfg.min_se,
-            self.sh.cfg.session_expires,
-        ) {
-            for (n, v) in headers {
-                ok.push_other(n, v);
-            }
-        }
-        if let Some(resp) = pass_through {
-            copy_pass_through(&self.sh.cfg, resp, &mut ok);
-        }
-        set_body(&mut ok, &sdp);
-        let initial_cseq = cseq(&call.caller.invite).map(|(n, _)| n).unwrap_or(0);
-        let to = call.caller.peer;
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
-        call.caller.sdp_sent = Some(sdp);
-        call.phase = Phase::Answered;
-        call.answered = Some(cx.now);
-        let tx = call.caller.take_invite_tx();
-        call.caller.pending_2xx = Some(Pending2xx {
-            msg: ok.clone(),
-            to,
-            interval: self.sh.timers.t1,
-            cseq: initial_cseq,
-        });
-        if let Some(tx) = tx {
-            Self::reply(cx, tx, ok);
-        }
-        self.arm_2xx(cx, key, Side::Caller, to);
-    }
-
-    pub(super) fn arm_2xx(&mut self, cx: &mut Ctx, key: CallKey, side: Side, to: Peer) {
-        if !to.transport.is_reliable() {
-            self.set_timer(
-                key,
-                CallTimer::Retransmit2xx(side),
-                cx.now + self.sh.timers.t1,
-            );
-        }
-        self.set_timer(
-            key,
-            CallTimer::AckWait(side),
-            cx.now + self.sh.timers.t1 * 64,
-        );
-    }
-
-    /// Sends the ACK for a 2xx on `side` (with an SDP answer in the delayed-offer case).
-    pub(super) fn send_ack(
-        &mut self,
-        cx: &mut Ctx,
-        key: CallKey,
-        side: Side,
-        invite_cseq: u32,
-        body: Option<Bytes>,
-    ) {
-        let branch = self.branch();
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
-        let Some(leg) = call.leg_mut(side) else {
-            return;
-        };
-        let Some(d) = leg.dialog.as_mut() else { return };
-        let mut ack = d.request(Method::Ack, Some(invite_cseq));
-        let to = leg.next_hop();
-        ack.headers.insert(
-            0,
-            crate::sip::Header {
-                name: "Via".into(),
-                value: via(
-                    self.local_for(to.transport, to.local),
-                    to.transport,
-                    &branch,
-                ),
-            },
-        );
-        if let Some(b) = body {
-            set_body(&mut ack, &b);
-        }
-        cx.tx.send_stateless(ack, to);
-    }
-
-    /// Sends an in-dialog request on `side` through a client transaction.
-    pub(super) fn send_in_dialog(
-        &mut self,
-        cx: &mut Ctx,
-        key: CallKey,
-        side: Side,
-        mut req: Message,
-        purpose: ClientPurpose,
-    ) -> Option<ClientTxId> {
-        let branch = self.branch();
-        let cnonce = self.sh.rng.u64(..);
-        let call = self.calls.get_mut(&key)?;
-        let leg = call.leg_mut(side)?;
-        let to = leg.next_hop();
-        // A trunk that challenged the INVITE gets credentials on the dialog's requests too
-        // (the cnonce is only written out for them: no allocation on other requests).
-        if let Some(a) = leg.auth.as_mut().filter(|a| !a.session.is_empty()) {
-            let cnonce = format!("{cnonce:016x}");
-            if let Err(e) = a.session.apply(&mut req, &a.credentials, &cnonce) {
-                tracing::warn!(call = key.0, error = %e, "credentials not applied");
-            }
-        }
-        let v = via(
-            self.local_for(to.transport, to.local),
-            to.transport,
-            &branch,
-        );
-        req.headers.insert(
-            0,
-            crate::sip::Header {
-                name: "Via".into(),
-                value: v,
-            },
-        );
-        match cx.tx.send_request(cx.now, req, to) {
-            Ok(id) => {
-                self.sh.client_txs.insert(id, (key, side, purpose));
-                Some(id)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "in-dialog request not sent");
-                None
-            }
-        }
-    }
-
-    fn send_bye(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
-        call.phase = Phase::Ending;
-        let Some(d) = call.leg_mut(side).and_then(|l| l.dialog.as_mut()) else {
-            return self.maybe_finish(cx, key);
-        };
-        let bye = d.request(Method::Bye, None);
-        if let Some(leg) = call.leg_mut(side) {
-            leg.dialog = None;
-            if let Some(a) = leg.auth.as_mut() {
-                a.bye = Some(bye.clone());
-            }
-        }
-        if self
-            .send_in_dialog(cx, key, side, bye, ClientPurpose::Bye)
-            .is_some()
-        {
-            if let Some(call) = self.calls.get_mut(&key) {
-                call.outstanding += 1;
-            }
-        }
-        self.maybe_finish(cx, key);
     }
 
     /// A BYE the far end challenged: sent once more with the leg's credentials (the
@@ -1028,63 +573,6 @@ impl CallCore {
         bye.set(Name::CSeq, format!("{} BYE", n + 1));
         self.send_in_dialog(cx, key, side, bye, ClientPurpose::Bye)
             .is_some()
-    }
-
-    fn bye_done(&mut self, cx: &mut Ctx, key: CallKey) {
-        if let Some(call) = self.calls.get_mut(&key) {
-            call.outstanding = call.outstanding.saturating_sub(1);
-        }
-        self.maybe_finish(cx, key);
-    }
-
-    /// CANCELs the INVITE of the UAC leg on `side` once it had a provisional response.
-    fn send_cancel(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
-        let Some(callee) = call.leg(side) else {
-            return;
-        };
-        let Some(Outgoing {
-            tx: Some(out),
-            provisional: true,
-            ..
-        }) = callee.outgoing()
-        else {
-            return;
-        };
-        let (out, to) = (*out, callee.peer);
-        if let Some(cancel) = cx.tx.cancel_request(out) {
-            if let Ok(id) = cx.tx.send_request(cx.now, cancel, to) {
-                self.sh
-                    .client_txs
-                    .insert(id, (key, side, ClientPurpose::Cancel));
-            }
-        }
-    }
-
-    /// CANCELs the re-INVITE of ours in progress on `side` of an ending call once it had a
-    /// provisional response: an INVITE client transaction in Proceeding waits for its
-    /// final response for ever (RFC 3261 §17.1.1.2), and the call waits for it.
-    pub(super) fn cancel_request_out(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
-        let Some(call) = self.calls.get(&key) else {
-            return;
-        };
-        let out = call
-            .leg(side)
-            .filter(|l| l.request_out_provisional)
-            .and_then(|l| l.request_out);
-        let Some(out) = out.filter(|_| call.phase == Phase::Ending) else {
-            return;
-        };
-        let (Some(cancel), Some(to)) = (cx.tx.cancel_request(out), cx.tx.destination(out)) else {
-            return;
-        };
-        if let Ok(id) = cx.tx.send_request(cx.now, cancel, to) {
-            self.sh
-                .client_txs
-                .insert(id, (key, side, ClientPurpose::Cancel));
-        }
     }
 
     fn on_cancelled(&mut self, cx: &mut Ctx, id: ServerTxId) {
@@ -1121,7 +609,7 @@ impl CallCore {
             return false;
         };
         if let Err(e) = d.accept_remote_cseq(req) {
-            Self::reply(
+            Shared::reply(
                 cx,
                 tx,
                 response_for(req, 500, &format!("Server Internal Error: {e}"), None),
@@ -1137,7 +625,7 @@ impl CallCore {
                 self.on_reoffer(cx, key, side, tx, req, reply_to)
             }
             Some(Method::Info) => self.on_info(cx, key, side, tx, req),
-            _ => Self::reply(cx, tx, response_for(req, 405, "Method Not Allowed", None)),
+            _ => Shared::reply(cx, tx, response_for(req, 405, "Method Not Allowed", None)),
         }
         true
     }
@@ -1149,7 +637,7 @@ impl CallCore {
     }
 
     fn on_bye(&mut self, cx: &mut Ctx, key: CallKey, side: Side, tx: ServerTxId, req: &Message) {
-        Self::reply(cx, tx, response_for(req, 200, "OK", None));
+        Shared::reply(cx, tx, response_for(req, 200, "OK", None));
         tracing::debug!(call = key.0, ?side, "BYE");
         if let Some(leg) = self.calls.get_mut(&key).and_then(|c| c.leg_mut(side)) {
             leg.dialog = None;
@@ -1244,8 +732,10 @@ impl CallCore {
                     return self.send_cancel(cx, key, side);
                 }
                 if let Some(tx) = call.caller.take_invite_tx() {
-                    let r = self.caller_response(&self.calls[&key], 480, "Temporarily Unavailable");
-                    Self::reply(cx, tx, r);
+                    let r =
+                        self.sh
+                            .caller_response(&self.calls[&key], 480, "Temporarily Unavailable");
+                    Shared::reply(cx, tx, r);
                 }
                 tracing::info!(call = key.0, "no answer within the ring timeout");
                 self.teardown(cx, key, EndReason::NoAnswer);
@@ -1291,19 +781,597 @@ impl CallCore {
         }
     }
 
-    /// Ends a call: answers what is pending, CANCELs or BYEs the legs still up.
-    pub(super) fn teardown(&mut self, cx: &mut Ctx, key: CallKey, reason: EndReason) {
-        let shutting_down = reason == EndReason::Shutdown;
-        if self
-            .calls
-            .get(&key)
-            .is_some_and(|c| c.phase != Phase::Ending)
-        {
-            self.inbound_ending(cx, key);
+    /// Ends every call for a shutdown: BYE to answered legs, CANCEL and 503 before answer.
+    pub fn end_all(&mut self, cx: &mut Ctx) {
+        let keys: Vec<CallKey> = self.calls.keys().copied().collect();
+        for key in keys {
+            self.teardown(cx, key, EndReason::Shutdown);
         }
-        let Some(call) = self.calls.get_mut(&key) else {
+    }
+
+    /// Files a new call (see [`Shared::new_call`]).
+    pub(super) fn insert_call(
+        &mut self,
+        caller: Leg,
+        callee: Option<Leg>,
+        media: MediaId,
+        flow: Flow,
+    ) -> CallKey {
+        let call = self.sh.new_call(caller, callee, media, flow);
+        let key = call.key;
+        self.calls.insert(key, call);
+        key
+    }
+
+    pub(super) fn index_second_leg(&mut self, key: CallKey, leg: &Leg) {
+        self.with_call(key, |sh, call| sh.index_second_leg(call, leg));
+    }
+
+    fn answer_caller(
+        &mut self,
+        cx: &mut Ctx,
+        key: CallKey,
+        resp: &Message,
+        sdp: Bytes,
+        ack_waits_for_caller: bool,
+    ) {
+        self.with_call(key, |sh, call| {
+            sh.answer_caller(cx, call, resp, sdp, ack_waits_for_caller)
+        });
+    }
+
+    pub(super) fn send_caller_200(
+        &mut self,
+        cx: &mut Ctx,
+        key: CallKey,
+        sdp: Bytes,
+        pass_through: Option<&Message>,
+    ) {
+        self.with_call(key, |sh, call| {
+            sh.send_caller_200(cx, call, sdp, pass_through)
+        });
+    }
+
+    pub(super) fn arm_2xx(&mut self, cx: &mut Ctx, key: CallKey, side: Side, to: Peer) {
+        self.with_call(key, |sh, call| sh.arm_2xx(cx, call, side, to));
+    }
+
+    pub(super) fn send_ack(
+        &mut self,
+        cx: &mut Ctx,
+        key: CallKey,
+        side: Side,
+        invite_cseq: u32,
+        body: Option<Bytes>,
+    ) {
+        self.with_call(key, |sh, call| {
+            sh.send_ack(cx, call, side, invite_cseq, body)
+        });
+    }
+
+    pub(super) fn send_in_dialog(
+        &mut self,
+        cx: &mut Ctx,
+        key: CallKey,
+        side: Side,
+        req: Message,
+        purpose: ClientPurpose,
+    ) -> Option<ClientTxId> {
+        self.with_call(key, |sh, call| {
+            sh.send_in_dialog(cx, call, side, req, purpose)
+        })
+        .flatten()
+    }
+
+    fn send_bye(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
+        self.with_call(key, |sh, call| sh.send_bye(cx, call, side));
+    }
+
+    fn bye_done(&mut self, cx: &mut Ctx, key: CallKey) {
+        self.with_call(key, |sh, call| sh.bye_done(cx, call));
+    }
+
+    fn send_cancel(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
+        self.with_call(key, |sh, call| sh.send_cancel(cx, call, side));
+    }
+
+    pub(super) fn cancel_request_out(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
+        self.with_call(key, |sh, call| sh.cancel_request_out(cx, call, side));
+    }
+
+    pub(super) fn teardown(&mut self, cx: &mut Ctx, key: CallKey, reason: EndReason) {
+        self.with_call(key, |sh, call| sh.teardown(cx, call, reason));
+    }
+
+    pub(super) fn maybe_finish(&mut self, cx: &mut Ctx, key: CallKey) {
+        self.with_call(key, |sh, call| sh.maybe_finish(cx, call));
+    }
+}
+
+impl Shared {
+    pub(super) fn local_for(&self, transport: Transport, hint: Option<SocketAddr>) -> SocketAddr {
+        let configured = match transport {
+            Transport::Udp => self.local.udp.or(self.local.tcp),
+            Transport::Tcp => self.local.tcp.or(self.local.udp),
+            Transport::Tls => self.local.tls.or(self.local.tcp).or(self.local.udp),
+        };
+        hint.or(configured)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5060)))
+    }
+
+    pub(super) fn reply(cx: &mut Ctx, tx: ServerTxId, resp: Message) {
+        if let Err(e) = cx.tx.respond(cx.now, tx, resp) {
+            tracing::debug!(error = %e, "response not sent");
+        }
+    }
+
+    /// Where an outbound INVITE to `to_uri` goes: the outbound trunk when one is set, else
+    /// the URI itself.
+    pub(super) fn destination_for(&self, to_uri: &str) -> Result<Peer, ()> {
+        let hop = self.cfg.outbound_trunk.as_deref().unwrap_or(to_uri);
+        route::destination(hop).map_err(|e| {
+            tracing::warn!(to = to_uri, error = %e, "outbound destination unusable");
+        })
+    }
+
+    /// The UAS leg for an INVITE holdless will answer: its session timer negotiated (422
+    /// when the caller's interval is too small) and its dialog made with our tag. `Err`
+    /// is the response to send instead.
+    pub(super) fn uas_leg(
+        &mut self,
+        tx: ServerTxId,
+        invite: &Message,
+        reply_to: Peer,
+    ) -> Result<Leg, Message> {
+        let session = match st::negotiate_uas(invite, self.cfg.min_se, self.cfg.session_expires) {
+            UasNegotiation::TooSmall(min) => {
+                let mut r = response_for(
+                    invite,
+                    422,
+                    "Session Interval Too Small",
+                    Some(&self.token()),
+                );
+                r.push_other(st::MIN_SE, min.to_string());
+                return Err(r);
+            }
+            UasNegotiation::Use(t, _) => Some(t),
+            UasNegotiation::None => None,
+        };
+        let tag = self.token();
+        let local = contact(
+            self.local_for(reply_to.transport, reply_to.local),
+            reply_to.transport,
+            is_sips(invite),
+        );
+        let dialog = Dialog::as_uas(invite, &tag, &local)
+            .map_err(|e| response_for(invite, 400, &format!("Bad Request: {e}"), None))?;
+        let mut leg = Leg::uas(invite.clone(), tx, reply_to);
+        leg.session = session;
+        leg.dialog = Some(dialog);
+        Ok(leg)
+    }
+
+    /// Places a UAC leg through the outbound trunk when one is set: an INVITE to `to_uri`
+    /// through `dest` carrying `inbound`'s identity and pass-through headers and our
+    /// `offer` (none: a delayed offer). `None` when it could not be sent.
+    pub(super) fn originate(
+        &mut self,
+        cx: &mut Ctx,
+        inbound: &Message,
+        to_uri: &str,
+        dest: Peer,
+        offer: Option<Bytes>,
+    ) -> Option<Leg> {
+        self.originate_leg(cx, inbound, to_uri, dest, offer, true)
+    }
+
+    /// The same straight to `dest`, never through the outbound trunk (the contact center).
+    pub(super) fn originate_direct(
+        &mut self,
+        cx: &mut Ctx,
+        inbound: &Message,
+        to_uri: &str,
+        dest: Peer,
+        offer: Option<Bytes>,
+    ) -> Option<Leg> {
+        self.originate_leg(cx, inbound, to_uri, dest, offer, false)
+    }
+
+    fn originate_leg(
+        &mut self,
+        cx: &mut Ctx,
+        inbound: &Message,
+        to_uri: &str,
+        dest: Peer,
+        offer: Option<Bytes>,
+        via_trunk: bool,
+    ) -> Option<Leg> {
+        let mut out = self.outbound_invite(
+            inbound,
+            to_uri,
+            dest,
+            offer.as_ref(),
+            self.cfg.session_expires,
+        );
+        if let Some(trunk) = self.cfg.outbound_trunk.as_ref().filter(|_| via_trunk) {
+            let uri = name_addr::uri(trunk);
+            let route = if uri.contains(";lr") {
+                format!("<{uri}>")
+            } else {
+                format!("<{uri};lr>")
+            };
+            out.headers.insert(
+                1,
+                crate::sip::Header {
+                    name: "Route".into(),
+                    value: route,
+                },
+            );
+        }
+        let tx = match cx.tx.send_request(cx.now, out.clone(), dest) {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbound INVITE not sent");
+                return None;
+            }
+        };
+        let mut leg = Leg::uac(out, tx, dest);
+        leg.sdp_sent = offer;
+        Some(leg)
+    }
+
+    /// Builds the outbound leg's INVITE: new Call-ID, tags, Via and Contact; the caller's
+    /// identity and pass-through headers; our offer.
+    fn outbound_invite(
+        &mut self,
+        inbound: &Message,
+        to_uri: &str,
+        dest: Peer,
+        offer: Option<&Bytes>,
+        se: u32,
+    ) -> Message {
+        let local = self.local_for(dest.transport, None);
+        let mut m = Message::request(Method::Invite, to_uri);
+        m.push(Name::Via, via(local, dest.transport, &self.branch()));
+        let mf = max_forwards(inbound)
+            .ok()
+            .flatten()
+            .map(|v| v.saturating_sub(1))
+            .unwrap_or(70)
+            .min(70);
+        m.push(Name::MaxForwards, mf.to_string());
+        let from = inbound
+            .get(Name::From)
+            .map(name_addr::without_tag)
+            .unwrap_or_else(|| "<sip:anonymous@anonymous.invalid>".into());
+        m.push(Name::From, name_addr::with_tag(&from, &self.token()));
+        m.push(Name::To, format!("<{to_uri}>"));
+        let call_id = self.new_call_id();
+        m.push(Name::CallId, call_id);
+        m.push(Name::CSeq, "1 INVITE");
+        m.push(Name::Contact, contact(local, dest.transport, is_sips(&m)));
+        m.push(Name::Allow, ALLOWED_METHODS);
+        m.push(Name::Supported, "timer");
+        m.push_other(st::SESSION_EXPIRES, se.to_string());
+        m.push_other(st::MIN_SE, self.cfg.min_se.to_string());
+        copy_pass_through(&self.cfg, inbound, &mut m);
+        if let Some(o) = offer {
+            set_body(&mut m, o);
+        }
+        m
+    }
+
+    /// A response to the caller's INVITE, with our tag and Contact.
+    pub(super) fn caller_response(&self, call: &Call, code: u16, reason: &str) -> Message {
+        let tag = call.caller.dialog.as_ref().map(|d| d.local_tag.clone());
+        let mut r = response_for(&call.caller.invite, code, reason, tag.as_deref());
+        if (101..300).contains(&code) {
+            let p = call.caller.peer;
+            r.push(
+                Name::Contact,
+                contact(
+                    self.local_for(p.transport, p.local),
+                    p.transport,
+                    is_sips(&call.caller.invite),
+                ),
+            );
+        }
+        r
+    }
+
+    /// Files a new call under a fresh key: its dialogs, INVITE transactions and media
+    /// indexed. The core keeps it from now on.
+    pub(super) fn new_call(
+        &mut self,
+        caller: Leg,
+        callee: Option<Leg>,
+        media: MediaId,
+        flow: Flow,
+    ) -> Call {
+        let key = CallKey(self.next_call);
+        self.next_call += 1;
+        let callee_key = callee.as_ref().map(dialog_key).unwrap_or_default();
+        let dialog_keys = [dialog_key(&caller), callee_key];
+        self.dialogs
+            .insert(dialog_keys[0].clone(), (key, Side::Caller));
+        if let Some(callee) = &callee {
+            self.dialogs
+                .insert(dialog_keys[1].clone(), (key, Side::Callee));
+            if let Some(tx) = callee.invite_out_tx() {
+                self.client_txs
+                    .insert(tx, (key, Side::Callee, ClientPurpose::Invite));
+            }
+        }
+        if let Some(tx) = caller.invite_tx() {
+            self.server_txs.insert(tx, (key, ServerPurpose::Initial));
+        }
+        if let Some(tx) = caller.invite_out_tx() {
+            self.client_txs
+                .insert(tx, (key, Side::Caller, ClientPurpose::Invite));
+        }
+        self.by_media.insert(media, key);
+        Call {
+            key,
+            finished: false,
+            phase: Phase::Proceeding,
+            flow,
+            caller,
+            callee,
+            ack_waits_for_caller: false,
+            media,
+            reoffer: None,
+            outstanding: 0,
+            reason: None,
+            answered: None,
+            timer_keys: HashMap::new(),
+            dialog_keys,
+        }
+    }
+
+    /// Files a second leg a flow placed under its call: its dialog and its INVITE's
+    /// transaction found from now on (the flow stores the leg itself).
+    pub(super) fn index_second_leg(&mut self, call: &mut Call, leg: &Leg) {
+        let dialog_key = dialog_key(leg);
+        self.dialogs
+            .insert(dialog_key.clone(), (call.key, Side::Callee));
+        if let Some(tx) = leg.invite_out_tx() {
+            self.client_txs
+                .insert(tx, (call.key, Side::Callee, ClientPurpose::Invite));
+        }
+        call.dialog_keys[1] = dialog_key;
+    }
+
+    pub(super) fn answer_caller(
+        &mut self,
+        cx: &mut Ctx,
+        call: &mut Call,
+        resp: &Message,
+        sdp: Bytes,
+        ack_waits_for_caller: bool,
+    ) {
+        self.send_caller_200(cx, call, sdp, Some(resp));
+        self.restart_session(cx, call, Side::Callee);
+        self.restart_session(cx, call, Side::Caller);
+        call.ack_waits_for_caller = ack_waits_for_caller;
+        tracing::debug!(call = call.key.0, "call answered and bridged");
+        self.events
+            .push_back(CallEvent::Answered { call: call.key });
+    }
+
+    /// Answers the caller's INVITE with 200 and `sdp` (the far leg's headers passed through
+    /// from `pass_through` when there is one), retransmitted until its ACK; the call is
+    /// answered from now. Session timers are the caller's to restart.
+    pub(super) fn send_caller_200(
+        &mut self,
+        cx: &mut Ctx,
+        call: &mut Call,
+        sdp: Bytes,
+        pass_through: Option<&Message>,
+    ) {
+        let mut ok = self.caller_response(call, 200, "OK");
+        ok.push(Name::Allow, ALLOWED_METHODS);
+        ok.push(Name::Supported, "timer");
+        if let UasNegotiation::Use(_, headers) = st::negotiate_uas(
+            &call.caller.invite,
+            self.cfg.min_se,
+            self.cfg.session_expires,
+        ) {
+            for (n, v) in headers {
+                ok.push_other(n, v);
+            }
+        }
+        if let Some(resp) = pass_through {
+            copy_pass_through(&self.cfg, resp, &mut ok);
+        }
+        set_body(&mut ok, &sdp);
+        let initial_cseq = cseq(&call.caller.invite).map(|(n, _)| n).unwrap_or(0);
+        let to = call.caller.peer;
+        call.caller.sdp_sent = Some(sdp);
+        call.phase = Phase::Answered;
+        call.answered = Some(cx.now);
+        let tx = call.caller.take_invite_tx();
+        call.caller.pending_2xx = Some(Pending2xx {
+            msg: ok.clone(),
+            to,
+            interval: self.timers.t1,
+            cseq: initial_cseq,
+        });
+        if let Some(tx) = tx {
+            Self::reply(cx, tx, ok);
+        }
+        self.arm_2xx(cx, call, Side::Caller, to);
+    }
+
+    pub(super) fn arm_2xx(&mut self, cx: &mut Ctx, call: &mut Call, side: Side, to: Peer) {
+        if !to.transport.is_reliable() {
+            self.set_timer(
+                call,
+                CallTimer::Retransmit2xx(side),
+                cx.now + self.timers.t1,
+            );
+        }
+        self.set_timer(call, CallTimer::AckWait(side), cx.now + self.timers.t1 * 64);
+    }
+
+    /// Sends the ACK for a 2xx on `side` (with an SDP answer in the delayed-offer case).
+    pub(super) fn send_ack(
+        &mut self,
+        cx: &mut Ctx,
+        call: &mut Call,
+        side: Side,
+        invite_cseq: u32,
+        body: Option<Bytes>,
+    ) {
+        let branch = self.branch();
+        let Some(leg) = call.leg_mut(side) else {
             return;
         };
+        let Some(d) = leg.dialog.as_mut() else { return };
+        let mut ack = d.request(Method::Ack, Some(invite_cseq));
+        let to = leg.next_hop();
+        ack.headers.insert(
+            0,
+            crate::sip::Header {
+                name: "Via".into(),
+                value: via(
+                    self.local_for(to.transport, to.local),
+                    to.transport,
+                    &branch,
+                ),
+            },
+        );
+        if let Some(b) = body {
+            set_body(&mut ack, &b);
+        }
+        cx.tx.send_stateless(ack, to);
+    }
+
+    /// Sends an in-dialog request on `side` through a client transaction.
+    pub(super) fn send_in_dialog(
+        &mut self,
+        cx: &mut Ctx,
+        call: &mut Call,
+        side: Side,
+        mut req: Message,
+        purpose: ClientPurpose,
+    ) -> Option<ClientTxId> {
+        let branch = self.branch();
+        let cnonce = self.rng.u64(..);
+        let key = call.key;
+        let leg = call.leg_mut(side)?;
+        let to = leg.next_hop();
+        // A trunk that challenged the INVITE gets credentials on the dialog's requests too
+        // (the cnonce is only written out for them: no allocation on other requests).
+        if let Some(a) = leg.auth.as_mut().filter(|a| !a.session.is_empty()) {
+            let cnonce = format!("{cnonce:016x}");
+            if let Err(e) = a.session.apply(&mut req, &a.credentials, &cnonce) {
+                tracing::warn!(call = key.0, error = %e, "credentials not applied");
+            }
+        }
+        let v = via(
+            self.local_for(to.transport, to.local),
+            to.transport,
+            &branch,
+        );
+        req.headers.insert(
+            0,
+            crate::sip::Header {
+                name: "Via".into(),
+                value: v,
+            },
+        );
+        match cx.tx.send_request(cx.now, req, to) {
+            Ok(id) => {
+                self.client_txs.insert(id, (key, side, purpose));
+                Some(id)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "in-dialog request not sent");
+                None
+            }
+        }
+    }
+
+    pub(super) fn send_bye(&mut self, cx: &mut Ctx, call: &mut Call, side: Side) {
+        if call.finished {
+            return;
+        }
+        call.phase = Phase::Ending;
+        let Some(d) = call.leg_mut(side).and_then(|l| l.dialog.as_mut()) else {
+            return self.maybe_finish(cx, call);
+        };
+        let bye = d.request(Method::Bye, None);
+        if let Some(leg) = call.leg_mut(side) {
+            leg.dialog = None;
+            if let Some(a) = leg.auth.as_mut() {
+                a.bye = Some(bye.clone());
+            }
+        }
+        if self
+            .send_in_dialog(cx, call, side, bye, ClientPurpose::Bye)
+            .is_some()
+        {
+            call.outstanding += 1;
+        }
+        self.maybe_finish(cx, call);
+    }
+
+    pub(super) fn bye_done(&mut self, cx: &mut Ctx, call: &mut Call) {
+        call.outstanding = call.outstanding.saturating_sub(1);
+        self.maybe_finish(cx, call);
+    }
+
+    /// CANCELs the INVITE of the UAC leg on `side` once it had a provisional response.
+    pub(super) fn send_cancel(&mut self, cx: &mut Ctx, call: &mut Call, side: Side) {
+        let Some(callee) = call.leg(side) else {
+            return;
+        };
+        let Some(Outgoing {
+            tx: Some(out),
+            provisional: true,
+            ..
+        }) = callee.outgoing()
+        else {
+            return;
+        };
+        let (out, to) = (*out, callee.peer);
+        if let Some(cancel) = cx.tx.cancel_request(out) {
+            if let Ok(id) = cx.tx.send_request(cx.now, cancel, to) {
+                self.client_txs
+                    .insert(id, (call.key, side, ClientPurpose::Cancel));
+            }
+        }
+    }
+
+    /// CANCELs the re-INVITE of ours in progress on `side` of an ending call once it had a
+    /// provisional response: an INVITE client transaction in Proceeding waits for its
+    /// final response for ever (RFC 3261 §17.1.1.2), and the call waits for it.
+    pub(super) fn cancel_request_out(&mut self, cx: &mut Ctx, call: &Call, side: Side) {
+        let out = call
+            .leg(side)
+            .filter(|l| l.request_out_provisional)
+            .and_then(|l| l.request_out);
+        let Some(out) = out.filter(|_| call.phase == Phase::Ending) else {
+            return;
+        };
+        let (Some(cancel), Some(to)) = (cx.tx.cancel_request(out), cx.tx.destination(out)) else {
+            return;
+        };
+        if let Ok(id) = cx.tx.send_request(cx.now, cancel, to) {
+            self.client_txs
+                .insert(id, (call.key, side, ClientPurpose::Cancel));
+        }
+    }
+
+    /// Ends a call: answers what is pending, CANCELs or BYEs the legs still up.
+    pub(super) fn teardown(&mut self, cx: &mut Ctx, call: &mut Call, reason: EndReason) {
+        if call.finished {
+            return;
+        }
+        let shutting_down = reason == EndReason::Shutdown;
+        if call.phase != Phase::Ending {
+            self.inbound_ending(cx, call);
+        }
         call.reason.get_or_insert(reason);
         call.phase = Phase::Ending;
         for t in [
@@ -1314,23 +1382,17 @@ impl CallCore {
             CallTimer::Expire(Side::Caller),
             CallTimer::Expire(Side::Callee),
         ] {
-            self.clear_timer(key, t);
+            self.clear_timer(call, t);
         }
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
         if let Some(tx) = call.caller.take_invite_tx() {
             let (code, text) = if shutting_down {
                 (503, "Service Unavailable")
             } else {
                 (500, "Server Internal Error")
             };
-            let r = self.caller_response(&self.calls[&key], code, text);
+            let r = self.caller_response(call, code, text);
             Self::reply(cx, tx, r);
         }
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
         if let Some(relay) = call.reoffer.take() {
             let (code, text) = if relay.is_invite {
                 (487, "Request Terminated")
@@ -1344,25 +1406,22 @@ impl CallCore {
             );
         }
         for side in [Side::Caller, Side::Callee] {
-            let Some(call) = self.calls.get_mut(&key) else {
-                return;
-            };
             if let Some(o) = call
                 .leg_mut(side)
                 .and_then(Leg::outgoing_mut)
                 .filter(|o| o.tx.is_some())
             {
                 o.cancel_wanted = true;
-                self.send_cancel(cx, key, side);
+                self.send_cancel(cx, call, side);
             }
         }
         for side in [Side::Caller, Side::Callee] {
-            self.cancel_request_out(cx, key, side);
+            self.cancel_request_out(cx, call, side);
         }
         for side in [Side::Caller, Side::Callee] {
-            let Some(call) = self.calls.get(&key) else {
+            if call.finished {
                 return;
-            };
+            }
             let up = call
                 .leg(side)
                 .and_then(|l| l.dialog.as_ref())
@@ -1374,34 +1433,23 @@ impl CallCore {
                 None => false,
             };
             if up && answered_leg {
-                if call.leg(side).is_some_and(|l| l.pending_2xx.is_some()) {
+                if let Some(l) = call.leg_mut(side).filter(|l| l.pending_2xx.is_some()) {
                     // §15: no BYE before the ACK; the AckWait timer bounds the wait.
-                    if let Some(c) = self.calls.get_mut(&key) {
-                        if let Some(l) = c.leg_mut(side) {
-                            l.bye_after_ack = true;
-                        }
-                    }
+                    l.bye_after_ack = true;
                     continue;
                 }
-                self.send_bye(cx, key, side);
+                self.send_bye(cx, call, side);
             }
         }
-        self.maybe_finish(cx, key);
+        self.maybe_finish(cx, call);
     }
 
-    /// Ends every call for a shutdown: BYE to answered legs, CANCEL and 503 before answer.
-    pub fn end_all(&mut self, cx: &mut Ctx) {
-        let keys: Vec<CallKey> = self.calls.keys().copied().collect();
-        for key in keys {
-            self.teardown(cx, key, EndReason::Shutdown);
-        }
-    }
-
-    /// Removes a call once nothing of it is in flight: media released, tables cleaned.
-    pub(super) fn maybe_finish(&mut self, cx: &mut Ctx, key: CallKey) {
-        let Some(call) = self.calls.get(&key) else {
+    /// Releases a call once nothing of it is in flight: media released, tables cleaned,
+    /// its end reported. The core drops it after the input ([`Call::finished`]).
+    pub(super) fn maybe_finish(&mut self, cx: &mut Ctx, call: &mut Call) {
+        if call.finished {
             return;
-        };
+        }
         let legs = std::iter::once(&call.caller).chain(call.callee.as_ref());
         let busy = call.phase != Phase::Ending
             || call.outstanding > 0
@@ -1412,31 +1460,32 @@ impl CallCore {
         if busy {
             return;
         }
-        let Some(call) = self.calls.remove(&key) else {
-            return;
-        };
-        for (_, k) in call.timer_keys {
-            self.sh.deadlines.remove(&k);
+        call.finished = true;
+        for (_, k) in call.timer_keys.drain() {
+            self.deadlines.remove(&k);
         }
         for k in &call.dialog_keys {
-            self.sh.dialogs.remove(k);
+            self.dialogs.remove(k);
         }
         cx.media.release(call.media);
-        self.sh.by_media.remove(&call.media);
+        self.by_media.remove(&call.media);
         match &call.flow {
             Flow::Inbound(f) => {
                 let call_id = call.caller.invite.call_id().unwrap_or_default();
                 if let Some(entry) = super::inbound::record_of(f, call_id, cx.now) {
-                    self.sh.events.push_back(CallEvent::Record(Box::new(entry)));
+                    self.events.push_back(CallEvent::Record(Box::new(entry)));
                 }
             }
             Flow::Dialler(f) => self.dialler_finished(f, call.reason.as_ref(), cx.now),
             Flow::Bridge => {}
         }
-        let reason = call.reason.unwrap_or(EndReason::HungUp(Side::Caller));
-        tracing::info!(call = key.0, ?reason, "call ended");
-        self.sh.events.push_back(CallEvent::Ended {
-            call: key,
+        let reason = call
+            .reason
+            .take()
+            .unwrap_or(EndReason::HungUp(Side::Caller));
+        tracing::info!(call = call.key.0, ?reason, "call ended");
+        self.events.push_back(CallEvent::Ended {
+            call: call.key,
             reason,
             answered: call.answered,
         });

@@ -172,24 +172,24 @@ impl CallCore {
         dialled: &str,
     ) {
         if let Err(r) = self.admit(invite) {
-            return Self::reply(cx, tx, r);
+            return Shared::reply(cx, tx, r);
         }
         // None: a delayed offer (holdless offers in its 200, the answer comes in the ACK).
         let offer = sdp_body(invite).map(Bytes::copy_from_slice);
-        let mut caller = match self.uas_leg(tx, invite, reply_to) {
+        let mut caller = match self.sh.uas_leg(tx, invite, reply_to) {
             Ok(leg) => leg,
-            Err(r) => return Self::reply(cx, tx, r),
+            Err(r) => return Shared::reply(cx, tx, r),
         };
         caller.allows_update = st::allows(invite, "UPDATE");
         let media = match cx.media.create(cx.now) {
             Ok(m) => m,
-            Err(e) => return Self::reply(cx, tx, media_rejection(invite, &e)),
+            Err(e) => return Shared::reply(cx, tx, media_rejection(invite, &e)),
         };
         // Both legs face the contact center: the transferred caller, and the leg that
         // passes a caller who keeps holding back to it.
         cx.media.secure(media, Side::Caller, target.srtp);
         cx.media.secure(media, Side::Callee, target.srtp);
-        Self::reply(cx, tx, response_for(invite, 100, "Trying", None));
+        Shared::reply(cx, tx, response_for(invite, 100, "Trying", None));
         let captured = target.callback.metadata.capture(
             invite
                 .headers
@@ -232,10 +232,7 @@ impl CallCore {
     }
 
     fn inbound_mut(&mut self, key: CallKey) -> Option<&mut Inbound> {
-        match &mut self.calls.get_mut(&key)?.flow {
-            Flow::Inbound(f) => Some(f),
-            Flow::Bridge | Flow::Dialler(_) => None,
-        }
+        self.calls.get_mut(&key)?.inbound_mut()
     }
 
     /// The engine's view of the call target (`None`: the engine did not answer): decides
@@ -278,8 +275,10 @@ impl CallCore {
             } => {
                 let code = *code;
                 if let Some(tx) = call.caller.take_invite_tx() {
-                    let r = self.caller_response(&self.calls[&key], code, reason_phrase(code));
-                    Self::reply(cx, tx, r);
+                    let r = self
+                        .sh
+                        .caller_response(&self.calls[&key], code, reason_phrase(code));
+                    Shared::reply(cx, tx, r);
                 }
                 self.teardown(cx, key, EndReason::Rejected(code));
             }
@@ -315,7 +314,7 @@ impl CallCore {
                     .and_then(|c| c.caller.take_invite_tx())
                 {
                     let r = media_rejection(&self.calls[&key].caller.invite, &e);
-                    Self::reply(cx, tx, r);
+                    Shared::reply(cx, tx, r);
                 }
                 return self.teardown(cx, key, EndReason::Media(e.status().0));
             }
@@ -357,7 +356,7 @@ impl CallCore {
                 return None;
             }
         };
-        let leg = self.originate_direct(cx, inbound, to_uri, dest, offer)?;
+        let leg = self.sh.originate_direct(cx, inbound, to_uri, dest, offer)?;
         self.index_second_leg(key, &leg);
         Some(leg)
     }
@@ -380,7 +379,7 @@ impl CallCore {
             Err(e) => {
                 if let Some(tx) = call.caller.take_invite_tx() {
                     let r = media_rejection(&call.caller.invite, &e);
-                    Self::reply(cx, tx, r);
+                    Shared::reply(cx, tx, r);
                 }
                 return self.teardown(cx, key, EndReason::Media(e.status().0));
             }
@@ -665,17 +664,17 @@ impl CallCore {
             Err(InfoError::UnsupportedContentType(_)) => {
                 let mut r = response_for(req, 415, "Unsupported Media Type", None);
                 r.push(Name::Accept, "application/dtmf-relay, application/dtmf");
-                return Self::reply(cx, tx, r);
+                return Shared::reply(cx, tx, r);
             }
             Err(e) => {
-                return Self::reply(
+                return Shared::reply(
                     cx,
                     tx,
                     response_for(req, 400, &format!("Bad Request: {e}"), None),
                 )
             }
         };
-        Self::reply(cx, tx, response_for(req, 200, "OK", None));
+        Shared::reply(cx, tx, response_for(req, 200, "OK", None));
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -730,10 +729,12 @@ impl CallCore {
         menu.handle_timeout(cx.now);
         self.drive(cx, key);
     }
+}
 
+impl Shared {
     /// The call is ending: the menu hears of the hangup (its outcome settles).
-    pub(super) fn inbound_ending(&mut self, cx: &mut Ctx, key: CallKey) {
-        if let Some(menu) = self.inbound_mut(key).and_then(|f| f.menu.as_mut()) {
+    pub(super) fn inbound_ending(&mut self, cx: &mut Ctx, call: &mut Call) {
+        if let Some(menu) = call.inbound_mut().and_then(|f| f.menu.as_mut()) {
             menu.hangup(cx.now);
         }
     }

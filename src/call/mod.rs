@@ -217,6 +217,11 @@ enum Phase {
 /// A call: its legs (the caller's and the callee's), the media joining them and the
 /// bookkeeping of its teardown.
 struct Call {
+    /// The call's key in the core.
+    key: CallKey,
+    /// Its media released and its table entries removed ([`Shared::maybe_finish`]): the
+    /// core drops it once the input at hand is handled.
+    finished: bool,
     phase: Phase,
     /// What the call does with its legs.
     flow: Flow,
@@ -248,6 +253,22 @@ impl Call {
         match side {
             Side::Caller => Some(&mut self.caller),
             Side::Callee => self.callee.as_mut(),
+        }
+    }
+
+    /// The inbound flow's state, when this is an inbound call.
+    fn inbound_mut(&mut self) -> Option<&mut inbound::Inbound> {
+        match &mut self.flow {
+            Flow::Inbound(f) => Some(f),
+            Flow::Bridge | Flow::Dialler(_) => None,
+        }
+    }
+
+    /// The dialler's state, when this is a dialler call.
+    fn dialler_mut(&mut self) -> Option<&mut dialler::Dialler> {
+        match &mut self.flow {
+            Flow::Dialler(f) => Some(f),
+            Flow::Bridge | Flow::Inbound(_) => None,
         }
     }
 }
@@ -385,31 +406,53 @@ impl CallCore {
         }
     }
 
-    fn set_timer(&mut self, key: CallKey, timer: CallTimer, at: Instant) {
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
-        if let Some(old) = call.timer_keys.remove(&timer) {
-            self.sh.deadlines.remove(&old);
+    /// Runs `f` on the call `key` beside the shared part (one lookup), and drops the call
+    /// when `f` finished it. `None` when there is no such call.
+    fn with_call<R>(
+        &mut self,
+        key: CallKey,
+        f: impl FnOnce(&mut Shared, &mut Call) -> R,
+    ) -> Option<R> {
+        let call = self.calls.get_mut(&key)?;
+        let r = f(&mut self.sh, call);
+        if call.finished {
+            self.calls.remove(&key);
         }
-        self.sh.next_timer += 1;
-        call.timer_keys.insert(timer, (at, self.sh.next_timer));
-        self.sh
-            .deadlines
-            .insert((at, self.sh.next_timer), (key, timer));
+        Some(r)
+    }
+
+    fn set_timer(&mut self, key: CallKey, timer: CallTimer, at: Instant) {
+        self.with_call(key, |sh, call| sh.set_timer(call, timer, at));
     }
 
     fn clear_timer(&mut self, key: CallKey, timer: CallTimer) {
-        let Some(call) = self.calls.get_mut(&key) else {
+        self.with_call(key, |sh, call| sh.clear_timer(call, timer));
+    }
+}
+
+impl Shared {
+    /// Arms `timer` of `call` for `at` (replacing it if armed); nothing once it finished.
+    fn set_timer(&mut self, call: &mut Call, timer: CallTimer, at: Instant) {
+        if call.finished {
             return;
-        };
+        }
         if let Some(old) = call.timer_keys.remove(&timer) {
-            self.sh.deadlines.remove(&old);
+            self.deadlines.remove(&old);
+        }
+        self.next_timer += 1;
+        call.timer_keys.insert(timer, (at, self.next_timer));
+        self.deadlines
+            .insert((at, self.next_timer), (call.key, timer));
+    }
+
+    fn clear_timer(&mut self, call: &mut Call, timer: CallTimer) {
+        if let Some(old) = call.timer_keys.remove(&timer) {
+            self.deadlines.remove(&old);
         }
     }
 
     fn token(&mut self) -> String {
-        format!("{:016x}", self.sh.rng.u64(..))
+        format!("{:016x}", self.rng.u64(..))
     }
 
     /// A Call-ID for an outbound leg that hashes to this core's engine, so the far side's
@@ -417,13 +460,13 @@ impl CallCore {
     fn new_call_id(&mut self) -> String {
         loop {
             let id = format!("{}@holdless", self.token());
-            if self.sh.shard.owns(&id) {
+            if self.shard.owns(&id) {
                 return id;
             }
         }
     }
 
     fn branch(&mut self) -> String {
-        format!("z9hG4bK{:016x}", self.sh.rng.u64(..))
+        format!("z9hG4bK{:016x}", self.rng.u64(..))
     }
 }

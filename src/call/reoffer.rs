@@ -41,22 +41,22 @@ impl CallCore {
             .as_ref()
             .is_some_and(|l| l.invite_out_tx().is_some());
         if call.phase != Phase::Answered || callee_ringing {
-            return Self::reply(cx, tx, response_for(req, 491, "Request Pending", None));
+            return Shared::reply(cx, tx, response_for(req, 491, "Request Pending", None));
         }
         if let Some(relay) = &call.reoffer {
             if relay.from == side {
                 let mut r = response_for(req, 500, "Server Internal Error", None);
                 r.push(Name::RetryAfter, self.sh.rng.clone().u32(1..5).to_string());
-                return Self::reply(cx, tx, r);
+                return Shared::reply(cx, tx, r);
             }
-            return Self::reply(cx, tx, response_for(req, 491, "Request Pending", None));
+            return Shared::reply(cx, tx, response_for(req, 491, "Request Pending", None));
         }
         if call.leg(side).is_some_and(|l| l.request_out.is_some())
             || call
                 .leg(side.other())
                 .is_some_and(|l| l.request_out.is_some())
         {
-            return Self::reply(cx, tx, response_for(req, 491, "Request Pending", None));
+            return Shared::reply(cx, tx, response_for(req, 491, "Request Pending", None));
         }
         if let Some(d) = self
             .calls
@@ -79,7 +79,7 @@ impl CallCore {
                     }
                     self.answer_without_offer(cx, key, side, tx, req, reply_to, is_invite, true)
                 }
-                Err(e) => Self::reply(cx, tx, media_rejection(req, &e)),
+                Err(e) => Shared::reply(cx, tx, media_rejection(req, &e)),
             };
         }
         let Some(call) = self.calls.get(&key) else {
@@ -88,7 +88,7 @@ impl CallCore {
         let media = call.media;
         let offer = match cx.media.offer(cx.now, media, side, &sdp) {
             Ok(o) => o,
-            Err(e) => return Self::reply(cx, tx, media_rejection(req, &e)),
+            Err(e) => return Shared::reply(cx, tx, media_rejection(req, &e)),
         };
         let other = side.other();
         let session = self
@@ -99,7 +99,7 @@ impl CallCore {
             return;
         };
         let Some(d) = call.leg_mut(other).and_then(|l| l.dialog.as_mut()) else {
-            return Self::reply(
+            return Shared::reply(
                 cx,
                 tx,
                 response_for(req, 481, "Call/Transaction Does Not Exist", None),
@@ -119,7 +119,7 @@ impl CallCore {
         super::headers::copy_pass_through(&self.sh.cfg, req, &mut out);
         set_body(&mut out, &offer);
         let Some(id) = self.send_in_dialog(cx, key, other, out, ClientPurpose::Reoffer) else {
-            return Self::reply(
+            return Shared::reply(
                 cx,
                 tx,
                 response_for(req, 500, "Server Internal Error", None),
@@ -191,12 +191,12 @@ impl CallCore {
             }
             self.arm_2xx(cx, key, side, reply_to);
         }
-        Self::reply(cx, tx, ok);
+        Shared::reply(cx, tx, ok);
         self.restart_session(cx, key, side);
     }
 
     fn local_for_peer(&self, p: Peer) -> SocketAddr {
-        self.local_for(p.transport, p.local)
+        self.sh.local_for(p.transport, p.local)
     }
 
     /// The other side answered a relayed re-INVITE/UPDATE.
@@ -253,7 +253,7 @@ impl CallCore {
                 crate::sip::StartLine::Response { reason, .. } => reason.clone(),
                 _ => String::new(),
             };
-            Self::reply(
+            Shared::reply(
                 cx,
                 relay.server_tx,
                 response_for(&relay.request, code, &reason, None),
@@ -267,7 +267,9 @@ impl CallCore {
         let body = sdp_body(&resp).unwrap_or_default().to_vec();
         let answer = match cx.media.answer(cx.now, media, side, &body) {
             Ok(a) => a,
-            Err(e) => return Self::reply(cx, relay.server_tx, media_rejection(&relay.request, &e)),
+            Err(e) => {
+                return Shared::reply(cx, relay.server_tx, media_rejection(&relay.request, &e))
+            }
         };
         let Some(call) = self.calls.get(&key) else {
             return;
@@ -307,7 +309,7 @@ impl CallCore {
             }
             self.arm_2xx(cx, key, from, p);
         }
-        Self::reply(cx, relay.server_tx, ok);
+        Shared::reply(cx, relay.server_tx, ok);
         self.restart_session(cx, key, side);
         self.restart_session(cx, key, from);
     }
@@ -359,31 +361,13 @@ impl CallCore {
             }
             None => {
                 if let Some(r) = self.calls.get_mut(&key).and_then(|c| c.reoffer.take()) {
-                    Self::reply(
+                    Shared::reply(
                         cx,
                         r.server_tx,
                         response_for(&r.request, 500, "Server Internal Error", None),
                     );
                 }
             }
-        }
-    }
-
-    /// Restarts the session timer of a leg after a successful refresh.
-    pub(super) fn restart_session(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
-        let Some(t) = self
-            .calls
-            .get(&key)
-            .and_then(|c| c.leg(side).and_then(|l| l.session))
-        else {
-            return;
-        };
-        if t.we_refresh {
-            self.clear_timer(key, CallTimer::Expire(side));
-            self.set_timer(key, CallTimer::Refresh(side), cx.now + t.refresh_after());
-        } else {
-            self.clear_timer(key, CallTimer::Refresh(side));
-            self.set_timer(key, CallTimer::Expire(side), cx.now + t.expire_after());
         }
     }
 
@@ -523,6 +507,28 @@ impl CallCore {
                 tracing::warn!(call = key.0, error = %e, "refresh challenge not answered");
                 false
             }
+        }
+    }
+}
+
+impl CallCore {
+    pub(super) fn restart_session(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
+        self.with_call(key, |sh, call| sh.restart_session(cx, call, side));
+    }
+}
+
+impl Shared {
+    /// Restarts the session timer of a leg after a successful refresh.
+    pub(super) fn restart_session(&mut self, cx: &mut Ctx, call: &mut Call, side: Side) {
+        let Some(t) = call.leg(side).and_then(|l| l.session) else {
+            return;
+        };
+        if t.we_refresh {
+            self.clear_timer(call, CallTimer::Expire(side));
+            self.set_timer(call, CallTimer::Refresh(side), cx.now + t.refresh_after());
+        } else {
+            self.clear_timer(call, CallTimer::Refresh(side));
+            self.set_timer(call, CallTimer::Expire(side), cx.now + t.expire_after());
         }
     }
 }

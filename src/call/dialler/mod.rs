@@ -331,9 +331,9 @@ impl CallCore {
             tracing::warn!(callback = %dial.callback_id, to = %uri, "no address to send to");
             return None;
         };
-        let local = self.local_for(dest.transport, None);
+        let local = self.sh.local_for(dest.transport, None);
         let mut m = Message::request(Method::Invite, &uri);
-        m.push(Name::Via, via(local, dest.transport, &self.branch()));
+        m.push(Name::Via, via(local, dest.transport, &self.sh.branch()));
         m.push(Name::MaxForwards, "70");
         if let Some(t) = &hop.route {
             let t = crate::sip::name_addr::uri(t);
@@ -343,10 +343,10 @@ impl CallCore {
         let identity = format!("<sip:{from_user}@{}>", local.ip());
         m.push(
             Name::From,
-            crate::sip::name_addr::with_tag(&identity, &self.token()),
+            crate::sip::name_addr::with_tag(&identity, &self.sh.token()),
         );
         m.push(Name::To, format!("<{uri}>"));
-        m.push(Name::CallId, self.new_call_id());
+        m.push(Name::CallId, self.sh.new_call_id());
         m.push(Name::CSeq, "1 INVITE");
         m.push(Name::Contact, contact(local, dest.transport, is_sips(&m)));
         m.push(Name::Allow, ALLOWED_METHODS);
@@ -388,10 +388,7 @@ impl CallCore {
     }
 
     fn dialler_mut(&mut self, key: CallKey) -> Option<&mut Dialler> {
-        match &mut self.calls.get_mut(&key)?.flow {
-            Flow::Dialler(f) => Some(f),
-            _ => None,
-        }
+        self.calls.get_mut(&key)?.dialler_mut()
     }
 
     /// Whether `key` is a dialler call.
@@ -728,7 +725,9 @@ impl CallCore {
             _ => {}
         }
     }
+}
 
+impl Shared {
     /// The attempt is over: its result and report for the engine.
     pub(super) fn dialler_finished(
         &mut self,
@@ -765,7 +764,7 @@ impl CallCore {
             result = %result,
             "callback attempt ended"
         );
-        self.sh.events.push_back(CallEvent::AttemptEnded {
+        self.events.push_back(CallEvent::AttemptEnded {
             callback_id: f.dial.callback_id.clone(),
             result,
             report: Box::new(report),
