@@ -832,10 +832,6 @@ impl CallCore {
         });
     }
 
-    pub(super) fn arm_2xx(&mut self, cx: &mut Ctx, key: CallKey, side: Side, to: Peer) {
-        self.with_call(key, |sh, call| sh.arm_2xx(cx, call, side, to));
-    }
-
     pub(super) fn send_ack(
         &mut self,
         cx: &mut Ctx,
@@ -875,16 +871,8 @@ impl CallCore {
         self.with_call(key, |sh, call| sh.send_cancel(cx, call, side));
     }
 
-    pub(super) fn cancel_request_out(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
-        self.with_call(key, |sh, call| sh.cancel_request_out(cx, call, side));
-    }
-
     pub(super) fn teardown(&mut self, cx: &mut Ctx, key: CallKey, reason: EndReason) {
         self.with_call(key, |sh, call| sh.teardown(cx, call, reason));
-    }
-
-    pub(super) fn maybe_finish(&mut self, cx: &mut Ctx, key: CallKey) {
-        self.with_call(key, |sh, call| sh.maybe_finish(cx, call));
     }
 }
 
