@@ -803,10 +803,6 @@ impl CallCore {
         key
     }
 
-    pub(super) fn index_second_leg(&mut self, key: CallKey, leg: &Leg) {
-        self.with_call(key, |sh, call| sh.index_second_leg(call, leg));
-    }
-
     fn answer_caller(
         &mut self,
         cx: &mut Ctx,
@@ -817,18 +813,6 @@ impl CallCore {
     ) {
         self.with_call(key, |sh, call| {
             sh.answer_caller(cx, call, resp, sdp, ack_waits_for_caller)
-        });
-    }
-
-    pub(super) fn send_caller_200(
-        &mut self,
-        cx: &mut Ctx,
-        key: CallKey,
-        sdp: Bytes,
-        pass_through: Option<&Message>,
-    ) {
-        self.with_call(key, |sh, call| {
-            sh.send_caller_200(cx, call, sdp, pass_through)
         });
     }
 

@@ -264,6 +264,11 @@ impl Call {
         }
     }
 
+    /// Whether holdless dials this call itself (a callback).
+    fn is_dialler(&self) -> bool {
+        matches!(self.flow, Flow::Dialler(_))
+    }
+
     /// The dialler's state, when this is a dialler call.
     fn dialler_mut(&mut self) -> Option<&mut dialler::Dialler> {
         match &mut self.flow {

@@ -55,10 +55,6 @@ impl CallCore {
     ) {
         self.with_call(key, |sh, call| sh.on_refresh_response(cx, call, side, resp));
     }
-
-    pub(super) fn restart_session(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
-        self.with_call(key, |sh, call| sh.restart_session(cx, call, side));
-    }
 }
 
 impl Shared {

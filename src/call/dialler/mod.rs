@@ -226,13 +226,6 @@ impl CallCore {
         });
     }
 
-    /// Whether `key` is a dialler call.
-    pub(super) fn is_dialler(&self, key: CallKey) -> bool {
-        self.calls
-            .get(&key)
-            .is_some_and(|c| matches!(c.flow, Flow::Dialler(_)))
-    }
-
     pub(super) fn dialler_answered(
         &mut self,
         cx: &mut Ctx,
@@ -258,18 +251,6 @@ impl CallCore {
         if let Some(call) = self.calls.get_mut(&key) {
             Shared::dialler_ring_timeout(call, side);
         }
-    }
-
-    pub(super) fn dialler_media(&mut self, cx: &mut Ctx, key: CallKey, ev: &MediaEvent) {
-        self.with_call(key, |sh, call| sh.dialler_media(cx, call, ev));
-    }
-
-    pub(super) fn dialler_digit(&mut self, cx: &mut Ctx, key: CallKey, digit: Digit) {
-        self.with_call(key, |sh, call| sh.dialler_digit(cx, call, digit));
-    }
-
-    pub(super) fn dialler_timeout(&mut self, cx: &mut Ctx, key: CallKey) {
-        self.with_call(key, |sh, call| sh.dialler_timeout(cx, call));
     }
 }
 
