@@ -53,61 +53,15 @@ impl CallCore {
         to_uri: &str,
         srtp: SrtpPolicy,
     ) {
-        if let Err(r) = self.admit(invite) {
-            return Shared::reply(cx, tx, r);
-        }
-        let dest = match self.sh.destination_for(to_uri) {
-            Ok(d) => d,
-            Err(()) => {
-                return Shared::reply(
-                    cx,
-                    tx,
-                    response_for(invite, 500, "Bad Bridge Destination", None),
-                )
+        let call = self
+            .admit(invite)
+            .and_then(|()| self.sh.bridge(cx, tx, invite, reply_to, to_uri, srtp));
+        match call {
+            Ok(call) => {
+                self.calls.insert(call.key, call);
             }
-        };
-        let mut caller = match self.sh.uas_leg(tx, invite, reply_to) {
-            Ok(leg) => leg,
-            Err(r) => return Shared::reply(cx, tx, r),
-        };
-        let media = match cx.media.create(cx.now) {
-            Ok(m) => m,
-            Err(e) => return Shared::reply(cx, tx, media_rejection(invite, &e)),
-        };
-        cx.media.secure(media, Side::Caller, srtp);
-        cx.media.secure(media, Side::Callee, srtp);
-        let offer = match sdp_body(invite) {
-            Some(sdp) => match cx.media.offer(cx.now, media, Side::Caller, sdp) {
-                Ok(o) => Some(o),
-                Err(e) => {
-                    cx.media.release(media);
-                    return Shared::reply(cx, tx, media_rejection(invite, &e));
-                }
-            },
-            None => None,
-        };
-        let Some(callee) = self.sh.originate(cx, invite, to_uri, dest, offer) else {
-            cx.media.release(media);
-            return Shared::reply(
-                cx,
-                tx,
-                response_for(invite, 500, "Server Internal Error", None),
-            );
-        };
-        Shared::reply(cx, tx, response_for(invite, 100, "Trying", None));
-        caller.allows_update = st::allows(invite, "UPDATE");
-        let key = self.insert_call(caller, Some(callee), media, Flow::Bridge);
-        tracing::info!(
-            call = key.0,
-            call_id = invite.call_id(),
-            to = to_uri,
-            "bridging call"
-        );
-        self.set_timer(
-            key,
-            CallTimer::Ring(Side::Callee),
-            cx.now + self.sh.cfg.ring_timeout,
-        );
+            Err(r) => Shared::reply(cx, tx, r),
+        }
     }
 
     /// Admission: a new call past `max_calls` gets 503 with Retry-After.
@@ -127,22 +81,9 @@ impl CallCore {
                 let Some(&(key, side, purpose)) = self.sh.client_txs.get(&id) else {
                     return;
                 };
-                match purpose {
-                    ClientPurpose::Invite => self.on_outbound_response(cx, key, side, resp),
-                    ClientPurpose::Cancel | ClientPurpose::Info => {}
-                    ClientPurpose::Reoffer => self.on_reoffer_response(cx, key, side, resp),
-                    ClientPurpose::Refresh => self.on_refresh_response(cx, key, side, resp),
-                    ClientPurpose::Bye => {
-                        let code = resp.status().unwrap_or(0);
-                        let challenged = code == 401 || code == 407;
-                        if challenged && self.bye_with_credentials(cx, key, side, &resp) {
-                            return;
-                        }
-                        if code >= 200 {
-                            self.bye_done(cx, key);
-                        }
-                    }
-                }
+                self.with_call(key, |sh, call| {
+                    sh.on_response(cx, call, side, purpose, resp)
+                });
             }
             TransactionEvent::Timeout { id } => self.client_failed(cx, id, false),
             TransactionEvent::TransportError {
@@ -152,7 +93,8 @@ impl CallCore {
                 id: TxId::Server(id),
             } => {
                 if let Some(&(key, _)) = self.sh.server_txs.get(&id) {
-                    self.teardown(cx, key, EndReason::TransportError(Side::Caller));
+                    let reason = EndReason::TransportError(Side::Caller);
+                    self.with_call(key, |sh, call| sh.teardown(cx, call, reason));
                 }
             }
             TransactionEvent::Cancelled { id } => self.on_cancelled(cx, id),
@@ -174,6 +116,157 @@ impl CallCore {
         let Some(&(key, side, purpose)) = self.sh.client_txs.get(&id) else {
             return;
         };
+        self.with_call(key, |sh, call| {
+            sh.client_failed(cx, call, side, purpose, transport)
+        });
+    }
+
+    fn on_cancelled(&mut self, cx: &mut Ctx, id: ServerTxId) {
+        let Some(&(key, purpose)) = self.sh.server_txs.get(&id) else {
+            return;
+        };
+        if purpose != ServerPurpose::Initial {
+            return;
+        }
+        tracing::info!(call = key.0, "caller cancelled");
+        self.with_call(key, |sh, call| {
+            call.caller.take_invite_tx();
+            call.caller.dialog = None;
+            sh.teardown(cx, call, EndReason::Cancelled);
+        });
+    }
+
+    /// An in-dialog request (To tag present) arrived as a new server transaction. Returns
+    /// false when it belongs to no call (the endpoint answers 481).
+    pub fn in_dialog(
+        &mut self,
+        cx: &mut Ctx,
+        tx: ServerTxId,
+        req: &Message,
+        reply_to: Peer,
+    ) -> bool {
+        let Some((key, side)) = self.sh.dialog_of(req) else {
+            return false;
+        };
+        self.with_call(key, |sh, call| {
+            sh.in_dialog(cx, call, side, tx, req, reply_to)
+        })
+        .unwrap_or(false)
+    }
+
+    /// The ACK for one of our 2xx (matched by dialog). Returns false when unknown.
+    pub fn ack(&mut self, cx: &mut Ctx, ack: &Message) -> bool {
+        let Some((key, side)) = self.sh.dialog_of(ack) else {
+            return false;
+        };
+        self.with_call(key, |sh, call| sh.ack(cx, call, side, ack))
+            .is_some()
+    }
+
+    /// A media timeout from the relay: the call ends with the reason recorded.
+    pub fn media_timeout(&mut self, cx: &mut Ctx, media: MediaId, side: Side) {
+        if let Some(&key) = self.sh.by_media.get(&media) {
+            tracing::info!(call = key.0, ?side, "media timeout");
+            let reason = EndReason::MediaTimeout(side);
+            self.with_call(key, |sh, call| sh.teardown(cx, call, reason));
+        }
+    }
+
+    /// Ends every call for a shutdown: BYE to answered legs, CANCEL and 503 before answer.
+    pub fn end_all(&mut self, cx: &mut Ctx) {
+        let sh = &mut self.sh;
+        self.calls.retain(|_, call| {
+            sh.teardown(cx, call, EndReason::Shutdown);
+            !call.finished
+        });
+    }
+}
+
+impl Shared {
+    /// [`CallCore::bridge`] once admitted: the new call, or the response to send instead.
+    fn bridge(
+        &mut self,
+        cx: &mut Ctx,
+        tx: ServerTxId,
+        invite: &Message,
+        reply_to: Peer,
+        to_uri: &str,
+        srtp: SrtpPolicy,
+    ) -> Result<Call, Message> {
+        let dest = self
+            .destination_for(to_uri)
+            .map_err(|()| response_for(invite, 500, "Bad Bridge Destination", None))?;
+        let mut caller = self.uas_leg(tx, invite, reply_to)?;
+        let media = cx
+            .media
+            .create(cx.now)
+            .map_err(|e| media_rejection(invite, &e))?;
+        cx.media.secure(media, Side::Caller, srtp);
+        cx.media.secure(media, Side::Callee, srtp);
+        let offer = match sdp_body(invite) {
+            Some(sdp) => match cx.media.offer(cx.now, media, Side::Caller, sdp) {
+                Ok(o) => Some(o),
+                Err(e) => {
+                    cx.media.release(media);
+                    return Err(media_rejection(invite, &e));
+                }
+            },
+            None => None,
+        };
+        let Some(callee) = self.originate(cx, invite, to_uri, dest, offer) else {
+            cx.media.release(media);
+            return Err(response_for(invite, 500, "Server Internal Error", None));
+        };
+        Self::reply(cx, tx, response_for(invite, 100, "Trying", None));
+        caller.allows_update = st::allows(invite, "UPDATE");
+        let mut call = self.new_call(caller, Some(callee), media, Flow::Bridge);
+        tracing::info!(
+            call = call.key.0,
+            call_id = invite.call_id(),
+            to = to_uri,
+            "bridging call"
+        );
+        let ring = cx.now + self.cfg.ring_timeout;
+        self.set_timer(&mut call, CallTimer::Ring(Side::Callee), ring);
+        Ok(call)
+    }
+
+    /// A response to a client transaction of `call`'s, on `side`, for `purpose`.
+    fn on_response(
+        &mut self,
+        cx: &mut Ctx,
+        call: &mut Call,
+        side: Side,
+        purpose: ClientPurpose,
+        resp: Message,
+    ) {
+        match purpose {
+            ClientPurpose::Invite => self.on_outbound_response(cx, call, side, resp),
+            ClientPurpose::Cancel | ClientPurpose::Info => {}
+            ClientPurpose::Reoffer => self.on_reoffer_response(cx, call, side, resp),
+            ClientPurpose::Refresh => self.on_refresh_response(cx, call, side, resp),
+            ClientPurpose::Bye => {
+                let code = resp.status().unwrap_or(0);
+                let challenged = code == 401 || code == 407;
+                if challenged && self.bye_with_credentials(cx, call, side, &resp) {
+                    return;
+                }
+                if code >= 200 {
+                    self.bye_done(cx, call);
+                }
+            }
+        }
+    }
+
+    /// A client transaction of `call`'s timed out or its transport failed.
+    fn client_failed(
+        &mut self,
+        cx: &mut Ctx,
+        call: &mut Call,
+        side: Side,
+        purpose: ClientPurpose,
+        transport: bool,
+    ) {
         let reason = if transport {
             EndReason::TransportError(side)
         } else {
@@ -181,64 +274,48 @@ impl CallCore {
         };
         match purpose {
             ClientPurpose::Invite => {
-                if let Some(o) = self
-                    .calls
-                    .get_mut(&key)
-                    .and_then(|c| c.leg_mut(side))
-                    .and_then(Leg::outgoing_mut)
-                {
+                if let Some(o) = call.leg_mut(side).and_then(Leg::outgoing_mut) {
                     o.tx = None;
                 }
-                if self.fail_over(cx, key, side) {
+                if self.fail_over(cx, call, side) {
                     return;
                 }
-                if self.dialler_leg_failed(cx, key, side, LegEnd::Error) {
+                if self.dialler_leg_failed(cx, call, side, LegEnd::Error) {
                     return;
                 }
-                if let Some(tx) = self
-                    .calls
-                    .get_mut(&key)
-                    .and_then(|c| c.caller.take_invite_tx())
-                {
-                    let r = self
-                        .sh
-                        .caller_response(&self.calls[&key], 408, "Request Timeout");
-                    Shared::reply(cx, tx, r);
+                if let Some(tx) = call.caller.take_invite_tx() {
+                    let r = self.caller_response(call, 408, "Request Timeout");
+                    Self::reply(cx, tx, r);
                 }
-                self.teardown(cx, key, reason);
+                self.teardown(cx, call, reason);
             }
-            ClientPurpose::Bye => self.bye_done(cx, key),
+            ClientPurpose::Bye => self.bye_done(cx, call),
             ClientPurpose::Cancel | ClientPurpose::Info => {}
             ClientPurpose::Reoffer | ClientPurpose::Refresh => {
-                let relay = self.calls.get_mut(&key).and_then(|call| {
-                    if let Some(l) = call.leg_mut(side) {
-                        l.request_out = None;
-                    }
-                    (purpose == ClientPurpose::Reoffer)
-                        .then(|| call.reoffer.take())
-                        .flatten()
-                });
+                if let Some(l) = call.leg_mut(side) {
+                    l.request_out = None;
+                }
+                let relay = (purpose == ClientPurpose::Reoffer)
+                    .then(|| call.reoffer.take())
+                    .flatten();
                 if let Some(r) = relay {
                     // The far leg never answered: say so to the side that asked.
                     let resp = response_for(&r.request, 408, "Request Timeout", None);
-                    Shared::reply(cx, r.server_tx, resp);
+                    Self::reply(cx, r.server_tx, resp);
                 }
                 let reason = if purpose == ClientPurpose::Refresh {
                     EndReason::SessionExpired(side)
                 } else {
                     reason
                 };
-                self.teardown(cx, key, reason);
+                self.teardown(cx, call, reason);
             }
         }
     }
 
     /// A response to the INVITE of the UAC leg on `side`.
-    fn on_outbound_response(&mut self, cx: &mut Ctx, key: CallKey, side: Side, resp: Message) {
+    fn on_outbound_response(&mut self, cx: &mut Ctx, call: &mut Call, side: Side, resp: Message) {
         let code = resp.status().unwrap_or(0);
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
         let Some(callee) = call.leg_mut(side) else {
             return;
         };
@@ -252,7 +329,7 @@ impl CallCore {
                 // CANCEL may go now (RFC 3261 §9.1), or a callee that only ever sends 100
                 // would keep its INVITE, and the call, past the ring timeout for good.
                 if cancel_wanted {
-                    self.send_cancel(cx, key, side);
+                    self.send_cancel(cx, call, side);
                 }
                 return;
             }
@@ -260,34 +337,33 @@ impl CallCore {
                 callee.dialog = Dialog::as_uac(&callee.invite, &resp).ok();
             }
             if cancel_wanted {
-                return self.send_cancel(cx, key, side);
+                return self.send_cancel(cx, call, side);
             }
-            return self.relay_provisional(cx, key, side, resp);
+            return self.relay_provisional(cx, call, side, resp);
         }
         let out = callee.outgoing_mut().map(|o| {
             o.tx = None;
             o.clone()
         });
         if (200..300).contains(&code) {
-            return self.on_outbound_answer(cx, key, side, resp);
+            return self.on_outbound_answer(cx, call, side, resp);
         }
         let may_retry = out
             .as_ref()
             .is_some_and(|o| !o.retried_422 && !o.cancel_wanted);
         if code == 422 && may_retry && call.phase == Phase::Proceeding {
-            return self.retry_422(cx, key, side, &resp);
+            return self.retry_422(cx, call, side, &resp);
         }
         let cancelled = out.as_ref().is_none_or(|o| o.cancel_wanted);
-        if (code == 401 || code == 407) && !cancelled && self.answer_challenge(cx, key, side, &resp)
+        if (code == 401 || code == 407)
+            && !cancelled
+            && self.answer_challenge(cx, call, side, &resp)
         {
             return;
         }
-        if code == 503 && !cancelled && self.fail_over(cx, key, side) {
+        if code == 503 && !cancelled && self.fail_over(cx, call, side) {
             return;
         }
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
         if call.phase == Phase::Proceeding {
             if let Some(tx) = call.caller.take_invite_tx() {
                 let reason = match &resp.start {
@@ -295,24 +371,21 @@ impl CallCore {
                     _ => String::new(),
                 };
                 let (c, r) = caller_failure(code, &reason);
-                let mut out = self.sh.caller_response(&self.calls[&key], c, &r);
-                copy_pass_through(&self.sh.cfg, &resp, &mut out);
-                Shared::reply(cx, tx, out);
+                let mut out = self.caller_response(call, c, &r);
+                copy_pass_through(&self.cfg, &resp, &mut out);
+                Self::reply(cx, tx, out);
             }
         }
-        if self.held_caller_refused(cx, key, code)
-            || self.dialler_leg_failed(cx, key, side, LegEnd::of_status(code))
+        if self.held_caller_refused(cx, call, code)
+            || self.dialler_leg_failed(cx, call, side, LegEnd::of_status(code))
         {
             return;
         }
-        self.teardown(cx, key, EndReason::Rejected(code));
+        self.teardown(cx, call, EndReason::Rejected(code));
     }
 
-    fn relay_provisional(&mut self, cx: &mut Ctx, key: CallKey, side: Side, resp: Message) {
+    fn relay_provisional(&mut self, cx: &mut Ctx, call: &mut Call, side: Side, resp: Message) {
         let code = resp.status().unwrap_or(180);
-        let Some(call) = self.calls.get(&key) else {
-            return;
-        };
         let (Some(tx), Phase::Proceeding) = (call.caller.invite_tx(), call.phase) else {
             return;
         };
@@ -321,32 +394,27 @@ impl CallCore {
         } else {
             "Ringing"
         };
-        let mut out = self
-            .sh
-            .caller_response(call, if code == 183 { 183 } else { 180 }, reason);
-        copy_pass_through(&self.sh.cfg, &resp, &mut out);
-        let media = call.media;
+        let mut out = self.caller_response(call, if code == 183 { 183 } else { 180 }, reason);
+        copy_pass_through(&self.cfg, &resp, &mut out);
         if let Some(sdp) = sdp_body(&resp) {
             if call.leg(side).is_some_and(|l| l.sdp_sent.is_some()) {
-                match cx.media.answer(cx.now, media, side, sdp) {
+                match cx.media.answer(cx.now, call.media, side, sdp) {
                     Ok(answer) => {
                         set_body(&mut out, &answer);
-                        if let Some(c) = self.calls.get_mut(&key) {
-                            c.caller.sdp_sent = Some(answer);
-                        }
+                        call.caller.sdp_sent = Some(answer);
                     }
                     Err(e) => tracing::debug!(error = %e, "early media answer not usable"),
                 }
             }
         }
-        Shared::reply(cx, tx, out);
+        Self::reply(cx, tx, out);
     }
 
-    fn retry_422(&mut self, cx: &mut Ctx, key: CallKey, side: Side, resp: &Message) {
+    fn retry_422(&mut self, cx: &mut Ctx, call: &mut Call, side: Side, resp: &Message) {
         let min = st::min_se(resp)
-            .unwrap_or(self.sh.cfg.session_expires)
-            .max(self.sh.cfg.min_se);
-        let sent = self.resend_invite(cx, key, side, None, |inv, o| {
+            .unwrap_or(self.cfg.session_expires)
+            .max(self.cfg.min_se);
+        let sent = self.resend_invite(cx, call, side, None, |inv, o| {
             inv.headers.retain(|h| {
                 !h.name.eq_ignore_ascii_case(st::SESSION_EXPIRES)
                     && !h.name.eq_ignore_ascii_case(st::MIN_SE)
@@ -356,7 +424,7 @@ impl CallCore {
             o.retried_422 = true;
         });
         if !sent {
-            self.teardown(cx, key, EndReason::Rejected(422));
+            self.teardown(cx, call, EndReason::Rejected(422));
         }
     }
 
@@ -367,20 +435,19 @@ impl CallCore {
     pub(super) fn resend_invite(
         &mut self,
         cx: &mut Ctx,
-        key: CallKey,
+        call: &mut Call,
         side: Side,
         to: Option<Peer>,
         change: impl FnOnce(&mut Message, &mut Outgoing),
     ) -> bool {
-        let branch = self.sh.branch();
-        let cnonce = self.sh.rng.u64(..);
-        let Some(dest) = to.or_else(|| self.calls.get(&key)?.leg(side).map(|l| l.peer)) else {
+        let branch = self.branch();
+        let cnonce = self.rng.u64(..);
+        let key = call.key;
+        let Some(leg) = call.leg_mut(side) else {
             return false;
         };
-        let local = self.sh.local_for(dest.transport, None);
-        let Some(leg) = self.calls.get_mut(&key).and_then(|c| c.leg_mut(side)) else {
-            return false;
-        };
+        let dest = to.unwrap_or(leg.peer);
+        let local = self.local_for(dest.transport, None);
         let Some(mut out) = leg.outgoing().cloned() else {
             return false;
         };
@@ -403,8 +470,7 @@ impl CallCore {
                 leg.peer = dest;
                 leg.role = leg::Role::Uac(out);
                 leg.dialog = None;
-                self.sh
-                    .client_txs
+                self.client_txs
                     .insert(id, (key, side, ClientPurpose::Invite));
                 true
             }
@@ -418,8 +484,15 @@ impl CallCore {
     /// A 401/407 to a UAC leg's INVITE: answered once per challenge with the leg's
     /// credentials (at most [`MAX_AUTH_RETRIES`] times). False when the leg has none, the
     /// challenge cannot be answered or the credentials were refused.
-    fn answer_challenge(&mut self, cx: &mut Ctx, key: CallKey, side: Side, resp: &Message) -> bool {
-        let Some(leg) = self.calls.get_mut(&key).and_then(|c| c.leg_mut(side)) else {
+    fn answer_challenge(
+        &mut self,
+        cx: &mut Ctx,
+        call: &mut Call,
+        side: Side,
+        resp: &Message,
+    ) -> bool {
+        let key = call.key;
+        let Some(leg) = call.leg_mut(side) else {
             return false;
         };
         let retries = leg.outgoing().map_or(u8::MAX, |o| o.auth_retries);
@@ -434,13 +507,14 @@ impl CallCore {
             tracing::warn!(call = key.0, error = %e, "challenge not answered");
             return false;
         }
-        self.resend_invite(cx, key, side, None, |_, o| o.auth_retries += 1)
+        self.resend_invite(cx, call, side, None, |_, o| o.auth_retries += 1)
     }
 
     /// A 503 or an unreachable address: the INVITE goes to the destination's next
     /// address (RFC 3263 §4.3) when there is one. False when none is left.
-    fn fail_over(&mut self, cx: &mut Ctx, key: CallKey, side: Side) -> bool {
-        let Some(leg) = self.calls.get_mut(&key).and_then(|c| c.leg_mut(side)) else {
+    fn fail_over(&mut self, cx: &mut Ctx, call: &mut Call, side: Side) -> bool {
+        let key = call.key;
+        let Some(leg) = call.leg_mut(side) else {
             return false;
         };
         let Some(o) = leg.outgoing_mut().filter(|o| !o.cancel_wanted) else {
@@ -451,11 +525,11 @@ impl CallCore {
         }
         let next = o.alternates.remove(0);
         tracing::info!(call = key.0, to = %next.addr, "trying the destination's next address");
-        self.resend_invite(cx, key, side, Some(next), |_, _| {})
+        self.resend_invite(cx, call, side, Some(next), |_, _| {})
     }
 
-    fn on_outbound_answer(&mut self, cx: &mut Ctx, key: CallKey, side: Side, resp: Message) {
-        let Some(callee) = self.calls.get_mut(&key).and_then(|c| c.leg_mut(side)) else {
+    fn on_outbound_answer(&mut self, cx: &mut Ctx, call: &mut Call, side: Side, resp: Message) {
+        let Some(callee) = call.leg_mut(side) else {
             return;
         };
         let tag = resp
@@ -477,11 +551,8 @@ impl CallCore {
         let delayed_offer = callee.sdp_sent.is_none();
         let cancel_wanted = callee.outgoing().is_some_and(|o| o.cancel_wanted);
         if !delayed_offer || already {
-            self.send_ack(cx, key, side, invite_cseq, None);
+            self.send_ack(cx, call, side, invite_cseq, None);
         }
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
         if already {
             return;
         }
@@ -495,54 +566,46 @@ impl CallCore {
         };
         if cancel_wanted || !expected {
             if delayed_offer {
-                self.send_ack(cx, key, side, invite_cseq, None);
+                self.send_ack(cx, call, side, invite_cseq, None);
             }
-            return self.send_bye(cx, key, side);
+            return self.send_bye(cx, call, side);
         }
-        self.clear_timer(key, CallTimer::Ring(side));
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
+        self.clear_timer(call, CallTimer::Ring(side));
         let Some(callee) = call.leg_mut(side) else {
             return;
         };
         callee.allows_update = st::allows(&resp, "UPDATE");
         // What our INVITE last asked for: raised by a 422 retry above the configured value.
         let asked =
-            st::session_expires(&callee.invite).map_or(self.sh.cfg.session_expires, |(se, _)| se);
+            st::session_expires(&callee.invite).map_or(self.cfg.session_expires, |(se, _)| se);
         callee.session = Some(st::from_uac_answer(&resp, asked));
-        if matches!(call.flow, Flow::Dialler(_)) {
-            return self.dialler_answered(cx, key, side, &resp);
+        if call.is_dialler() {
+            return self.dialler_answered(cx, call, side, &resp);
         }
         if held {
-            return self.held_caller_joined(cx, key, &resp);
+            return self.held_caller_joined(cx, call, &resp);
         }
-        let media = call.media;
         let body = sdp_body(&resp).unwrap_or_default().to_vec();
         let to_caller = if delayed_offer {
-            cx.media.offer(cx.now, media, side, &body)
+            cx.media.offer(cx.now, call.media, side, &body)
         } else {
-            cx.media.answer(cx.now, media, side, &body)
+            cx.media.answer(cx.now, call.media, side, &body)
         };
         let to_caller = match to_caller {
             Ok(b) => b,
             Err(e) => {
                 let (code, reason) = e.status();
-                if let Some(tx) = self
-                    .calls
-                    .get_mut(&key)
-                    .and_then(|c| c.caller.take_invite_tx())
-                {
-                    let r = self.sh.caller_response(&self.calls[&key], code, reason);
-                    Shared::reply(cx, tx, r);
+                if let Some(tx) = call.caller.take_invite_tx() {
+                    let r = self.caller_response(call, code, reason);
+                    Self::reply(cx, tx, r);
                 }
                 if delayed_offer {
-                    self.send_ack(cx, key, side, invite_cseq, None);
+                    self.send_ack(cx, call, side, invite_cseq, None);
                 }
-                return self.teardown(cx, key, EndReason::Media(code));
+                return self.teardown(cx, call, EndReason::Media(code));
             }
         };
-        self.answer_caller(cx, key, &resp, to_caller, delayed_offer);
+        self.answer_caller(cx, call, &resp, to_caller, delayed_offer);
     }
 
     /// A BYE the far end challenged: sent once more with the leg's credentials (the
@@ -550,16 +613,12 @@ impl CallCore {
     fn bye_with_credentials(
         &mut self,
         cx: &mut Ctx,
-        key: CallKey,
+        call: &mut Call,
         side: Side,
         resp: &Message,
     ) -> bool {
-        let Some(a) = self
-            .calls
-            .get_mut(&key)
-            .and_then(|c| c.leg_mut(side))
-            .and_then(|l| l.auth.as_mut())
-        else {
+        let key = call.key;
+        let Some(a) = call.leg_mut(side).and_then(|l| l.auth.as_mut()) else {
             return false;
         };
         let Some(mut bye) = a.bye.take() else {
@@ -571,45 +630,25 @@ impl CallCore {
         }
         let n = cseq(&bye).map(|(n, _)| n).unwrap_or(1);
         bye.set(Name::CSeq, format!("{} BYE", n + 1));
-        self.send_in_dialog(cx, key, side, bye, ClientPurpose::Bye)
+        self.send_in_dialog(cx, call, side, bye, ClientPurpose::Bye)
             .is_some()
     }
 
-    fn on_cancelled(&mut self, cx: &mut Ctx, id: ServerTxId) {
-        let Some(&(key, purpose)) = self.sh.server_txs.get(&id) else {
-            return;
-        };
-        if purpose != ServerPurpose::Initial {
-            return;
-        }
-        if let Some(call) = self.calls.get_mut(&key) {
-            call.caller.take_invite_tx();
-            call.caller.dialog = None;
-        }
-        tracing::info!(call = key.0, "caller cancelled");
-        self.teardown(cx, key, EndReason::Cancelled);
-    }
-
-    /// An in-dialog request (To tag present) arrived as a new server transaction. Returns
-    /// false when it belongs to no call (the endpoint answers 481).
-    pub fn in_dialog(
+    /// An in-dialog request on `side` of `call`. False when that leg has no dialog.
+    fn in_dialog(
         &mut self,
         cx: &mut Ctx,
+        call: &mut Call,
+        side: Side,
         tx: ServerTxId,
         req: &Message,
         reply_to: Peer,
     ) -> bool {
-        let Some((key, side)) = self.dialog_of(req) else {
-            return false;
-        };
-        let Some(call) = self.calls.get_mut(&key) else {
-            return false;
-        };
         let Some(d) = call.leg_mut(side).and_then(|l| l.dialog.as_mut()) else {
             return false;
         };
         if let Err(e) = d.accept_remote_cseq(req) {
-            Shared::reply(
+            Self::reply(
                 cx,
                 tx,
                 response_for(req, 500, &format!("Server Internal Error: {e}"), None),
@@ -620,12 +659,12 @@ impl CallCore {
             call.caller.peer = reply_to;
         }
         match req.method() {
-            Some(Method::Bye) => self.on_bye(cx, key, side, tx, req),
+            Some(Method::Bye) => self.on_bye(cx, call, side, tx, req),
             Some(Method::Invite) | Some(Method::Update) => {
-                self.on_reoffer(cx, key, side, tx, req, reply_to)
+                self.on_reoffer(cx, call, side, tx, req, reply_to)
             }
-            Some(Method::Info) => self.on_info(cx, key, side, tx, req),
-            _ => Shared::reply(cx, tx, response_for(req, 405, "Method Not Allowed", None)),
+            Some(Method::Info) => self.on_info(cx, call, side, tx, req),
+            _ => Self::reply(cx, tx, response_for(req, 405, "Method Not Allowed", None)),
         }
         true
     }
@@ -633,33 +672,27 @@ impl CallCore {
     fn dialog_of(&self, m: &Message) -> Option<(CallKey, Side)> {
         let call_id = m.call_id()?.to_owned();
         let tag = m.get(Name::To).and_then(name_addr::tag)?.to_owned();
-        self.sh.dialogs.get(&(call_id, tag)).copied()
+        self.dialogs.get(&(call_id, tag)).copied()
     }
 
-    fn on_bye(&mut self, cx: &mut Ctx, key: CallKey, side: Side, tx: ServerTxId, req: &Message) {
-        Shared::reply(cx, tx, response_for(req, 200, "OK", None));
-        tracing::debug!(call = key.0, ?side, "BYE");
-        if let Some(leg) = self.calls.get_mut(&key).and_then(|c| c.leg_mut(side)) {
+    fn on_bye(&mut self, cx: &mut Ctx, call: &mut Call, side: Side, tx: ServerTxId, req: &Message) {
+        Self::reply(cx, tx, response_for(req, 200, "OK", None));
+        tracing::debug!(call = call.key.0, ?side, "BYE");
+        if let Some(leg) = call.leg_mut(side) {
             leg.dialog = None;
             leg.pending_2xx = None;
             // The side hung up itself: the BYE owed once it ACKed is owed no more (left
             // set, the call waited for an ACK whose timer had just been cleared, for good).
             leg.bye_after_ack = false;
         }
-        self.clear_timer(key, CallTimer::Retransmit2xx(side));
-        self.clear_timer(key, CallTimer::AckWait(side));
-        self.teardown(cx, key, EndReason::HungUp(side));
+        self.clear_timer(call, CallTimer::Retransmit2xx(side));
+        self.clear_timer(call, CallTimer::AckWait(side));
+        self.teardown(cx, call, EndReason::HungUp(side));
     }
 
-    /// The ACK for one of our 2xx (matched by dialog). Returns false when unknown.
-    pub fn ack(&mut self, cx: &mut Ctx, ack: &Message) -> bool {
-        let Some((key, side)) = self.dialog_of(ack) else {
-            return false;
-        };
+    /// The ACK on `side` of `call` for one of our 2xx.
+    fn ack(&mut self, cx: &mut Ctx, call: &mut Call, side: Side, ack: &Message) {
         let n = cseq(ack).map(|(n, _)| n).unwrap_or(0);
-        let Some(call) = self.calls.get_mut(&key) else {
-            return false;
-        };
         let acked = call
             .leg(side)
             .and_then(|l| l.pending_2xx.as_ref())
@@ -668,199 +701,90 @@ impl CallCore {
             if let Some(l) = call.leg_mut(side) {
                 l.pending_2xx = None;
             }
-            self.clear_timer(key, CallTimer::Retransmit2xx(side));
-            self.clear_timer(key, CallTimer::AckWait(side));
+            self.clear_timer(call, CallTimer::Retransmit2xx(side));
+            self.clear_timer(call, CallTimer::AckWait(side));
         }
-        let Some(call) = self.calls.get_mut(&key) else {
-            return true;
-        };
         if side == Side::Caller && matches!(call.flow, Flow::Inbound(_)) && call.callee.is_none() {
-            self.inbound_ack(cx, key, ack);
+            self.inbound_ack(cx, call, ack);
+            if call.finished {
+                return;
+            }
         }
-        let Some(call) = self.calls.get_mut(&key) else {
-            return true;
-        };
         if side == Side::Caller && call.ack_waits_for_caller {
             call.ack_waits_for_caller = false;
-            let media = call.media;
             let invite_cseq = call
                 .callee
                 .as_ref()
                 .and_then(|l| cseq(&l.invite).ok().map(|(n, _)| n))
                 .unwrap_or(1);
-            let answer = sdp_body(ack).map(|b| cx.media.answer(cx.now, media, Side::Caller, b));
+            let answer =
+                sdp_body(ack).map(|b| cx.media.answer(cx.now, call.media, Side::Caller, b));
             let body = match answer {
                 Some(Ok(b)) => Some(b),
                 _ => None,
             };
-            self.send_ack(cx, key, Side::Callee, invite_cseq, body);
+            self.send_ack(cx, call, Side::Callee, invite_cseq, body);
         }
-        let Some(call) = self.calls.get_mut(&key) else {
-            return true;
-        };
         if call
             .leg_mut(side)
             .is_some_and(|l| std::mem::take(&mut l.bye_after_ack))
         {
-            self.send_bye(cx, key, side);
+            self.send_bye(cx, call, side);
         }
-        true
     }
 
     /// Fires one call timer.
-    pub(super) fn fire(&mut self, cx: &mut Ctx, key: CallKey, timer: CallTimer) {
+    pub(super) fn fire(&mut self, cx: &mut Ctx, call: &mut Call, timer: CallTimer) {
         match timer {
             CallTimer::Ring(side) => {
-                let Some(call) = self.calls.get_mut(&key) else {
-                    return;
-                };
                 let ringing = call.leg(side).is_some_and(|l| l.invite_out_tx().is_some());
                 if call.phase == Phase::Ending || !ringing {
                     return;
                 }
-                self.dialler_ring_timeout(key, side);
-                let Some(call) = self.calls.get_mut(&key) else {
-                    return;
-                };
+                Self::dialler_ring_timeout(call, side);
                 if call.answered.is_some() {
                     // A caller holdless answered itself waits for the contact center: cancel
-                    // that leg; its 487 leads to the apology ([`CallCore::held_caller_refused`]).
-                    tracing::info!(call = key.0, "contact center did not answer in time");
+                    // that leg; its 487 leads to the apology ([`Shared::held_caller_refused`]).
+                    tracing::info!(call = call.key.0, "contact center did not answer in time");
                     if let Some(o) = call.leg_mut(side).and_then(Leg::outgoing_mut) {
                         o.cancel_wanted = true;
                     }
-                    return self.send_cancel(cx, key, side);
+                    return self.send_cancel(cx, call, side);
                 }
                 if let Some(tx) = call.caller.take_invite_tx() {
-                    let r =
-                        self.sh
-                            .caller_response(&self.calls[&key], 480, "Temporarily Unavailable");
-                    Shared::reply(cx, tx, r);
+                    let r = self.caller_response(call, 480, "Temporarily Unavailable");
+                    Self::reply(cx, tx, r);
                 }
-                tracing::info!(call = key.0, "no answer within the ring timeout");
-                self.teardown(cx, key, EndReason::NoAnswer);
+                tracing::info!(call = call.key.0, "no answer within the ring timeout");
+                self.teardown(cx, call, EndReason::NoAnswer);
             }
             CallTimer::Retransmit2xx(side) => {
-                let Some(call) = self.calls.get_mut(&key) else {
-                    return;
-                };
                 let Some(p) = call.leg_mut(side).and_then(|l| l.pending_2xx.as_mut()) else {
                     return;
                 };
                 cx.tx.send_stateless(p.msg.clone(), p.to);
-                p.interval = (p.interval * 2).min(self.sh.timers.t2);
+                p.interval = (p.interval * 2).min(self.timers.t2);
                 let next = cx.now + p.interval;
-                self.set_timer(key, CallTimer::Retransmit2xx(side), next);
+                self.set_timer(call, CallTimer::Retransmit2xx(side), next);
             }
             CallTimer::AckWait(side) => {
-                self.clear_timer(key, CallTimer::Retransmit2xx(side));
-                let Some(call) = self.calls.get_mut(&key) else {
-                    return;
-                };
+                self.clear_timer(call, CallTimer::Retransmit2xx(side));
                 let bye = call.leg_mut(side).is_some_and(|leg| {
                     leg.pending_2xx = None;
                     std::mem::take(&mut leg.bye_after_ack)
                 });
                 if bye {
-                    self.send_bye(cx, key, side);
+                    self.send_bye(cx, call, side);
                 }
-                self.teardown(cx, key, EndReason::NoAck(side));
+                self.teardown(cx, call, EndReason::NoAck(side));
             }
-            CallTimer::Refresh(side) => self.send_refresh(cx, key, side),
-            CallTimer::Expire(side) => self.teardown(cx, key, EndReason::SessionExpired(side)),
-            CallTimer::GlareRetry(side) => self.retry_reoffer(cx, key, side),
-            CallTimer::Menu => self.menu_timeout(cx, key),
+            CallTimer::Refresh(side) => self.send_refresh(cx, call, side),
+            CallTimer::Expire(side) => self.teardown(cx, call, EndReason::SessionExpired(side)),
+            CallTimer::GlareRetry(side) => self.retry_reoffer(cx, call, side),
+            CallTimer::Menu => self.menu_timeout(cx, call),
         }
     }
 
-    /// A media timeout from the relay: the call ends with the reason recorded.
-    pub fn media_timeout(&mut self, cx: &mut Ctx, media: MediaId, side: Side) {
-        if let Some(&key) = self.sh.by_media.get(&media) {
-            tracing::info!(call = key.0, ?side, "media timeout");
-            self.teardown(cx, key, EndReason::MediaTimeout(side));
-        }
-    }
-
-    /// Ends every call for a shutdown: BYE to answered legs, CANCEL and 503 before answer.
-    pub fn end_all(&mut self, cx: &mut Ctx) {
-        let keys: Vec<CallKey> = self.calls.keys().copied().collect();
-        for key in keys {
-            self.teardown(cx, key, EndReason::Shutdown);
-        }
-    }
-
-    /// Files a new call (see [`Shared::new_call`]).
-    pub(super) fn insert_call(
-        &mut self,
-        caller: Leg,
-        callee: Option<Leg>,
-        media: MediaId,
-        flow: Flow,
-    ) -> CallKey {
-        let call = self.sh.new_call(caller, callee, media, flow);
-        let key = call.key;
-        self.calls.insert(key, call);
-        key
-    }
-
-    fn answer_caller(
-        &mut self,
-        cx: &mut Ctx,
-        key: CallKey,
-        resp: &Message,
-        sdp: Bytes,
-        ack_waits_for_caller: bool,
-    ) {
-        self.with_call(key, |sh, call| {
-            sh.answer_caller(cx, call, resp, sdp, ack_waits_for_caller)
-        });
-    }
-
-    pub(super) fn send_ack(
-        &mut self,
-        cx: &mut Ctx,
-        key: CallKey,
-        side: Side,
-        invite_cseq: u32,
-        body: Option<Bytes>,
-    ) {
-        self.with_call(key, |sh, call| {
-            sh.send_ack(cx, call, side, invite_cseq, body)
-        });
-    }
-
-    pub(super) fn send_in_dialog(
-        &mut self,
-        cx: &mut Ctx,
-        key: CallKey,
-        side: Side,
-        req: Message,
-        purpose: ClientPurpose,
-    ) -> Option<ClientTxId> {
-        self.with_call(key, |sh, call| {
-            sh.send_in_dialog(cx, call, side, req, purpose)
-        })
-        .flatten()
-    }
-
-    fn send_bye(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
-        self.with_call(key, |sh, call| sh.send_bye(cx, call, side));
-    }
-
-    fn bye_done(&mut self, cx: &mut Ctx, key: CallKey) {
-        self.with_call(key, |sh, call| sh.bye_done(cx, call));
-    }
-
-    fn send_cancel(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
-        self.with_call(key, |sh, call| sh.send_cancel(cx, call, side));
-    }
-
-    pub(super) fn teardown(&mut self, cx: &mut Ctx, key: CallKey, reason: EndReason) {
-        self.with_call(key, |sh, call| sh.teardown(cx, call, reason));
-    }
-}
-
-impl Shared {
     pub(super) fn local_for(&self, transport: Transport, hint: Option<SocketAddr>) -> SocketAddr {
         let configured = match transport {
             Transport::Udp => self.local.udp.or(self.local.tcp),

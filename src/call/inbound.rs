@@ -212,34 +212,6 @@ impl CallCore {
         };
         self.with_call(key, |sh, call| sh.local_media(cx, call, &ev, digit));
     }
-
-    pub(super) fn inbound_ack(&mut self, cx: &mut Ctx, key: CallKey, ack: &Message) {
-        self.with_call(key, |sh, call| sh.inbound_ack(cx, call, ack));
-    }
-
-    pub(super) fn held_caller_joined(&mut self, cx: &mut Ctx, key: CallKey, resp: &Message) {
-        self.with_call(key, |sh, call| sh.held_caller_joined(cx, call, resp));
-    }
-
-    pub(super) fn held_caller_refused(&mut self, cx: &mut Ctx, key: CallKey, code: u16) -> bool {
-        self.with_call(key, |sh, call| sh.held_caller_refused(cx, call, code))
-            .unwrap_or(false)
-    }
-
-    pub(super) fn on_info(
-        &mut self,
-        cx: &mut Ctx,
-        key: CallKey,
-        side: Side,
-        tx: ServerTxId,
-        req: &Message,
-    ) {
-        self.with_call(key, |sh, call| sh.on_info(cx, call, side, tx, req));
-    }
-
-    pub(super) fn menu_timeout(&mut self, cx: &mut Ctx, key: CallKey) {
-        self.with_call(key, |sh, call| sh.menu_timeout(cx, call));
-    }
 }
 
 impl Shared {
@@ -464,7 +436,7 @@ impl Shared {
 
     /// The caller's ACK to the 200 that carried holdless's offer: its answer makes the
     /// media local and the conversation starts. No usable answer: the call ends.
-    fn inbound_ack(&mut self, cx: &mut Ctx, call: &mut Call, ack: &Message) {
+    pub(super) fn inbound_ack(&mut self, cx: &mut Ctx, call: &mut Call, ack: &Message) {
         let (key, media) = (call.key, call.media);
         let Flow::Inbound(f) = &mut call.flow else {
             return;

@@ -2,6 +2,11 @@
 //! joined by holdless. Sans-IO: it is driven by new server transactions, transaction
 //! events, media events and time, and acts through the transaction layer and the media
 //! control handed in with each input ([`Ctx`]).
+//!
+//! [`CallCore`] keeps the calls apart from what they share (`Shared`: settings, the tables
+//! that find a call, timers, RNG, events). An input finds its call once; the handlers are
+//! `Shared` methods taking that `&mut Call`, and a call they finish is dropped after the
+//! input (`CallCore::with_call`).
 
 pub mod config;
 pub mod dialler;
@@ -300,8 +305,8 @@ pub struct LocalAddrs {
     pub tls: Option<SocketAddr>,
 }
 
-/// The B2BUA core: every call, and the shared part ([`Shared`]) the handlers work with
-/// beside the one call an input is about.
+/// The B2BUA core: every call, and the part the calls share. Each input finds its call
+/// once; the handlers then work on that call and the shared part side by side.
 pub struct CallCore {
     calls: HashMap<CallKey, Call>,
     sh: Shared,
@@ -404,10 +409,10 @@ impl CallCore {
                 break;
             }
             self.sh.deadlines.remove(&(at, seq));
-            if let Some(call) = self.calls.get_mut(&key) {
+            self.with_call(key, |sh, call| {
                 call.timer_keys.remove(&timer);
-            }
-            self.fire(cx, key, timer);
+                sh.fire(cx, call, timer);
+            });
         }
     }
 
@@ -424,14 +429,6 @@ impl CallCore {
             self.calls.remove(&key);
         }
         Some(r)
-    }
-
-    fn set_timer(&mut self, key: CallKey, timer: CallTimer, at: Instant) {
-        self.with_call(key, |sh, call| sh.set_timer(call, timer, at));
-    }
-
-    fn clear_timer(&mut self, key: CallKey, timer: CallTimer) {
-        self.with_call(key, |sh, call| sh.clear_timer(call, timer));
     }
 }
 

@@ -13,49 +13,7 @@ use super::flow::{media_rejection, sdp_body, set_body};
 /// How many times a relayed re-offer is retried after 491 before the 491 is passed back.
 const MAX_GLARE_RETRIES: u8 = 2;
 
-impl CallCore {
-    pub(super) fn on_reoffer(
-        &mut self,
-        cx: &mut Ctx,
-        key: CallKey,
-        side: Side,
-        tx: ServerTxId,
-        req: &Message,
-        reply_to: Peer,
-    ) {
-        self.with_call(key, |sh, call| {
-            sh.on_reoffer(cx, call, side, tx, req, reply_to)
-        });
-    }
-
-    pub(super) fn on_reoffer_response(
-        &mut self,
-        cx: &mut Ctx,
-        key: CallKey,
-        side: Side,
-        resp: Message,
-    ) {
-        self.with_call(key, |sh, call| sh.on_reoffer_response(cx, call, side, resp));
-    }
-
-    pub(super) fn retry_reoffer(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
-        self.with_call(key, |sh, call| sh.retry_reoffer(cx, call, side));
-    }
-
-    pub(super) fn send_refresh(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
-        self.with_call(key, |sh, call| sh.send_refresh(cx, call, side));
-    }
-
-    pub(super) fn on_refresh_response(
-        &mut self,
-        cx: &mut Ctx,
-        key: CallKey,
-        side: Side,
-        resp: Message,
-    ) {
-        self.with_call(key, |sh, call| sh.on_refresh_response(cx, call, side, resp));
-    }
-}
+impl CallCore {}
 
 impl Shared {
     /// Session-Expires for a 2xx to a refresh or re-offer arriving on `side`.

@@ -225,33 +225,6 @@ impl CallCore {
             report: Box::new(report),
         });
     }
-
-    pub(super) fn dialler_answered(
-        &mut self,
-        cx: &mut Ctx,
-        key: CallKey,
-        side: Side,
-        resp: &Message,
-    ) {
-        self.with_call(key, |sh, call| sh.dialler_answered(cx, call, side, resp));
-    }
-
-    pub(super) fn dialler_leg_failed(
-        &mut self,
-        cx: &mut Ctx,
-        key: CallKey,
-        side: Side,
-        end: LegEnd,
-    ) -> bool {
-        self.with_call(key, |sh, call| sh.dialler_leg_failed(cx, call, side, end))
-            .unwrap_or(false)
-    }
-
-    pub(super) fn dialler_ring_timeout(&mut self, key: CallKey, side: Side) {
-        if let Some(call) = self.calls.get_mut(&key) {
-            Shared::dialler_ring_timeout(call, side);
-        }
-    }
 }
 
 impl Shared {
