@@ -803,7 +803,7 @@ impl Shared {
 
     /// Where an outbound INVITE to `to_uri` goes: the outbound trunk when one is set, else
     /// the URI itself.
-    pub(super) fn destination_for(&self, to_uri: &str) -> Result<Peer, ()> {
+    fn destination_for(&self, to_uri: &str) -> Result<Peer, ()> {
         let hop = self.cfg.outbound_trunk.as_deref().unwrap_or(to_uri);
         route::destination(hop).map_err(|e| {
             tracing::warn!(to = to_uri, error = %e, "outbound destination unusable");
@@ -850,7 +850,7 @@ impl Shared {
     /// Places a UAC leg through the outbound trunk when one is set: an INVITE to `to_uri`
     /// through `dest` carrying `inbound`'s identity and pass-through headers and our
     /// `offer` (none: a delayed offer). `None` when it could not be sent.
-    pub(super) fn originate(
+    fn originate(
         &mut self,
         cx: &mut Ctx,
         inbound: &Message,
