@@ -1541,6 +1541,62 @@ fn relayed_reinvite_timing_out_ends_the_call_on_both_legs() {
     settle(&mut h);
 }
 
+/// An answered call whose caller put it on hold by re-INVITE: the call's legs and the
+/// re-INVITE relayed to the callee (not answered yet).
+fn relayed_hold(h: &mut Harness) -> (Legs, Message) {
+    let (_, b_inv, ok) = answered_call(h, "");
+    let legs = Legs::new(&b_inv, &ok);
+    let hold = sdp("127.0.0.10", 40000, "8 101", "sendonly");
+    let out = h.send(CALLER, &legs.by_caller("INVITE", 2, Some(&hold)));
+    let reinv = request(&out, Method::Invite).expect("relayed").clone();
+    (legs, reinv)
+}
+
+/// A relayed re-INVITE the callee only answered with 100 when the call ends (the fuzz crash
+/// `crash-reoffer-client-tx-left`): it is cancelled (an INVITE client transaction past its
+/// first provisional waits for ever otherwise), and nothing of the call is left.
+#[test]
+fn a_relayed_reinvite_still_proceeding_is_cancelled_when_the_call_ends() {
+    let mut h = Harness::new();
+    let (legs, reinv) = relayed_hold(&mut h);
+    assert!(h
+        .send(CALLEE, &answer(&reinv, 100, "cc1", None, ""))
+        .is_empty());
+    let out = h.send(CALLER, &legs.by_caller("BYE", 3, None));
+    assert!(status(&out, 487).is_some(), "the caller's re-INVITE ends");
+    let cancel = request(&out, Method::Cancel).expect("the re-INVITE is cancelled");
+    assert_eq!(cancel.get(Name::Via), reinv.get(Name::Via));
+    assert_eq!(answer_byes(&mut h, &legs, &out), 1, "BYE to the callee");
+    assert_eq!(h.ep.calls(), 1, "the call waits for the re-INVITE's end");
+    // The callee answers neither the CANCEL nor the re-INVITE: Timer B ends it.
+    h.advance(Duration::from_secs(33));
+    assert_eq!(h.ended(), vec![EndReason::HungUp(Side::Caller)]);
+    settle(&mut h);
+}
+
+/// The same re-INVITE without a provisional yet when the call ends: no CANCEL may go
+/// (RFC 3261 §9.1) until its first provisional, which is cancelled at once; its 487 ends
+/// the call.
+#[test]
+fn a_relayed_reinvite_is_cancelled_at_its_first_provisional_after_the_call_ended() {
+    let mut h = Harness::new();
+    let (legs, reinv) = relayed_hold(&mut h);
+    let out = h.send(CALLER, &legs.by_caller("BYE", 3, None));
+    assert!(
+        request(&out, Method::Cancel).is_none(),
+        "no CANCEL before a 1xx"
+    );
+    assert_eq!(answer_byes(&mut h, &legs, &out), 1, "BYE to the callee");
+    assert_eq!(h.ep.calls(), 1, "the call waits for the re-INVITE's end");
+    let out = h.send(CALLEE, &answer(&reinv, 180, "cc1", None, ""));
+    let cancel = request(&out, Method::Cancel).expect("cancelled at its first 1xx");
+    h.send(CALLEE, &answer(cancel, 200, "cc1", None, ""));
+    h.send(CALLEE, &answer(&reinv, 487, "cc1", None, ""));
+    assert_eq!(h.ep.calls(), 0, "the call ended with the re-INVITE");
+    assert_eq!(h.ended(), vec![EndReason::HungUp(Side::Caller)]);
+    settle(&mut h);
+}
+
 /// holdless's own session refresh (UPDATE where allowed, else re-INVITE) gets no response:
 /// at Timer F / Timer B the session is over, both legs get a BYE, nothing is left.
 #[test]

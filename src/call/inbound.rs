@@ -172,18 +172,76 @@ impl CallCore {
         dialled: &str,
     ) {
         if let Err(r) = self.admit(invite) {
-            return Self::reply(cx, tx, r);
+            return Shared::reply(cx, tx, r);
         }
+        if let Some(call) = self.sh.inbound(cx, tx, invite, reply_to, target, dialled) {
+            self.calls.insert(call.key, call);
+        }
+    }
+
+    /// The engine's view of the call target (`None`: the engine did not answer): decides
+    /// what the caller gets.
+    pub fn view_ready(
+        &mut self,
+        cx: &mut Ctx,
+        key: CallKey,
+        view: Option<(DateTime<Utc>, TargetView)>,
+    ) {
+        self.with_call(key, |sh, call| sh.view_ready(cx, call, view));
+    }
+
+    /// The engine answered a registration the menu asked for.
+    pub fn registration_done(
+        &mut self,
+        cx: &mut Ctx,
+        key: CallKey,
+        result: Result<RegisteredSummary, RefusalKind>,
+    ) {
+        self.with_call(key, |sh, call| sh.registration_done(cx, call, result));
+    }
+
+    /// A digit or the end of a prompt from a side whose media holdless terminates.
+    pub fn local_media(&mut self, cx: &mut Ctx, ev: MediaEvent) {
+        let (id, digit) = match &ev {
+            MediaEvent::Digit { id, event, .. } => (*id, Some(*event)),
+            MediaEvent::PlayFinished { id, .. } => (*id, None),
+            _ => return,
+        };
+        let Some(&key) = self.sh.by_media.get(&id) else {
+            return;
+        };
+        self.with_call(key, |sh, call| sh.local_media(cx, call, &ev, digit));
+    }
+}
+
+impl Shared {
+    /// [`CallCore::inbound`] once admitted: the new call, or `None` when the INVITE was
+    /// answered with an error.
+    fn inbound(
+        &mut self,
+        cx: &mut Ctx,
+        tx: ServerTxId,
+        invite: &Message,
+        reply_to: Peer,
+        target: Arc<InboundTarget>,
+        dialled: &str,
+    ) -> Option<Call> {
         // None: a delayed offer (holdless offers in its 200, the answer comes in the ACK).
         let offer = sdp_body(invite).map(Bytes::copy_from_slice);
         let mut caller = match self.uas_leg(tx, invite, reply_to) {
             Ok(leg) => leg,
-            Err(r) => return Self::reply(cx, tx, r),
+            Err(r) => {
+                Self::reply(cx, tx, r);
+                return None;
+            }
         };
         caller.allows_update = st::allows(invite, "UPDATE");
         let media = match cx.media.create(cx.now) {
             Ok(m) => m,
-            Err(e) => return Self::reply(cx, tx, media_rejection(invite, &e)),
+            Err(e) => {
+                Self::reply(cx, tx, media_rejection(invite, &e));
+                return None;
+            }
         };
         // Both legs face the contact center: the transferred caller, and the leg that
         // passes a caller who keeps holding back to it.
@@ -216,7 +274,8 @@ impl CallCore {
             refused_by_contact_center: None,
             target: target.clone(),
         };
-        let key = self.insert_call(caller, None, media, Flow::Inbound(Box::new(flow)));
+        let mut call = self.new_call(caller, None, media, Flow::Inbound(Box::new(flow)));
+        let key = call.key;
         tracing::info!(
             call = key.0,
             call_id = invite.call_id(),
@@ -228,40 +287,28 @@ impl CallCore {
             call_target: target.id.clone(),
         });
         // A callback engine that does not answer must not leave the caller ringing.
-        self.set_timer(key, CallTimer::Menu, cx.now + VIEW_TIMEOUT);
-    }
-
-    fn inbound_mut(&mut self, key: CallKey) -> Option<&mut Inbound> {
-        match &mut self.calls.get_mut(&key)?.flow {
-            Flow::Inbound(f) => Some(f),
-            Flow::Bridge | Flow::Dialler(_) => None,
-        }
+        self.set_timer(&mut call, CallTimer::Menu, cx.now + VIEW_TIMEOUT);
+        Some(call)
     }
 
     /// The engine's view of the call target (`None`: the engine did not answer): decides
     /// what the caller gets.
-    pub fn view_ready(
+    fn view_ready(
         &mut self,
         cx: &mut Ctx,
-        key: CallKey,
+        call: &mut Call,
         view: Option<(DateTime<Utc>, TargetView)>,
     ) {
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
         if call.phase != Phase::Proceeding {
             return;
         }
-        let Flow::Inbound(f) = &mut call.flow else {
-            return;
-        };
-        if f.stage != Stage::AwaitingView {
+        if call
+            .inbound_mut()
+            .is_none_or(|f| f.stage != Stage::AwaitingView)
+        {
             return;
         }
-        self.clear_timer(key, CallTimer::Menu);
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
+        self.clear_timer(call, CallTimer::Menu);
         let Flow::Inbound(f) = &mut call.flow else {
             return;
         };
@@ -278,62 +325,53 @@ impl CallCore {
             } => {
                 let code = *code;
                 if let Some(tx) = call.caller.take_invite_tx() {
-                    let r = self.caller_response(&self.calls[&key], code, reason_phrase(code));
+                    let r = self.caller_response(call, code, reason_phrase(code));
                     Self::reply(cx, tx, r);
                 }
-                self.teardown(cx, key, EndReason::Rejected(code));
+                self.teardown(cx, call, EndReason::Rejected(code));
             }
             Entry::NotOffering {
                 then: NotOffering::Bridge { announce },
                 ..
-            } if announce.is_empty() => self.straight_to_contact_center(cx, key),
+            } if announce.is_empty() => self.straight_to_contact_center(cx, call),
             _ => {
                 let menu = Menu::new(cx.now, &entry, &t.ivr);
-                self.answer_inbound(cx, key, menu);
+                self.answer_inbound(cx, call, menu);
             }
         }
     }
 
     /// Callbacks not offered and nothing to announce: the caller is bridged to the
     /// contact center as a bridged call (answered when the contact center answers).
-    fn straight_to_contact_center(&mut self, cx: &mut Ctx, key: CallKey) {
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
+    fn straight_to_contact_center(&mut self, cx: &mut Ctx, call: &mut Call) {
         let Flow::Inbound(f) = &call.flow else { return };
         let (Some(cc), offer) = (f.target.callback.contact_center.clone(), f.offer.clone()) else {
-            return self.teardown(cx, key, EndReason::Rejected(480));
+            return self.teardown(cx, call, EndReason::Rejected(480));
         };
         let media = call.media;
         let out_offer = match offer.map(|o| cx.media.offer(cx.now, media, Side::Caller, &o)) {
             None => None,
             Some(Ok(o)) => Some(o),
             Some(Err(e)) => {
-                if let Some(tx) = self
-                    .calls
-                    .get_mut(&key)
-                    .and_then(|c| c.caller.take_invite_tx())
-                {
-                    let r = media_rejection(&self.calls[&key].caller.invite, &e);
+                if let Some(tx) = call.caller.take_invite_tx() {
+                    let r = media_rejection(&call.caller.invite, &e);
                     Self::reply(cx, tx, r);
                 }
-                return self.teardown(cx, key, EndReason::Media(e.status().0));
+                return self.teardown(cx, call, EndReason::Media(e.status().0));
             }
         };
-        let invite = self.calls[&key].caller.invite.clone();
-        let Some(callee) = self.place_contact_center_leg(cx, key, &invite, &cc, out_offer) else {
-            return self.teardown(cx, key, EndReason::Rejected(500));
+        let invite = call.caller.invite.clone();
+        let Some(callee) = self.place_contact_center_leg(cx, call, &invite, &cc, out_offer) else {
+            return self.teardown(cx, call, EndReason::Rejected(500));
         };
-        if let Some(call) = self.calls.get_mut(&key) {
-            call.callee = Some(callee);
-            // From here on the call runs as a bridged call (the caller is answered when
-            // the contact center answers); the flow stays to record it.
-            if let Flow::Inbound(f) = &mut call.flow {
-                f.stage = Stage::Holding;
-            }
+        call.callee = Some(callee);
+        // From here on the call runs as a bridged call (the caller is answered when
+        // the contact center answers); the flow stays to record it.
+        if let Flow::Inbound(f) = &mut call.flow {
+            f.stage = Stage::Holding;
         }
         self.set_timer(
-            key,
+            call,
             CallTimer::Ring(Side::Callee),
             cx.now + self.cfg.ring_timeout,
         );
@@ -345,7 +383,7 @@ impl CallCore {
     fn place_contact_center_leg(
         &mut self,
         cx: &mut Ctx,
-        key: CallKey,
+        call: &mut Call,
         inbound: &Message,
         to_uri: &str,
         offer: Option<Bytes>,
@@ -358,15 +396,12 @@ impl CallCore {
             }
         };
         let leg = self.originate_direct(cx, inbound, to_uri, dest, offer)?;
-        self.index_second_leg(key, &leg);
+        self.index_second_leg(call, &leg);
         Some(leg)
     }
 
     /// Answers the caller with holdless's own media and starts the conversation.
-    fn answer_inbound(&mut self, cx: &mut Ctx, key: CallKey, menu: Option<Menu>) {
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
+    fn answer_inbound(&mut self, cx: &mut Ctx, call: &mut Call, menu: Option<Menu>) {
         let media = call.media;
         let Flow::Inbound(f) = &mut call.flow else {
             return;
@@ -382,7 +417,7 @@ impl CallCore {
                     let r = media_rejection(&call.caller.invite, &e);
                     Self::reply(cx, tx, r);
                 }
-                return self.teardown(cx, key, EndReason::Media(e.status().0));
+                return self.teardown(cx, call, EndReason::Media(e.status().0));
             }
         };
         f.law = law_of(&answer);
@@ -390,21 +425,19 @@ impl CallCore {
         f.stage = Stage::Conversation;
         f.awaiting_answer = f.offer.is_none();
         let start_now = !f.awaiting_answer;
-        self.send_caller_200(cx, key, answer, None);
-        self.restart_session(cx, key, Side::Caller);
-        self.events.push_back(CallEvent::Answered { call: key });
+        self.send_caller_200(cx, call, answer, None);
+        self.restart_session(cx, call, Side::Caller);
+        self.events
+            .push_back(CallEvent::Answered { call: call.key });
         if start_now {
-            self.drive(cx, key);
+            self.drive(cx, call);
         }
     }
 
     /// The caller's ACK to the 200 that carried holdless's offer: its answer makes the
     /// media local and the conversation starts. No usable answer: the call ends.
-    pub(super) fn inbound_ack(&mut self, cx: &mut Ctx, key: CallKey, ack: &Message) {
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
-        let media = call.media;
+    pub(super) fn inbound_ack(&mut self, cx: &mut Ctx, call: &mut Call, ack: &Message) {
+        let (key, media) = (call.key, call.media);
         let Flow::Inbound(f) = &mut call.flow else {
             return;
         };
@@ -424,32 +457,30 @@ impl CallCore {
                 if let Some(l) = law_from_answer(ack) {
                     f.law = l;
                 }
-                self.drive(cx, key)
+                self.drive(cx, call)
             }
             Err(e) => {
                 tracing::info!(call = key.0, error = %e, "no usable answer in the ACK");
-                self.teardown(cx, key, EndReason::Media(e.status().0));
+                self.teardown(cx, call, EndReason::Media(e.status().0));
             }
         }
     }
 
     /// Carries out what the menu asks for, then arms its timer.
-    fn drive(&mut self, cx: &mut Ctx, key: CallKey) {
+    fn drive(&mut self, cx: &mut Ctx, call: &mut Call) {
         loop {
-            let Some(call) = self.calls.get_mut(&key) else {
+            if call.finished {
                 return;
-            };
-            let media = call.media;
-            let phase = call.phase;
+            }
+            let (key, media, phase) = (call.key, call.media, call.phase);
             let Flow::Inbound(f) = &mut call.flow else {
                 return;
             };
             let Some(menu) = f.menu.as_mut() else { return };
             let Some(action) = menu.poll_action() else {
-                let at = menu.poll_timeout();
-                match at {
-                    Some(at) => self.set_timer(key, CallTimer::Menu, at),
-                    None => self.clear_timer(key, CallTimer::Menu),
+                match menu.poll_timeout() {
+                    Some(at) => self.set_timer(call, CallTimer::Menu, at),
+                    None => self.clear_timer(call, CallTimer::Menu),
                 }
                 return;
             };
@@ -463,130 +494,92 @@ impl CallCore {
                 }
                 Action::StopPlayback => cx.media.stop_playing(media, Side::Caller),
                 Action::Register { number, kind } => {
-                    let request = self.registration(key, number, kind, cx.now);
-                    if let Some(request) = request {
+                    if let Some(request) = registration(f, number, kind, cx.now) {
                         self.events.push_back(CallEvent::Register {
                             call: key,
                             request: Box::new(request),
                         });
                     }
                 }
-                Action::Bridge => self.hold_for_agent(cx, key),
-                Action::HangUp => self.teardown(cx, key, EndReason::Completed),
+                Action::Bridge => self.hold_for_agent(cx, call),
+                Action::HangUp => self.teardown(cx, call, EndReason::Completed),
             }
         }
     }
 
-    fn registration(
-        &mut self,
-        key: CallKey,
-        number: Option<String>,
-        kind: RegisterKind,
-        now: Instant,
-    ) -> Option<RegisterRequest> {
-        let f = self.inbound_mut(key)?;
-        let number = number.or_else(|| f.ani.clone()).unwrap_or_default();
-        f.registering = true;
-        Some(RegisterRequest {
-            call_target: f.target.id.clone(),
-            number,
-            appointment: match kind {
-                RegisterKind::Scheduled(at) => Some(at),
-                RegisterKind::Asap | RegisterKind::NextDay => None,
-            },
-            source: Some(Source::Sip),
-            channel: Some("phone".into()),
-            sip_headers: resend_headers(&f.captured),
-            inbound: Some(f.inbound_call(Some(now.saturating_duration_since(f.arrived)))),
-            ..RegisterRequest::default()
-        })
-    }
-
     /// The engine answered a registration the menu asked for.
-    pub fn registration_done(
+    fn registration_done(
         &mut self,
         cx: &mut Ctx,
-        key: CallKey,
+        call: &mut Call,
         result: Result<RegisteredSummary, RefusalKind>,
     ) {
-        let Some(f) = self.inbound_mut(key) else {
+        let Some(f) = call.inbound_mut() else {
             return;
         };
         f.registering = false;
         if let Some(menu) = f.menu.as_mut() {
             menu.registration_done(cx.now, result);
         }
-        self.drive(cx, key);
+        self.drive(cx, call);
     }
 
     /// The caller keeps holding: an offer of the codec it already speaks goes to the
     /// contact center; its answer joins the two through the relay (no re-INVITE to the
     /// caller).
-    fn hold_for_agent(&mut self, cx: &mut Ctx, key: CallKey) {
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
-        let media = call.media;
+    fn hold_for_agent(&mut self, cx: &mut Ctx, call: &mut Call) {
+        let (key, media) = (call.key, call.media);
         let Flow::Inbound(f) = &mut call.flow else {
             return;
         };
         let Some(cc) = f.target.callback.contact_center.clone() else {
-            return self.teardown(cx, key, EndReason::Completed);
+            return self.teardown(cx, call, EndReason::Completed);
         };
         f.stage = Stage::Holding;
         let offer = match cx.media.offer_onward(cx.now, media, Side::Caller) {
             Ok(o) => o,
             Err(e) => {
                 tracing::warn!(call = key.0, error = %e, "no offer for the contact center");
-                return self.teardown(cx, key, EndReason::Media(e.status().0));
+                return self.teardown(cx, call, EndReason::Media(e.status().0));
             }
         };
-        let invite = self.calls[&key].caller.invite.clone();
-        match self.place_contact_center_leg(cx, key, &invite, &cc, Some(offer)) {
+        let invite = call.caller.invite.clone();
+        match self.place_contact_center_leg(cx, call, &invite, &cc, Some(offer)) {
             Some(leg) => {
-                if let Some(call) = self.calls.get_mut(&key) {
-                    call.callee = Some(leg);
-                    // While the contact center rings: "please hold while we connect you".
-                    if let Flow::Inbound(f) = &call.flow {
-                        let say = [Say::Prompt(names::CONNECTING)];
-                        let clip = f.target.prompts.render(&say, f.law);
-                        cx.media.play(cx.now, call.media, Side::Caller, clip);
-                    }
+                call.callee = Some(leg);
+                // While the contact center rings: "please hold while we connect you".
+                if let Flow::Inbound(f) = &call.flow {
+                    let say = [Say::Prompt(names::CONNECTING)];
+                    let clip = f.target.prompts.render(&say, f.law);
+                    cx.media.play(cx.now, media, Side::Caller, clip);
                 }
                 self.set_timer(
-                    key,
+                    call,
                     CallTimer::Ring(Side::Callee),
                     cx.now + self.cfg.ring_timeout,
                 );
             }
-            None => self.teardown(cx, key, EndReason::Rejected(500)),
+            None => self.teardown(cx, call, EndReason::Rejected(500)),
         }
     }
 
     /// The contact center answered the leg of a caller who kept holding: the media joins
     /// both legs; the caller, answered long ago, hears the agent.
-    pub(super) fn held_caller_joined(&mut self, cx: &mut Ctx, key: CallKey, resp: &Message) {
-        let Some(call) = self.calls.get(&key) else {
-            return;
-        };
-        let media = call.media;
+    pub(super) fn held_caller_joined(&mut self, cx: &mut Ctx, call: &mut Call, resp: &Message) {
         let body = sdp_body(resp).unwrap_or_default().to_vec();
-        if let Err(e) = cx.media.answer(cx.now, media, Side::Callee, &body) {
-            tracing::info!(call = key.0, error = %e, "contact center answer unusable");
-            return self.teardown(cx, key, EndReason::Media(e.status().0));
+        if let Err(e) = cx.media.answer(cx.now, call.media, Side::Callee, &body) {
+            tracing::info!(call = call.key.0, error = %e, "contact center answer unusable");
+            return self.teardown(cx, call, EndReason::Media(e.status().0));
         }
-        self.restart_session(cx, key, Side::Callee);
-        tracing::info!(call = key.0, "caller bridged to the contact center");
+        self.restart_session(cx, call, Side::Callee);
+        tracing::info!(call = call.key.0, "caller bridged to the contact center");
     }
 
     /// The contact center refused (or never answered) a caller holdless had answered and
     /// who chose to keep holding: that leg is dropped, the caller hears the
     /// hold-failed prompt, then BYE. Returns false when this is not such a call.
-    pub(super) fn held_caller_refused(&mut self, cx: &mut Ctx, key: CallKey, code: u16) -> bool {
-        let Some(call) = self.calls.get_mut(&key) else {
-            return false;
-        };
-        let media = call.media;
+    pub(super) fn held_caller_refused(&mut self, cx: &mut Ctx, call: &mut Call, code: u16) -> bool {
+        let (key, media) = (call.key, call.media);
         let answered = call.answered.is_some() && call.phase == Phase::Answered;
         let Flow::Inbound(f) = &mut call.flow else {
             return false;
@@ -614,29 +607,28 @@ impl CallCore {
         }
         cx.media.play(cx.now, media, Side::Caller, clip);
         // Should the end of the prompt never be reported, the call still ends.
-        self.set_timer(key, CallTimer::Menu, cx.now + bound);
+        self.set_timer(call, CallTimer::Menu, cx.now + bound);
         true
     }
 
-    /// A digit or the end of a prompt from a side whose media holdless terminates.
-    pub fn local_media(&mut self, cx: &mut Ctx, ev: MediaEvent) {
-        let (id, digit) = match &ev {
-            MediaEvent::Digit { id, event, .. } => (*id, Some(*event)),
-            MediaEvent::PlayFinished { id, .. } => (*id, None),
-            _ => return,
-        };
-        let Some(&key) = self.by_media.get(&id) else {
-            return;
-        };
-        if self.is_dialler(key) {
-            return self.dialler_media(cx, key, &ev);
+    /// A digit (`digit`) or the end of a prompt (`ev`) from a side whose media holdless
+    /// terminates.
+    fn local_media(
+        &mut self,
+        cx: &mut Ctx,
+        call: &mut Call,
+        ev: &MediaEvent,
+        digit: Option<DtmfEvent>,
+    ) {
+        if call.is_dialler() {
+            return self.dialler_media(cx, call, ev);
         }
-        let Some(f) = self.inbound_mut(key) else {
+        let Some(f) = call.inbound_mut() else {
             return;
         };
         if f.stage == Stage::Apologising {
             if digit.is_none() {
-                self.teardown(cx, key, EndReason::Completed);
+                self.teardown(cx, call, EndReason::Completed);
             }
             return;
         }
@@ -645,7 +637,7 @@ impl CallCore {
             Some(DtmfEvent { digit, .. }) => menu.handle_digit(cx.now, digit),
             None => menu.prompt_finished(cx.now),
         }
-        self.drive(cx, key);
+        self.drive(cx, call);
     }
 
     /// An in-dialog INFO. DTMF (`application/dtmf-relay`, `application/dtmf`) from a caller
@@ -654,7 +646,7 @@ impl CallCore {
     pub(super) fn on_info(
         &mut self,
         cx: &mut Ctx,
-        key: CallKey,
+        call: &mut Call,
         side: Side,
         tx: ServerTxId,
         req: &Message,
@@ -676,20 +668,17 @@ impl CallCore {
             }
         };
         Self::reply(cx, tx, response_for(req, 200, "OK", None));
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
         let joined = call
             .callee
             .as_ref()
             .is_some_and(|l| l.invite_out_tx().is_none() && l.dialog.is_some());
         if !joined {
-            if self.is_dialler(key) {
-                return self.dialler_digit(cx, key, digit.digit);
+            if call.is_dialler() {
+                return self.dialler_digit(cx, call, digit.digit);
             }
-            if let Some(menu) = self.inbound_mut(key).and_then(|f| f.menu.as_mut()) {
+            if let Some(menu) = call.inbound_mut().and_then(|f| f.menu.as_mut()) {
                 menu.handle_digit(cx.now, digit.digit);
-                self.drive(cx, key);
+                self.drive(cx, call);
             }
             return;
         }
@@ -700,43 +689,62 @@ impl CallCore {
         let mut out = d.request(Method::Info, None);
         out.set(Name::ContentType, ct);
         out.body = req.body.clone();
-        self.send_in_dialog(cx, key, other, out, ClientPurpose::Info);
+        self.send_in_dialog(cx, call, other, out, ClientPurpose::Info);
     }
 
     /// The menu's own timer (or the apology's bound, or the wait for the engine's view).
-    pub(super) fn menu_timeout(&mut self, cx: &mut Ctx, key: CallKey) {
-        if self.is_dialler(key) {
-            return self.dialler_timeout(cx, key);
+    pub(super) fn menu_timeout(&mut self, cx: &mut Ctx, call: &mut Call) {
+        if call.is_dialler() {
+            return self.dialler_timeout(cx, call);
         }
-        if self
-            .inbound_mut(key)
-            .is_some_and(|f| f.stage == Stage::AwaitingView)
-        {
+        let stage = call.inbound_mut().map(|f| f.stage);
+        if stage == Some(Stage::AwaitingView) {
             tracing::warn!(
-                call = key.0,
+                call = call.key.0,
                 "no call target view in time: nothing is offered"
             );
-            return self.view_ready(cx, key, None);
+            return self.view_ready(cx, call, None);
         }
-        if self
-            .inbound_mut(key)
-            .is_some_and(|f| f.stage == Stage::Apologising)
-        {
-            return self.teardown(cx, key, EndReason::Completed);
+        if stage == Some(Stage::Apologising) {
+            return self.teardown(cx, call, EndReason::Completed);
         }
-        let Some(menu) = self.inbound_mut(key).and_then(|f| f.menu.as_mut()) else {
+        let Some(menu) = call.inbound_mut().and_then(|f| f.menu.as_mut()) else {
             return;
         };
         menu.handle_timeout(cx.now);
-        self.drive(cx, key);
+        self.drive(cx, call);
     }
 
     /// The call is ending: the menu hears of the hangup (its outcome settles).
-    pub(super) fn inbound_ending(&mut self, cx: &mut Ctx, key: CallKey) {
-        if let Some(menu) = self.inbound_mut(key).and_then(|f| f.menu.as_mut()) {
+    pub(super) fn inbound_ending(&mut self, cx: &mut Ctx, call: &mut Call) {
+        if let Some(menu) = call.inbound_mut().and_then(|f| f.menu.as_mut()) {
             menu.hangup(cx.now);
         }
     }
+}
+
+/// The registration the menu asked for (the call is registering from now on).
+fn registration(
+    f: &mut Inbound,
+    number: Option<String>,
+    kind: RegisterKind,
+    now: Instant,
+) -> Option<RegisterRequest> {
+    let number = number.or_else(|| f.ani.clone()).unwrap_or_default();
+    f.registering = true;
+    Some(RegisterRequest {
+        call_target: f.target.id.clone(),
+        number,
+        appointment: match kind {
+            RegisterKind::Scheduled(at) => Some(at),
+            RegisterKind::Asap | RegisterKind::NextDay => None,
+        },
+        source: Some(Source::Sip),
+        channel: Some("phone".into()),
+        sip_headers: resend_headers(&f.captured),
+        inbound: Some(f.inbound_call(Some(now.saturating_duration_since(f.arrived)))),
+        ..RegisterRequest::default()
+    })
 }
 
 /// The record of an inbound call that registered nothing (`None` when it registered a

@@ -76,6 +76,8 @@ pub(super) struct Leg {
     pub allows_update: bool,
     /// An INVITE or UPDATE of ours in progress on this leg (relay or refresh).
     pub request_out: Option<ClientTxId>,
+    /// A provisional response came to `request_out` (an INVITE of ours may be cancelled).
+    pub request_out_provisional: bool,
     /// Our 2xx on this leg waiting for its ACK.
     pub pending_2xx: Option<Pending2xx>,
     /// A BYE to send once the ACK of our 2xx arrives (§15: never before it).
@@ -124,6 +126,7 @@ impl Leg {
             sdp_sent: None,
             allows_update: false,
             request_out: None,
+            request_out_provisional: false,
             pending_2xx: None,
             bye_after_ack: false,
             auth: None,
@@ -165,6 +168,12 @@ impl Leg {
     /// UAC: our INVITE's client transaction while it waits for a final response.
     pub fn invite_out_tx(&self) -> Option<ClientTxId> {
         self.outgoing().and_then(|o| o.tx)
+    }
+
+    /// Files `id` as the INVITE or UPDATE of ours in progress on this leg.
+    pub fn set_request_out(&mut self, id: ClientTxId) {
+        self.request_out = Some(id);
+        self.request_out_provisional = false;
     }
 
     /// Where an in-dialog request goes: back down the TCP or TLS connection the leg uses, else

@@ -2,6 +2,11 @@
 //! joined by holdless. Sans-IO: it is driven by new server transactions, transaction
 //! events, media events and time, and acts through the transaction layer and the media
 //! control handed in with each input ([`Ctx`]).
+//!
+//! [`CallCore`] keeps the calls apart from what they share (`Shared`: settings, the tables
+//! that find a call, timers, RNG, events). An input finds its call once; the handlers are
+//! `Shared` methods taking that `&mut Call`, and a call they finish is dropped after the
+//! input (`CallCore::with_call`).
 
 pub mod config;
 pub mod dialler;
@@ -217,6 +222,11 @@ enum Phase {
 /// A call: its legs (the caller's and the callee's), the media joining them and the
 /// bookkeeping of its teardown.
 struct Call {
+    /// The call's key in the core.
+    key: CallKey,
+    /// Its media released and its table entries removed ([`Shared::maybe_finish`]): the
+    /// core drops it once the input at hand is handled.
+    finished: bool,
     phase: Phase,
     /// What the call does with its legs.
     flow: Flow,
@@ -250,6 +260,27 @@ impl Call {
             Side::Callee => self.callee.as_mut(),
         }
     }
+
+    /// The inbound flow's state, when this is an inbound call.
+    fn inbound_mut(&mut self) -> Option<&mut inbound::Inbound> {
+        match &mut self.flow {
+            Flow::Inbound(f) => Some(f),
+            Flow::Bridge | Flow::Dialler(_) => None,
+        }
+    }
+
+    /// Whether holdless dials this call itself (a callback).
+    fn is_dialler(&self) -> bool {
+        matches!(self.flow, Flow::Dialler(_))
+    }
+
+    /// The dialler's state, when this is a dialler call.
+    fn dialler_mut(&mut self) -> Option<&mut dialler::Dialler> {
+        match &mut self.flow {
+            Flow::Dialler(f) => Some(f),
+            Flow::Bridge | Flow::Inbound(_) => None,
+        }
+    }
 }
 
 /// What a call does with its legs.
@@ -274,15 +305,23 @@ pub struct LocalAddrs {
     pub tls: Option<SocketAddr>,
 }
 
-/// The B2BUA core: every bridged call and the tables that find them.
+/// The B2BUA core: every call, and the part the calls share. Each input finds its call
+/// once; the handlers then work on that call and the shared part side by side.
 pub struct CallCore {
+    calls: HashMap<CallKey, Call>,
+    sh: Shared,
+}
+
+/// Everything of the core that is no one call's: settings, the tables that find a call
+/// from a transaction, dialog, media session or deadline, the RNG and the events out.
+/// Handlers are its methods and take the call they act on as `&mut Call`.
+struct Shared {
     cfg: CallSettings,
     timers: TimerConfig,
     local: LocalAddrs,
     rng: fastrand::Rng,
     next_call: u64,
     next_timer: u64,
-    calls: HashMap<CallKey, Call>,
     server_txs: HashMap<ServerTxId, (CallKey, ServerPurpose)>,
     client_txs: HashMap<ClientTxId, (CallKey, Side, ClientPurpose)>,
     dialogs: HashMap<(String, String), (CallKey, Side)>,
@@ -300,35 +339,37 @@ impl CallCore {
     /// A core with no calls.
     pub fn new(cfg: CallSettings, timers: TimerConfig, local: LocalAddrs, seed: u64) -> Self {
         CallCore {
-            cfg,
-            timers,
-            local,
-            rng: fastrand::Rng::with_seed(seed),
-            next_call: 1,
-            next_timer: 0,
             calls: HashMap::new(),
-            server_txs: HashMap::new(),
-            client_txs: HashMap::new(),
-            dialogs: HashMap::new(),
-            deadlines: BTreeMap::new(),
-            events: VecDeque::new(),
-            by_media: HashMap::new(),
-            clock: crate::callback::service::system_clock(),
-            shard: Shard::SOLE,
+            sh: Shared {
+                cfg,
+                timers,
+                local,
+                rng: fastrand::Rng::with_seed(seed),
+                next_call: 1,
+                next_timer: 0,
+                server_txs: HashMap::new(),
+                client_txs: HashMap::new(),
+                dialogs: HashMap::new(),
+                deadlines: BTreeMap::new(),
+                events: VecDeque::new(),
+                by_media: HashMap::new(),
+                clock: crate::callback::service::system_clock(),
+                shard: Shard::SOLE,
+            },
         }
     }
 
     /// The same core reading the wall clock from `clock` (tests).
     pub fn with_clock(mut self, clock: crate::callback::service::Clock) -> Self {
-        self.clock = clock;
+        self.sh.clock = clock;
         self
     }
 
     /// The same core as one of several engines: outbound Call-IDs are chosen to hash to
     /// `shard`, and `max_calls` is this engine's share.
     pub fn for_shard(mut self, shard: Shard) -> Self {
-        self.shard = shard;
-        self.cfg.max_calls = self.cfg.max_calls.div_ceil(shard.count.max(1));
+        self.sh.shard = shard;
+        self.sh.cfg.max_calls = self.sh.cfg.max_calls.div_ceil(shard.count.max(1));
         self
     }
 
@@ -345,52 +386,68 @@ impl CallCore {
     /// Whether every internal table is empty (leak checks).
     pub fn tables_empty(&self) -> bool {
         self.calls.is_empty()
-            && self.server_txs.is_empty()
-            && self.client_txs.is_empty()
-            && self.dialogs.is_empty()
-            && self.deadlines.is_empty()
+            && self.sh.server_txs.is_empty()
+            && self.sh.client_txs.is_empty()
+            && self.sh.dialogs.is_empty()
+            && self.sh.deadlines.is_empty()
     }
 
     /// The next event for the rest of holdless.
     pub fn poll_event(&mut self) -> Option<CallEvent> {
-        self.events.pop_front()
+        self.sh.events.pop_front()
     }
 
     /// The earliest deadline of any call.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.deadlines.keys().next().map(|(t, _)| *t)
+        self.sh.deadlines.keys().next().map(|(t, _)| *t)
     }
 
     /// Fires every call timer due at `cx.now`.
     pub fn handle_timeout(&mut self, cx: &mut Ctx) {
-        while let Some((&(at, seq), &(key, timer))) = self.deadlines.iter().next() {
+        while let Some((&(at, seq), &(key, timer))) = self.sh.deadlines.iter().next() {
             if at > cx.now {
                 break;
             }
-            self.deadlines.remove(&(at, seq));
-            if let Some(call) = self.calls.get_mut(&key) {
+            self.sh.deadlines.remove(&(at, seq));
+            self.with_call(key, |sh, call| {
                 call.timer_keys.remove(&timer);
-            }
-            self.fire(cx, key, timer);
+                sh.fire(cx, call, timer);
+            });
         }
     }
 
-    fn set_timer(&mut self, key: CallKey, timer: CallTimer, at: Instant) {
-        let Some(call) = self.calls.get_mut(&key) else {
+    /// Runs `f` on the call `key` beside the shared part (one lookup), and drops the call
+    /// when `f` finished it. `None` when there is no such call.
+    fn with_call<R>(
+        &mut self,
+        key: CallKey,
+        f: impl FnOnce(&mut Shared, &mut Call) -> R,
+    ) -> Option<R> {
+        let call = self.calls.get_mut(&key)?;
+        let r = f(&mut self.sh, call);
+        if call.finished {
+            self.calls.remove(&key);
+        }
+        Some(r)
+    }
+}
+
+impl Shared {
+    /// Arms `timer` of `call` for `at` (replacing it if armed); nothing once it finished.
+    fn set_timer(&mut self, call: &mut Call, timer: CallTimer, at: Instant) {
+        if call.finished {
             return;
-        };
+        }
         if let Some(old) = call.timer_keys.remove(&timer) {
             self.deadlines.remove(&old);
         }
         self.next_timer += 1;
         call.timer_keys.insert(timer, (at, self.next_timer));
-        self.deadlines.insert((at, self.next_timer), (key, timer));
+        self.deadlines
+            .insert((at, self.next_timer), (call.key, timer));
     }
 
-    fn clear_timer(&mut self, key: CallKey, timer: CallTimer) {
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
+    fn clear_timer(&mut self, call: &mut Call, timer: CallTimer) {
         if let Some(old) = call.timer_keys.remove(&timer) {
             self.deadlines.remove(&old);
         }

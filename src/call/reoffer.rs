@@ -13,7 +13,9 @@ use super::flow::{media_rejection, sdp_body, set_body};
 /// How many times a relayed re-offer is retried after 491 before the 491 is passed back.
 const MAX_GLARE_RETRIES: u8 = 2;
 
-impl CallCore {
+impl CallCore {}
+
+impl Shared {
     /// Session-Expires for a 2xx to a refresh or re-offer arriving on `side`.
     fn session_echo(&self, call: &Call, side: Side) -> Option<String> {
         let t = call.leg(side)?.session?;
@@ -26,16 +28,13 @@ impl CallCore {
     pub(super) fn on_reoffer(
         &mut self,
         cx: &mut Ctx,
-        key: CallKey,
+        call: &mut Call,
         side: Side,
         tx: ServerTxId,
         req: &Message,
         reply_to: Peer,
     ) {
         let is_invite = req.method() == Some(&Method::Invite);
-        let Some(call) = self.calls.get(&key) else {
-            return;
-        };
         let callee_ringing = call
             .callee
             .as_ref()
@@ -58,46 +57,31 @@ impl CallCore {
         {
             return Self::reply(cx, tx, response_for(req, 491, "Request Pending", None));
         }
-        if let Some(d) = self
-            .calls
-            .get_mut(&key)
-            .and_then(|c| c.leg_mut(side).and_then(|l| l.dialog.as_mut()))
-        {
+        if let Some(d) = call.leg_mut(side).and_then(|l| l.dialog.as_mut()) {
             d.refresh_target(req);
         }
         let Some(sdp) = sdp_body(req).map(<[u8]>::to_vec) else {
-            return self.answer_without_offer(cx, key, side, tx, req, reply_to, is_invite, false);
+            return self.answer_without_offer(cx, call, side, tx, req, reply_to, is_invite, false);
         };
-        if self.calls.get(&key).is_some_and(|c| c.callee.is_none()) {
+        if call.callee.is_none() {
             // Nobody to relay to: holdless answers for itself (hold, resume, codec change
             // while the caller talks to the menu).
-            let media = self.calls[&key].media;
-            return match cx.media.answer_locally(cx.now, media, side, &sdp) {
+            return match cx.media.answer_locally(cx.now, call.media, side, &sdp) {
                 Ok(answer) => {
-                    if let Some(l) = self.calls.get_mut(&key).and_then(|c| c.leg_mut(side)) {
+                    if let Some(l) = call.leg_mut(side) {
                         l.sdp_sent = Some(answer);
                     }
-                    self.answer_without_offer(cx, key, side, tx, req, reply_to, is_invite, true)
+                    self.answer_without_offer(cx, call, side, tx, req, reply_to, is_invite, true)
                 }
                 Err(e) => Self::reply(cx, tx, media_rejection(req, &e)),
             };
         }
-        let Some(call) = self.calls.get(&key) else {
-            return;
-        };
-        let media = call.media;
-        let offer = match cx.media.offer(cx.now, media, side, &sdp) {
+        let offer = match cx.media.offer(cx.now, call.media, side, &sdp) {
             Ok(o) => o,
             Err(e) => return Self::reply(cx, tx, media_rejection(req, &e)),
         };
         let other = side.other();
-        let session = self
-            .calls
-            .get(&key)
-            .and_then(|c| session_header_out(c, other));
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
+        let session = session_header_out(call, other);
         let Some(d) = call.leg_mut(other).and_then(|l| l.dialog.as_mut()) else {
             return Self::reply(
                 cx,
@@ -118,20 +102,15 @@ impl CallCore {
         }
         super::headers::copy_pass_through(&self.cfg, req, &mut out);
         set_body(&mut out, &offer);
-        let Some(id) = self.send_in_dialog(cx, key, other, out, ClientPurpose::Reoffer) else {
+        let Some(id) = self.send_in_dialog(cx, call, other, out, ClientPurpose::Reoffer) else {
             return Self::reply(
                 cx,
                 tx,
                 response_for(req, 500, "Server Internal Error", None),
             );
         };
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
         if let Some(l) = call.leg_mut(other) {
-            l.request_out = Some(id);
-        }
-        if let Some(l) = call.leg_mut(other) {
+            l.set_request_out(id);
             l.sdp_sent = Some(offer);
         }
         call.reoffer = Some(Reoffer {
@@ -141,14 +120,15 @@ impl CallCore {
             is_invite,
             glare_retries: 0,
         });
-        self.server_txs.insert(tx, (key, ServerPurpose::Reoffer));
+        self.server_txs
+            .insert(tx, (call.key, ServerPurpose::Reoffer));
     }
 
     #[allow(clippy::too_many_arguments)]
     fn answer_without_offer(
         &mut self,
         cx: &mut Ctx,
-        key: CallKey,
+        call: &mut Call,
         side: Side,
         tx: ServerTxId,
         req: &Message,
@@ -156,9 +136,6 @@ impl CallCore {
         is_invite: bool,
         answered_offer: bool,
     ) {
-        let Some(call) = self.calls.get(&key) else {
-            return;
-        };
         let mut ok = response_for(req, 200, "OK", None);
         let Some((p, secure)) = call.leg(side).map(|l| (l.peer, is_sips(&l.invite))) else {
             return;
@@ -184,15 +161,13 @@ impl CallCore {
                 interval: self.timers.t1,
                 cseq: n,
             };
-            if let Some(c) = self.calls.get_mut(&key) {
-                if let Some(l) = c.leg_mut(side) {
-                    l.pending_2xx = Some(pending);
-                }
+            if let Some(l) = call.leg_mut(side) {
+                l.pending_2xx = Some(pending);
             }
-            self.arm_2xx(cx, key, side, reply_to);
+            self.arm_2xx(cx, call, side, reply_to);
         }
         Self::reply(cx, tx, ok);
-        self.restart_session(cx, key, side);
+        self.restart_session(cx, call, side);
     }
 
     fn local_for_peer(&self, p: Peer) -> SocketAddr {
@@ -203,31 +178,26 @@ impl CallCore {
     pub(super) fn on_reoffer_response(
         &mut self,
         cx: &mut Ctx,
-        key: CallKey,
+        call: &mut Call,
         side: Side,
         resp: Message,
     ) {
         let code = resp.status().unwrap_or(0);
         if code < 200 {
-            return;
+            return self.request_out_provisional(cx, call, side);
         }
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
         let was_out = call.leg_mut(side).and_then(|l| l.request_out.take());
         let is_invite = cseq(&resp).map(|(_, m)| m == "INVITE").unwrap_or(false);
         if (200..300).contains(&code) && is_invite {
             let n = cseq(&resp).map(|(n, _)| n).unwrap_or(0);
-            self.send_ack(cx, key, side, n, None);
+            self.send_ack(cx, call, side, n, None);
         }
         if was_out.is_none() {
             return;
         }
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
         let Some(relay) = call.reoffer.take() else {
-            return;
+            // The call ended while the re-offer was out: it waited for this answer.
+            return self.maybe_finish(cx, call);
         };
         if let Some(d) = call.leg_mut(side).and_then(|l| l.dialog.as_mut()) {
             d.refresh_target(&resp);
@@ -245,7 +215,7 @@ impl CallCore {
                 ..relay
             });
             let at = cx.now + Duration::from_millis(ms);
-            return self.set_timer(key, CallTimer::GlareRetry(side), at);
+            return self.set_timer(call, CallTimer::GlareRetry(side), at);
         }
         if !(200..300).contains(&code) {
             let reason = match &resp.start {
@@ -258,18 +228,14 @@ impl CallCore {
                 response_for(&relay.request, code, &reason, None),
             );
             if code == 408 || code == 481 {
-                self.teardown(cx, key, EndReason::Timeout(side));
+                self.teardown(cx, call, EndReason::Timeout(side));
             }
             return;
         }
-        let media = call.media;
         let body = sdp_body(&resp).unwrap_or_default().to_vec();
-        let answer = match cx.media.answer(cx.now, media, side, &body) {
+        let answer = match cx.media.answer(cx.now, call.media, side, &body) {
             Ok(a) => a,
             Err(e) => return Self::reply(cx, relay.server_tx, media_rejection(&relay.request, &e)),
-        };
-        let Some(call) = self.calls.get(&key) else {
-            return;
         };
         let mut ok = response_for(&relay.request, 200, "OK", None);
         let Some((p, secure)) = call.leg(from).map(|l| (l.peer, is_sips(&l.invite))) else {
@@ -286,10 +252,8 @@ impl CallCore {
         }
         super::headers::copy_pass_through(&self.cfg, &resp, &mut ok);
         set_body(&mut ok, &answer);
-        if let Some(c) = self.calls.get_mut(&key) {
-            if let Some(l) = c.leg_mut(from) {
-                l.sdp_sent = Some(answer);
-            }
+        if let Some(l) = call.leg_mut(from) {
+            l.sdp_sent = Some(answer);
         }
         if relay.is_invite {
             let n = cseq(&relay.request).map(|(n, _)| n).unwrap_or(0);
@@ -299,27 +263,19 @@ impl CallCore {
                 interval: self.timers.t1,
                 cseq: n,
             };
-            if let Some(c) = self.calls.get_mut(&key) {
-                if let Some(l) = c.leg_mut(from) {
-                    l.pending_2xx = Some(pending);
-                }
+            if let Some(l) = call.leg_mut(from) {
+                l.pending_2xx = Some(pending);
             }
-            self.arm_2xx(cx, key, from, p);
+            self.arm_2xx(cx, call, from, p);
         }
         Self::reply(cx, relay.server_tx, ok);
-        self.restart_session(cx, key, side);
-        self.restart_session(cx, key, from);
+        self.restart_session(cx, call, side);
+        self.restart_session(cx, call, from);
     }
 
     /// Sends a relayed re-offer again after the §14.1 wait that followed a 491.
-    pub(super) fn retry_reoffer(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
-        let session = self
-            .calls
-            .get(&key)
-            .and_then(|c| session_header_out(c, side));
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
+    pub(super) fn retry_reoffer(&mut self, cx: &mut Ctx, call: &mut Call, side: Side) {
+        let session = session_header_out(call, side);
         let (Some(relay), Some(offer)) = (
             call.reoffer.clone(),
             call.leg(side).and_then(|l| l.sdp_sent.clone()),
@@ -348,16 +304,14 @@ impl CallCore {
         }
         super::headers::copy_pass_through(&self.cfg, &relay.request, &mut out);
         set_body(&mut out, &offer);
-        match self.send_in_dialog(cx, key, side, out, ClientPurpose::Reoffer) {
+        match self.send_in_dialog(cx, call, side, out, ClientPurpose::Reoffer) {
             Some(id) => {
-                if let Some(c) = self.calls.get_mut(&key) {
-                    if let Some(l) = c.leg_mut(side) {
-                        l.request_out = Some(id);
-                    }
+                if let Some(l) = call.leg_mut(side) {
+                    l.set_request_out(id);
                 }
             }
             None => {
-                if let Some(r) = self.calls.get_mut(&key).and_then(|c| c.reoffer.take()) {
+                if let Some(r) = call.reoffer.take() {
                     Self::reply(
                         cx,
                         r.server_tx,
@@ -369,35 +323,28 @@ impl CallCore {
     }
 
     /// Restarts the session timer of a leg after a successful refresh.
-    pub(super) fn restart_session(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
-        let Some(t) = self
-            .calls
-            .get(&key)
-            .and_then(|c| c.leg(side).and_then(|l| l.session))
-        else {
+    pub(super) fn restart_session(&mut self, cx: &mut Ctx, call: &mut Call, side: Side) {
+        let Some(t) = call.leg(side).and_then(|l| l.session) else {
             return;
         };
         if t.we_refresh {
-            self.clear_timer(key, CallTimer::Expire(side));
-            self.set_timer(key, CallTimer::Refresh(side), cx.now + t.refresh_after());
+            self.clear_timer(call, CallTimer::Expire(side));
+            self.set_timer(call, CallTimer::Refresh(side), cx.now + t.refresh_after());
         } else {
-            self.clear_timer(key, CallTimer::Refresh(side));
-            self.set_timer(key, CallTimer::Expire(side), cx.now + t.expire_after());
+            self.clear_timer(call, CallTimer::Refresh(side));
+            self.set_timer(call, CallTimer::Expire(side), cx.now + t.expire_after());
         }
     }
 
     /// Our turn to refresh a leg: UPDATE without SDP where the peer allows it, else a
     /// re-INVITE with the SDP last sent on that leg.
-    pub(super) fn send_refresh(&mut self, cx: &mut Ctx, key: CallKey, side: Side) {
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
+    pub(super) fn send_refresh(&mut self, cx: &mut Ctx, call: &mut Call, side: Side) {
         if call.phase != Phase::Answered {
             return;
         }
         if call.reoffer.is_some() || call.leg(side).is_some_and(|l| l.request_out.is_some()) {
             let retry = cx.now + Duration::from_secs(2);
-            return self.set_timer(key, CallTimer::Refresh(side), retry);
+            return self.set_timer(call, CallTimer::Refresh(side), retry);
         }
         let Some(t) = call.leg(side).and_then(|l| l.session) else {
             return;
@@ -422,11 +369,9 @@ impl CallCore {
                 set_body(&mut req, &sdp);
             }
         }
-        if let Some(id) = self.send_in_dialog(cx, key, side, req, ClientPurpose::Refresh) {
-            if let Some(c) = self.calls.get_mut(&key) {
-                if let Some(l) = c.leg_mut(side) {
-                    l.request_out = Some(id);
-                }
+        if let Some(id) = self.send_in_dialog(cx, call, side, req, ClientPurpose::Refresh) {
+            if let Some(l) = call.leg_mut(side) {
+                l.set_request_out(id);
             }
         }
     }
@@ -435,22 +380,19 @@ impl CallCore {
     pub(super) fn on_refresh_response(
         &mut self,
         cx: &mut Ctx,
-        key: CallKey,
+        call: &mut Call,
         side: Side,
         resp: Message,
     ) {
         let code = resp.status().unwrap_or(0);
         if code < 200 {
-            return;
+            return self.request_out_provisional(cx, call, side);
         }
         let is_invite = cseq(&resp).map(|(_, m)| m == "INVITE").unwrap_or(false);
         if (200..300).contains(&code) && is_invite {
             let n = cseq(&resp).map(|(n, _)| n).unwrap_or(0);
-            self.send_ack(cx, key, side, n, None);
+            self.send_ack(cx, call, side, n, None);
         }
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
         if call
             .leg_mut(side)
             .and_then(|l| l.request_out.take())
@@ -458,12 +400,13 @@ impl CallCore {
         {
             return;
         }
-        if (code == 401 || code == 407) && self.refresh_answers_challenge(key, side, &resp) {
-            return self.send_refresh(cx, key, side);
+        if call.phase == Phase::Ending {
+            // The call ended while the refresh was out: it waited for this answer.
+            return self.maybe_finish(cx, call);
         }
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
+        if (code == 401 || code == 407) && refresh_answers_challenge(call, side, &resp) {
+            return self.send_refresh(cx, call, side);
+        }
         match code {
             200..=299 => {
                 if let Some(a) = call.leg_mut(side).and_then(|l| l.auth.as_mut()) {
@@ -474,41 +417,44 @@ impl CallCore {
                         t.interval = interval;
                     }
                 }
-                self.restart_session(cx, key, side);
+                self.restart_session(cx, call, side);
             }
             491 => {
                 let retry = cx.now + Duration::from_millis(self.rng.u64(2100..4000));
-                self.set_timer(key, CallTimer::Refresh(side), retry);
+                self.set_timer(call, CallTimer::Refresh(side), retry);
             }
             _ => {
-                tracing::info!(call = key.0, ?side, code, "session refresh failed");
-                self.teardown(cx, key, EndReason::SessionExpired(side));
+                tracing::info!(call = call.key.0, ?side, code, "session refresh failed");
+                self.teardown(cx, call, EndReason::SessionExpired(side));
             }
         }
     }
+
+    /// A provisional response to the INVITE or UPDATE of ours on `side`: from now on it
+    /// may be cancelled, and it is at once when the call is ending.
+    fn request_out_provisional(&mut self, cx: &mut Ctx, call: &mut Call, side: Side) {
+        if let Some(l) = call.leg_mut(side) {
+            l.request_out_provisional = l.request_out.is_some();
+        }
+        self.cancel_request_out(cx, call, side);
+    }
 }
 
-impl CallCore {
-    /// A challenge to our session refresh on a leg with credentials: taken (the refresh is
-    /// then sent again, answered) once per refresh. False when it cannot be answered.
-    fn refresh_answers_challenge(&mut self, key: CallKey, side: Side, resp: &Message) -> bool {
-        let Some(a) = self
-            .calls
-            .get_mut(&key)
-            .and_then(|c| c.leg_mut(side))
-            .and_then(|l| l.auth.as_mut())
-        else {
-            return false;
-        };
-        if std::mem::replace(&mut a.refresh_challenged, true) {
-            return false;
-        }
-        match a.session.on_challenge(resp, &a.credentials) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(call = key.0, error = %e, "refresh challenge not answered");
-                false
-            }
+/// A challenge to our session refresh on a leg with credentials: taken (the refresh is
+/// then sent again, answered) once per refresh. False when it cannot be answered.
+fn refresh_answers_challenge(call: &mut Call, side: Side, resp: &Message) -> bool {
+    let key = call.key;
+    let Some(a) = call.leg_mut(side).and_then(|l| l.auth.as_mut()) else {
+        return false;
+    };
+    if std::mem::replace(&mut a.refresh_challenged, true) {
+        return false;
+    }
+    match a.session.on_challenge(resp, &a.credentials) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(call = key.0, error = %e, "refresh challenge not answered");
+            false
         }
     }
 }

@@ -210,13 +210,33 @@ impl CallCore {
     /// [`CallEvent::AgentConnected`] and [`CallEvent::AttemptEnded`]; an attempt that
     /// cannot even start ends at once (result `error`).
     pub fn dial(&mut self, cx: &mut Ctx, dial: Dial) {
+        let room = self.calls.len() < self.sh.cfg.max_calls;
+        if let Some(call) = self.sh.dial(cx, dial, room) {
+            self.calls.insert(call.key, call);
+        }
+    }
+
+    /// A launch that cannot be dialled at all (unknown call target): it ends as an error.
+    pub fn launch_failed(&mut self, callback_id: String, first_party: FirstParty) {
+        let report = AttemptReport::new(first_party, (self.sh.clock)());
+        self.sh.events.push_back(CallEvent::AttemptEnded {
+            callback_id,
+            result: AttemptResult::Error,
+            report: Box::new(report),
+        });
+    }
+}
+
+impl Shared {
+    /// Places a callback's first leg (no `room`: the attempt ends at once); the new call.
+    fn dial(&mut self, cx: &mut Ctx, dial: Dial, room: bool) -> Option<Call> {
         let launched_at = (self.clock)();
         let report = AttemptReport::new(dial.first_party, launched_at);
         let first = match dial.first_party {
             FirstParty::Customer => Party::Customer,
             FirstParty::Agent => Party::Agent,
         };
-        if self.calls.len() >= self.cfg.max_calls {
+        if !room {
             tracing::warn!(callback = %dial.callback_id, "no room for another call: attempt ends");
             return self.attempt_failed_to_start(dial, report);
         }
@@ -273,27 +293,19 @@ impl CallCore {
             report,
         };
         *flow.leg_end_mut(Side::Caller) = LegEnd::Abandoned;
-        let key = self.insert_call(leg, None, media, Flow::Dialler(Box::new(flow)));
-        self.set_timer(key, CallTimer::Ring(Side::Caller), cx.now + ring);
+        let mut call = self.new_call(leg, None, media, Flow::Dialler(Box::new(flow)));
+        self.set_timer(&mut call, CallTimer::Ring(Side::Caller), cx.now + ring);
+        Some(call)
     }
 
-    /// A launch that cannot be dialled at all (unknown call target): it ends as an error.
-    pub fn launch_failed(&mut self, callback_id: String, first_party: FirstParty) {
-        let report = AttemptReport::new(first_party, (self.clock)());
-        self.events.push_back(CallEvent::AttemptEnded {
-            callback_id,
-            result: AttemptResult::Error,
-            report: Box::new(report),
-        });
-    }
-
-    fn attempt_failed_to_start(&mut self, dial: Dial, mut report: AttemptReport) {
+    fn attempt_failed_to_start(&mut self, dial: Dial, mut report: AttemptReport) -> Option<Call> {
         report.hung_up_first = Some(Party::System);
         self.events.push_back(CallEvent::AttemptEnded {
             callback_id: dial.callback_id,
             result: AttemptResult::Error,
             report: Box::new(report),
         });
+        None
     }
 
     fn ring_timeout(&self, dial: &Dial, party: Party) -> Duration {
@@ -387,31 +399,14 @@ impl CallCore {
         Some(leg)
     }
 
-    fn dialler_mut(&mut self, key: CallKey) -> Option<&mut Dialler> {
-        match &mut self.calls.get_mut(&key)?.flow {
-            Flow::Dialler(f) => Some(f),
-            _ => None,
-        }
-    }
-
-    /// Whether `key` is a dialler call.
-    pub(super) fn is_dialler(&self, key: CallKey) -> bool {
-        self.calls
-            .get(&key)
-            .is_some_and(|c| matches!(c.flow, Flow::Dialler(_)))
-    }
-
     /// A dialler leg answered (its dialog confirmed and ACKed already).
     pub(super) fn dialler_answered(
         &mut self,
         cx: &mut Ctx,
-        key: CallKey,
+        call: &mut Call,
         side: Side,
         resp: &Message,
     ) {
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
         let media = call.media;
         let body = sdp_body(resp).unwrap_or_default().to_vec();
         let joined = match side {
@@ -425,29 +420,26 @@ impl CallCore {
                 .map(|_| ()),
         };
         if let Err(e) = joined {
-            tracing::info!(call = key.0, error = %e, "callback leg answer unusable");
-            if let Some(f) = self.dialler_mut(key) {
+            tracing::info!(call = call.key.0, error = %e, "callback leg answer unusable");
+            if let Some(f) = call.dialler_mut() {
                 *f.leg_end_mut(side) = LegEnd::NotAcknowledged;
             }
-            return self.teardown(cx, key, EndReason::Media(e.status().0));
+            return self.teardown(cx, call, EndReason::Media(e.status().0));
         }
-        if let Some(f) = self.dialler_mut(key) {
+        if let Some(f) = call.dialler_mut() {
             *f.leg_end_mut(side) = LegEnd::Answered;
         }
-        self.restart_session(cx, key, side);
+        self.restart_session(cx, call, side);
         match side {
-            Side::Caller => self.first_answered(cx, key, &body),
-            Side::Callee => self.second_answered(cx, key),
+            Side::Caller => self.first_answered(cx, call, &body),
+            Side::Callee => self.second_answered(cx, call),
         }
     }
 
-    fn first_answered(&mut self, cx: &mut Ctx, key: CallKey, answer: &[u8]) {
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
+    fn first_answered(&mut self, cx: &mut Ctx, call: &mut Call, answer: &[u8]) {
         call.phase = Phase::Answered;
         call.answered = Some(cx.now);
-        let media = call.media;
+        let (key, media) = (call.key, call.media);
         let Flow::Dialler(f) = &mut call.flow else {
             return;
         };
@@ -471,9 +463,9 @@ impl CallCore {
             });
         }
         if agent_first && !whisper {
-            return self.dial_second(cx, key);
+            return self.dial_second(cx, call);
         }
-        let Some(f) = self.dialler_mut(key) else {
+        let Some(f) = call.dialler_mut() else {
             return;
         };
         f.stage = Stage::Asking;
@@ -483,19 +475,16 @@ impl CallCore {
 
     /// The first leg accepted (1): the second leg is dialled with an offer of the first
     /// leg's codec; the first hears the holding prompt while it rings.
-    fn dial_second(&mut self, cx: &mut Ctx, key: CallKey) {
-        let Some(call) = self.calls.get(&key) else {
-            return;
-        };
+    fn dial_second(&mut self, cx: &mut Ctx, call: &mut Call) {
         let media = call.media;
         let offer = match cx.media.offer_onward(cx.now, media, Side::Caller) {
             Ok(o) => o,
             Err(e) => {
-                tracing::warn!(call = key.0, error = %e, "no offer for the second leg");
-                return self.teardown(cx, key, EndReason::Media(e.status().0));
+                tracing::warn!(call = call.key.0, error = %e, "no offer for the second leg");
+                return self.teardown(cx, call, EndReason::Media(e.status().0));
             }
         };
-        let Some(f) = self.dialler_mut(key) else {
+        let Some(f) = call.dialler_mut() else {
             return;
         };
         f.accepted = Some(cx.now);
@@ -505,26 +494,25 @@ impl CallCore {
         *f.leg_end_mut(Side::Callee) = LegEnd::Abandoned;
         let law = f.law;
         let Some(leg) = self.place(cx, &dial, second, offer) else {
-            if let Some(f) = self.dialler_mut(key) {
+            if let Some(f) = call.dialler_mut() {
                 *f.leg_end_mut(Side::Callee) = LegEnd::Error;
             }
-            return self.second_failed(cx, key, LegEnd::Error);
+            return self.second_failed(cx, call, LegEnd::Error);
         };
-        self.index_second_leg(key, &leg);
-        if let Some(call) = self.calls.get_mut(&key) {
-            call.callee = Some(leg);
-        }
+        self.index_second_leg(call, &leg);
+        call.callee = Some(leg);
         let clip = dial
             .target
             .prompts
             .render(&[Say::Prompt(names::HOLDING)], law);
         cx.media.play(cx.now, media, Side::Caller, clip);
         let ring = self.ring_timeout(&dial, second);
-        self.set_timer(key, CallTimer::Ring(Side::Callee), cx.now + ring);
+        self.set_timer(call, CallTimer::Ring(Side::Callee), cx.now + ring);
     }
 
-    fn second_answered(&mut self, cx: &mut Ctx, key: CallKey) {
-        let Some(f) = self.dialler_mut(key) else {
+    fn second_answered(&mut self, cx: &mut Ctx, call: &mut Call) {
+        let key = call.key;
+        let Some(f) = call.dialler_mut() else {
             return;
         };
         f.second_answered = Some(cx.now);
@@ -545,11 +533,11 @@ impl CallCore {
     pub(super) fn dialler_leg_failed(
         &mut self,
         cx: &mut Ctx,
-        key: CallKey,
+        call: &mut Call,
         side: Side,
         end: LegEnd,
     ) -> bool {
-        let Some(f) = self.dialler_mut(key) else {
+        let Some(f) = call.dialler_mut() else {
             return false;
         };
         let end = if f.timed_out[side as usize] {
@@ -561,22 +549,19 @@ impl CallCore {
         if side == Side::Caller || f.stage != Stage::SecondRinging {
             return false;
         }
-        if let Some(leg) = self.calls.get_mut(&key).and_then(|c| c.callee.take()) {
+        if let Some(leg) = call.callee.take() {
             let k = super::flow::dialog_key(&leg);
             self.dialogs.remove(&k);
         }
-        self.second_failed(cx, key, end);
+        self.second_failed(cx, call, end);
         true
     }
 
     /// The second leg could not be had: the first leg is told (agent unavailable to the
     /// customer; the customer unreachable to the agent) and the attempt ends with the
     /// second leg's class (customer) or `error` (agent).
-    fn second_failed(&mut self, cx: &mut Ctx, key: CallKey, end: LegEnd) {
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
-        let media = call.media;
+    fn second_failed(&mut self, cx: &mut Ctx, call: &mut Call, end: LegEnd) {
+        let (key, media) = (call.key, call.media);
         let Flow::Dialler(f) = &mut call.flow else {
             return;
         };
@@ -599,22 +584,19 @@ impl CallCore {
         let clip = f.dial.target.prompts.render(&[Say::Prompt(prompt)], f.law);
         let bound = clip.duration() + Duration::from_secs(2);
         cx.media.play(cx.now, media, Side::Caller, clip);
-        self.set_timer(key, CallTimer::Menu, cx.now + bound);
+        self.set_timer(call, CallTimer::Menu, cx.now + bound);
     }
 
     /// The ring timeout of a dialler leg fired: its end is "no answer", whatever the
     /// CANCEL brings back.
-    pub(super) fn dialler_ring_timeout(&mut self, key: CallKey, side: Side) {
-        if let Some(f) = self.dialler_mut(key) {
+    pub(super) fn dialler_ring_timeout(call: &mut Call, side: Side) {
+        if let Some(f) = call.dialler_mut() {
             f.timed_out[side as usize] = true;
         }
     }
 
     /// A key or the end of a prompt on the first leg.
-    pub(super) fn dialler_media(&mut self, cx: &mut Ctx, key: CallKey, ev: &MediaEvent) {
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
+    pub(super) fn dialler_media(&mut self, cx: &mut Ctx, call: &mut Call, ev: &MediaEvent) {
         if call.phase == Phase::Ending {
             return;
         }
@@ -629,13 +611,10 @@ impl CallCore {
                     event: DtmfEvent { digit, .. },
                     ..
                 },
-            ) => {
-                let digit = *digit;
-                self.dialler_digit(cx, key, digit)
-            }
+            ) => self.dialler_digit(cx, call, *digit),
             (Stage::Asking, MediaEvent::PlayFinished { .. }) => {
                 let at = cx.now + f.dial.target.dialler.press_timeout;
-                self.set_timer(key, CallTimer::Menu, at);
+                self.set_timer(call, CallTimer::Menu, at);
             }
             (Stage::SecondRinging, MediaEvent::PlayFinished { .. }) => {
                 // The holding prompt again until the second leg answers.
@@ -647,17 +626,14 @@ impl CallCore {
                 cx.media.play(cx.now, media, Side::Caller, clip);
             }
             (Stage::Closing, MediaEvent::PlayFinished { .. }) => {
-                self.teardown(cx, key, EndReason::Completed)
+                self.teardown(cx, call, EndReason::Completed)
             }
             _ => {}
         }
     }
 
     /// A key pressed on the first leg while it is asked (RFC 4733, in-band or INFO).
-    pub(super) fn dialler_digit(&mut self, cx: &mut Ctx, key: CallKey, digit: Digit) {
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
+    pub(super) fn dialler_digit(&mut self, cx: &mut Ctx, call: &mut Call, digit: Digit) {
         let media = call.media;
         let Flow::Dialler(f) = &mut call.flow else {
             return;
@@ -671,27 +647,24 @@ impl CallCore {
                 if customer {
                     f.report.customer_delay = secs(f.first_answered, Some(cx.now));
                 }
-                self.clear_timer(key, CallTimer::Menu);
+                self.clear_timer(call, CallTimer::Menu);
                 cx.media.stop_playing(media, Side::Caller);
-                self.dial_second(cx, key);
+                self.dial_second(cx, call);
             }
             Digit::Num(2) if customer => {
                 let delay = f.dial.target.dialler.reschedule_delay_secs;
                 f.report.customer_delay = secs(f.first_answered, Some(cx.now));
                 f.report.rescheduled = Some(delay);
                 f.result = Some(AttemptResult::Rescheduled);
-                self.close_with(cx, key, names::GOODBYE);
+                self.close_with(cx, call, names::GOODBYE);
             }
             _ => {}
         }
     }
 
     /// Stops what plays on the first leg, plays `prompt`, then BYE.
-    fn close_with(&mut self, cx: &mut Ctx, key: CallKey, prompt: &'static str) {
-        self.clear_timer(key, CallTimer::Menu);
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
+    fn close_with(&mut self, cx: &mut Ctx, call: &mut Call, prompt: &'static str) {
+        self.clear_timer(call, CallTimer::Menu);
         let media = call.media;
         let Flow::Dialler(f) = &mut call.flow else {
             return;
@@ -701,12 +674,13 @@ impl CallCore {
         let bound = clip.duration() + Duration::from_secs(2);
         cx.media.stop_playing(media, Side::Caller);
         cx.media.play(cx.now, media, Side::Caller, clip);
-        self.set_timer(key, CallTimer::Menu, cx.now + bound);
+        self.set_timer(call, CallTimer::Menu, cx.now + bound);
     }
 
     /// The dialler's own timer: no key in time, or a closing prompt's bound.
-    pub(super) fn dialler_timeout(&mut self, cx: &mut Ctx, key: CallKey) {
-        let Some(f) = self.dialler_mut(key) else {
+    pub(super) fn dialler_timeout(&mut self, cx: &mut Ctx, call: &mut Call) {
+        let key = call.key;
+        let Some(f) = call.dialler_mut() else {
             return;
         };
         match f.stage {
@@ -715,16 +689,16 @@ impl CallCore {
                 if f.dial.first_party == FirstParty::Agent {
                     // The agent did not accept the whisper.
                     f.result = Some(AttemptResult::Error);
-                    return self.teardown(cx, key, EndReason::Completed);
+                    return self.teardown(cx, call, EndReason::Completed);
                 }
                 f.result = Some(AttemptResult::Voicemail);
                 if f.dial.target.dialler.leave_voicemail {
                     f.report.left_voicemail = true;
-                    return self.close_with(cx, key, names::VOICEMAIL);
+                    return self.close_with(cx, call, names::VOICEMAIL);
                 }
-                self.teardown(cx, key, EndReason::Completed)
+                self.teardown(cx, call, EndReason::Completed)
             }
-            Stage::Closing => self.teardown(cx, key, EndReason::Completed),
+            Stage::Closing => self.teardown(cx, call, EndReason::Completed),
             _ => {}
         }
     }

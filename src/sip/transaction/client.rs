@@ -242,6 +242,11 @@ impl TransactionLayer {
             .map(|tx| cancel_for(&tx.request))
     }
 
+    /// Where a client transaction sends its request (and a CANCEL of it must go, §9.1).
+    pub fn destination(&self, id: ClientTxId) -> Option<Peer> {
+        self.clients.get(&id).map(|tx| tx.peer)
+    }
+
     fn rearm_timer_b(&mut self, now: Instant, branch: &str) {
         let key = ClientKey {
             branch: branch.to_owned(),
