@@ -16,7 +16,7 @@ use crate::call::ivr::menu::{RefusalKind, RegisteredSummary};
 use crate::call::{CallCore, CallEvent, CallKey, Ctx, InboundTarget, LocalAddrs};
 use crate::config::{Config, RefuseAction};
 use crate::media::{MediaControl, MediaId, Side};
-use crate::metrics::{Counters, Kind};
+use crate::metrics::{Counters, Kind, LocalCounters};
 use crate::sip::parse::{self, Framing, Parsed};
 use crate::sip::shard::Shard;
 use crate::sip::transaction::{RequestOutcome, ServerTxId, TimerConfig, TransactionLayer};
@@ -50,7 +50,8 @@ pub struct Endpoint {
     media: Box<dyn MediaControl + Send>,
     responder: Responder,
     out: VecDeque<Transmit>,
-    counters: Counters,
+    /// This engine's own counter handles: a count per message takes no shared lock.
+    counters: LocalCounters,
     /// Shutting down: no new calls.
     closing: bool,
 }
@@ -118,7 +119,7 @@ impl Endpoint {
             media,
             responder: Responder::new(cfg.sip.user_agent.clone(), seed ^ 0x5eed),
             out: VecDeque::new(),
-            counters,
+            counters: LocalCounters::new(counters),
             closing: false,
         }
     }
@@ -165,12 +166,8 @@ impl Endpoint {
             self.counters.inc(Kind::Received, "response");
             return self.on_response(now, parsed, allowed);
         }
-        let method = parsed
-            .msg
-            .method()
-            .map(|m| m.as_str().to_owned())
-            .unwrap_or_default();
-        self.counters.inc(Kind::Received, &method);
+        let method = parsed.msg.method().map(Method::as_str).unwrap_or_default();
+        self.counters.inc(Kind::Received, method);
         if !allowed {
             return self.refuse(
                 parsed.msg,
@@ -356,7 +353,7 @@ impl Endpoint {
     /// Answers statelessly: bad and refused requests never create a transaction.
     fn refuse_to(&mut self, req: Message, reply_to: Peer, r: Rejection, why: &str) {
         self.counters
-            .inc(Kind::Rejected, &format!("{why}_{}", r.code));
+            .inc_fmt(Kind::Rejected, format_args!("{why}_{}", r.code));
         if req.method() == Some(&Method::Ack) {
             return;
         }
@@ -559,12 +556,11 @@ impl Endpoint {
                 self.counters.inc(Kind::Dropped, "egress");
                 continue;
             }
-            let label = match (t.msg.method(), t.msg.status()) {
-                (Some(m), _) => m.as_str().to_owned(),
-                (None, Some(code)) => code.to_string(),
-                _ => String::new(),
-            };
-            self.counters.inc(Kind::Sent, &label);
+            match (t.msg.method(), t.msg.status()) {
+                (Some(m), _) => self.counters.inc(Kind::Sent, m.as_str()),
+                (None, Some(code)) => self.counters.inc_fmt(Kind::Sent, format_args!("{code}")),
+                _ => self.counters.inc(Kind::Sent, ""),
+            }
             return Some(t);
         }
         None

@@ -260,7 +260,6 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
             &cfg,
             counters.clone(),
             endpoint,
-            index,
             udp_sockets.clone(),
             tx.clone(),
             media_events,

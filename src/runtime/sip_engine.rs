@@ -19,7 +19,7 @@ use crate::callback::service::{Service, ServiceError};
 use crate::config::Config;
 use crate::endpoint::Endpoint;
 use crate::media::relay::MediaEvent;
-use crate::metrics::{Counters, Kind};
+use crate::metrics::{Counters, Gauge, GaugePart, Kind, LocalCounters};
 use crate::sip::{ConnId, Peer, Transport};
 use chrono::{DateTime, Utc};
 
@@ -65,9 +65,11 @@ pub(super) struct SipEngine {
     inputs: Inboxes,
     tcp_idle: std::time::Duration,
     media_events: mpsc::Receiver<MediaEvent>,
-    counters: Counters,
-    /// Which engine this is, for its share of the gauges.
-    part: usize,
+    /// This engine's counter handles (spawned tasks count through `counters.shared()`).
+    counters: LocalCounters,
+    /// This engine's shares of the calls and transactions gauges.
+    calls_active: GaugePart,
+    transactions_active: GaugePart,
     /// The callback engine inbound calls ask for views and registrations.
     callbacks: Service,
     /// Its answers, back into this loop.
@@ -97,13 +99,12 @@ enum Reply {
 }
 
 impl SipEngine {
-    /// Engine `part` (its share of the gauges) driving `endpoint`.
+    /// The engine driving `endpoint`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         cfg: &Config,
         counters: Counters,
         endpoint: Endpoint,
-        part: usize,
         udp: Vec<Arc<UdpSocket>>,
         inputs: Inboxes,
         media_events: mpsc::Receiver<MediaEvent>,
@@ -119,7 +120,6 @@ impl SipEngine {
             replies_tx,
             replies,
             endpoint,
-            part,
             udp: udp
                 .into_iter()
                 .map(|s| {
@@ -133,7 +133,9 @@ impl SipEngine {
             inputs,
             tcp_idle: cfg.sip.tcp_idle_timeout,
             media_events,
-            counters,
+            calls_active: counters.gauge_part(Gauge::CallsActive),
+            transactions_active: counters.gauge_part(Gauge::TransactionsActive),
+            counters: LocalCounters::new(counters),
             reports: tokio::task::JoinSet::new(),
         }
     }
@@ -281,7 +283,9 @@ impl SipEngine {
                     self.counters.add(Kind::RtpBytes, from, s.bytes);
                     self.counters.add(Kind::RtpLost, from, s.lost);
                     if s.packets > 1 {
-                        self.counters.observe_jitter(from, s.jitter_duration());
+                        self.counters
+                            .shared()
+                            .observe_jitter(from, s.jitter_duration());
                     }
                 }
             }
@@ -301,14 +305,9 @@ impl SipEngine {
                 ev => self.callback_request(ev),
             }
         }
-        let part = self.part;
-        self.counters
-            .set_gauge_part("holdless_calls_active", part, self.endpoint.calls() as i64);
-        self.counters.set_gauge_part(
-            "holdless_sip_transactions_active",
-            part,
-            self.endpoint.transactions() as i64,
-        );
+        self.calls_active.set(self.endpoint.calls() as i64);
+        self.transactions_active
+            .set(self.endpoint.transactions() as i64);
     }
 
     /// Hands a call's request to the callback engine; the answer comes back through
@@ -330,7 +329,7 @@ impl SipEngine {
                 });
             }
             CallEvent::Register { call, request } => {
-                let counters = self.counters.clone();
+                let counters = self.counters.shared().clone();
                 tokio::spawn(async move {
                     let result = match svc.register(*request).await {
                         Ok(Ok(r)) => Ok(RegisteredSummary::from(&r)),
@@ -350,7 +349,7 @@ impl SipEngine {
                 });
             }
             CallEvent::Record(entry) => {
-                let counters = self.counters.clone();
+                let counters = self.counters.shared().clone();
                 let outcome = serde_json::to_value(entry.record.outcome)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_ascii_lowercase))
@@ -379,7 +378,7 @@ impl SipEngine {
                 result,
                 report,
             } => {
-                let counters = self.counters.clone();
+                let counters = self.counters.shared().clone();
                 counters.inc(Kind::Attempts, result.as_str());
                 self.report(async move {
                     match patiently(|| svc.attempt_report(&callback_id, result, (*report).clone()))
@@ -429,7 +428,7 @@ impl SipEngine {
         while let Some(t) = self.endpoint.poll_transmit() {
             let bytes = Bytes::from(t.msg.to_bytes());
             match t.to.transport {
-                Transport::Udp => send_udp(&self.udp, &self.counters, bytes, t.to).await,
+                Transport::Udp => send_udp(&self.udp, &mut self.counters, bytes, t.to).await,
                 Transport::Tcp | Transport::Tls => self.send_stream(bytes, t.to),
             }
         }
@@ -456,7 +455,7 @@ impl SipEngine {
                     tls,
                     self.inputs.clone(),
                     self.tcp_idle,
-                    self.counters.clone(),
+                    self.counters.shared().clone(),
                 );
                 self.conns.insert(conn, writer);
                 self.outbound.insert(key, conn);
@@ -512,7 +511,7 @@ async fn sleep_until(deadline: Option<std::time::Instant>) {
 /// Sends a datagram from the socket the request came in on (else one of the same family).
 async fn send_udp(
     udp: &[(Arc<UdpSocket>, Option<std::net::SocketAddr>)],
-    counters: &Counters,
+    counters: &mut LocalCounters,
     bytes: Bytes,
     to: Peer,
 ) {

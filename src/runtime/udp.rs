@@ -8,7 +8,7 @@ use tokio::net::UdpSocket;
 
 use super::inboxes::{Inboxes, NotQueued};
 use super::input::Input;
-use crate::metrics::{Counters, Kind};
+use crate::metrics::{Counters, Kind, LocalCounters};
 use crate::sip::parse::MAX_MESSAGE_BYTES;
 use crate::sip::Peer;
 
@@ -36,6 +36,8 @@ pub(super) async fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 pub(super) async fn read_loop(sock: Arc<UdpSocket>, tx: Inboxes, counters: Counters) {
     let mut buf = vec![0u8; MAX_MESSAGE_BYTES + 1];
     let local = sock.local_addr().ok();
+    // Counted per datagram when the engines are overloaded: handles of this task's own.
+    let mut counters = LocalCounters::new(counters);
     loop {
         let (n, from) = match sock.recv_from(&mut buf).await {
             Ok(r) => r,
