@@ -123,7 +123,7 @@ pub struct Tally {
     pub relayed: u64,
     /// Taken by local media (neither relayed nor dropped).
     pub local: u64,
-    /// Forwarded datagrams seen since the last latency sample.
+    /// Forwarded datagrams since the last latency sample, modulo [`LATENCY_SAMPLE`].
     pub since_sample: u64,
     /// Sampled relay latencies, to be added to the shared histogram.
     pub latency: LatencyTally,
@@ -332,11 +332,11 @@ impl CallMedia {
                     match out.send_to(&slot[..len], to) {
                         Ok(_) => {
                             t.relayed += 1;
-                            t.since_sample += 1;
-                            if t.since_sample >= LATENCY_SAMPLE && r.stamp_ns != 0 {
-                                t.since_sample = 0;
+                            // The thread's first forwarded datagram, then one in LATENCY_SAMPLE.
+                            if t.since_sample == 0 && r.stamp_ns != 0 {
                                 t.latency.observe(realtime_ns().saturating_sub(r.stamp_ns));
                             }
+                            t.since_sample = (t.since_sample + 1) % LATENCY_SAMPLE;
                         }
                         Err(_) => self.relay.send_failed(side),
                     }
