@@ -285,6 +285,19 @@ async fn a_bridged_call_reports_rtp_bytes_loss_and_jitter_per_side() {
         ));
         assert!(sum > 0.001, "{from} jitter {sum}");
     }
+    // The relay's own latency, sampled (a media thread's first forwarded packet always is):
+    // some samples, all in the histogram, each far under a second on loopback.
+    let count = get("holdless_rtp_relay_latency_seconds_count");
+    assert!(count >= 1.0, "relay latency sampled: {metrics}");
+    assert_eq!(
+        get("holdless_rtp_relay_latency_seconds_bucket{le=\"+Inf\"}"),
+        count
+    );
+    let sum = get("holdless_rtp_relay_latency_seconds_sum");
+    assert!(
+        sum > 0.0 && sum < count,
+        "latency sum {sum} for {count} samples"
+    );
     let _ = hl.stop.send(true);
 }
 

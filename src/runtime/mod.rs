@@ -1,11 +1,14 @@
 //! The tokio shell: binds sockets, feeds the [`Endpoint`] core with messages and time,
 //! sends what it asks, serves HTTP, and drains on shutdown.
 
+mod call_media;
 mod dialler;
 mod http;
 mod inboxes;
 mod input;
+mod media_thread;
 mod recv_batch;
+mod relay_latency;
 pub mod rtp;
 mod sip_engine;
 mod tcp;
@@ -198,8 +201,7 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0x401d1e55);
     let threads = rtp::MediaThreads::start(&cfg.media);
-    let totals = Arc::new(rtp::RtpCounters::default());
-    let shown = totals.clone();
+    let shown = threads.counters();
     counters.add_source(Arc::new(move || render_rtp(&shown)));
     let flood = Arc::new(std::sync::Mutex::new(crate::acl::FloodGuard::new(
         &cfg.flood,
@@ -239,7 +241,6 @@ pub async fn serve(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), R
             cfg.media.ports_for_engine(index, engines),
             crate::acl::Egress::new(cfg.egress_allow.clone()),
             threads.clone(),
-            totals.clone(),
         );
         let media_events = rtp.take_events();
         let shard = Shard {
@@ -343,5 +344,6 @@ fn render_rtp(c: &rtp::RtpCounters) -> String {
     let name = "holdless_media_sessions_active";
     let v = c.sessions.load(Relaxed);
     out.push_str(&format!("# TYPE {name} gauge\n{name} {v}\n"));
+    c.latency.render(&mut out);
     out
 }

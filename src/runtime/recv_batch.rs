@@ -5,6 +5,9 @@
 //! returns fewer datagrams than it asked for has emptied the queue at that instant, so the
 //! caller can clear the socket's readiness without the failing second call (a datagram
 //! arriving afterwards raises a new readiness event).
+//!
+//! On a socket with [`enable_timestamps`], each datagram also carries the kernel's receive
+//! time (`SO_TIMESTAMPNS`), from which the relay measures its own latency.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -23,7 +26,40 @@ pub struct Received {
     pub from: Option<SocketAddr>,
     /// The datagram did not fit in its slot.
     pub truncated: bool,
+    /// When the kernel received it (`CLOCK_REALTIME`, ns), or 0 without timestamps.
+    pub stamp_ns: u64,
 }
+
+/// Asks the kernel to stamp every datagram `fd` receives with its arrival time.
+pub fn enable_timestamps(fd: RawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: a plain int option on a socket the caller owns.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `CLOCK_REALTIME` now, in ns: the clock of [`Received::stamp_ns`].
+pub fn realtime_ns() -> u64 {
+    // SAFETY: all-zero is a valid timespec; clock_gettime only writes it.
+    let mut ts: libc::timespec = unsafe { zeroed() };
+    // SAFETY: a valid pointer to a timespec on the stack.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Room for one control message holding a `timespec` (8-byte aligned).
+type Control = [u64; 8];
 
 /// Receives up to [`BATCH`] datagrams from `fd` into `buf`, split in [`BATCH`] slots of
 /// `slot` bytes, without blocking. Returns how many arrived (`WouldBlock` for none).
@@ -41,6 +77,7 @@ pub fn recv_batch(
     let mut names: [libc::sockaddr_storage; BATCH] = unsafe { zeroed() };
     let mut iovs: [libc::iovec; BATCH] = unsafe { zeroed() };
     let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
+    let mut controls: [Control; BATCH] = [[0; 8]; BATCH];
     for (i, chunk) in buf.chunks_exact_mut(slot).take(slots).enumerate() {
         iovs[i] = libc::iovec {
             iov_base: chunk.as_mut_ptr().cast(),
@@ -51,9 +88,11 @@ pub fn recv_batch(
         h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         h.msg_iov = &mut iovs[i];
         h.msg_iovlen = 1;
+        h.msg_control = controls[i].as_mut_ptr().cast();
+        h.msg_controllen = size_of::<Control>() as _;
     }
     // SAFETY: every header points at a live iovec over its own slot of `buf` and at its own
-    // sockaddr_storage, all outliving the call; `slots` bounds what the kernel may fill.
+    // sockaddr_storage and control buffer, all outliving the call; `slots` bounds what the kernel may fill.
     let n = unsafe {
         libc::recvmmsg(
             fd,
@@ -72,9 +111,27 @@ pub fn recv_batch(
             len: hdrs[i].msg_len as usize,
             from: socket_addr(&names[i]),
             truncated: hdrs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+            stamp_ns: stamp(&hdrs[i].msg_hdr),
         };
     }
     Ok(n)
+}
+
+/// The `SCM_TIMESTAMPNS` the kernel attached to a received message, or 0.
+fn stamp(h: &libc::msghdr) -> u64 {
+    // SAFETY: the header's control buffer was filled by recvmmsg (msg_controllen says how
+    // much); the CMSG macros walk only within it.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
+                return ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    0
 }
 
 /// The socket address the kernel wrote, for IPv4 and IPv6.
@@ -109,6 +166,7 @@ mod tests {
             len: 0,
             from: None,
             truncated: false,
+            stamp_ns: 0,
         }; BATCH]
     }
 
@@ -134,6 +192,33 @@ mod tests {
         assert!(!out[0].truncated && !out[1].truncated);
         let again = recv_batch(rx.as_raw_fd(), &mut buf, 32, &mut out);
         assert_eq!(again.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn timestamps_are_the_kernel_arrival_time_when_enabled() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = rx.local_addr().unwrap();
+        let mut buf = vec![0u8; 32 * BATCH];
+        let mut out = empty();
+        tx.send_to(b"plain", to).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        recv_batch(rx.as_raw_fd(), &mut buf, 32, &mut out).unwrap();
+        assert_eq!(out[0].stamp_ns, 0, "no timestamp unless asked for");
+        enable_timestamps(rx.as_raw_fd()).unwrap();
+        let before = realtime_ns();
+        tx.send_to(b"stamped", to).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let n = recv_batch(rx.as_raw_fd(), &mut buf, 32, &mut out).unwrap();
+        let after = realtime_ns();
+        assert_eq!(n, 1);
+        assert_eq!(&buf[..out[0].len], b"stamped");
+        let at = out[0].stamp_ns;
+        assert!(before <= at && at <= after, "{before} <= {at} <= {after}");
+        assert!(
+            after - at >= 20_000_000,
+            "stamped on arrival, not on receive"
+        );
     }
 
     #[test]
