@@ -12,7 +12,8 @@
 # exactly holdless's load (the same SIPp scenarios and rtp-endpoint streams, so both relays see
 # identical packets and the load side costs the same); PEER_LOAD=own runs the peer's own
 # run-media.sh instead (SIPp playing pcaps into a sink: a heavier load side, no latency).
-# Environment: HOLDLESS_BIN, PEER_DIR (default <repo>/../shared/bench/peer), SKIP_PEER=1, PEER_LOAD,
+# Environment: HOLDLESS_BIN, MEDIA_THREADS / MEDIA_PRIO (holdless's media.threads /
+#   media.realtime_priority, default 0 / 0), PEER_DIR (default <repo>/../shared/bench/peer), SKIP_PEER=1, PEER_LOAD,
 #   SKIP_AFTER_FAIL=0 (default 1: after a failed step, a side skips its higher steps of that
 #   kind), QUIET_MAX (s to wait for a quiet box before each run, default 10), RUST_LOG (warn).
 # Everything is on 127.0.0.0/8. Every SIPp run has -m, -timeout and timeout(1); holdless,
@@ -88,6 +89,8 @@ port_min = 40000
 port_max = 59999
 timeout_secs = 30
 latching = "strict"
+threads = ${MEDIA_THREADS:-0}
+realtime_priority = ${MEDIA_PRIO:-0}
 EOF
 }
 

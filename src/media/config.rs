@@ -42,6 +42,9 @@ pub struct MediaSettings {
     pub latching: Latching,
     /// Media threads relaying packets; 0 (the default) is one per CPU.
     pub threads: usize,
+    /// Real-time (`SCHED_FIFO`) priority of the media threads, 1–99; 0 (the default) keeps
+    /// the normal scheduler.
+    pub realtime_priority: u8,
 }
 
 impl Default for MediaSettings {
@@ -55,9 +58,13 @@ impl Default for MediaSettings {
             hold_timeout_secs: 3600,
             latching: Latching::Strict,
             threads: 0,
+            realtime_priority: 0,
         }
     }
 }
+
+/// Highest `SCHED_FIFO` priority (Linux).
+pub const MAX_REALTIME_PRIORITY: u8 = 99;
 
 /// Most media threads accepted: more than the CPUs only adds switching.
 pub const MAX_MEDIA_THREADS: usize = 64;
@@ -81,6 +88,8 @@ pub struct MediaConfig {
     pub latching: Latching,
     /// Media threads; 0 is one per CPU.
     pub threads: usize,
+    /// `SCHED_FIFO` priority of the media threads; 0: the normal scheduler.
+    pub realtime_priority: u8,
 }
 
 impl MediaConfig {
@@ -127,6 +136,7 @@ impl Default for MediaConfig {
             hold_timeout: Duration::from_secs(3600),
             latching: Latching::Strict,
             threads: 0,
+            realtime_priority: 0,
         }
     }
 }
@@ -174,6 +184,12 @@ impl MediaSettings {
         if self.threads > MAX_MEDIA_THREADS {
             err("threads", format!("at most {MAX_MEDIA_THREADS}"));
         }
+        if self.realtime_priority > MAX_REALTIME_PRIORITY {
+            err(
+                "realtime_priority",
+                format!("0 (off) or a SCHED_FIFO priority 1-{MAX_REALTIME_PRIORITY}"),
+            );
+        }
         if errors.len() > before {
             return None;
         }
@@ -186,6 +202,7 @@ impl MediaSettings {
             hold_timeout: Duration::from_secs(self.hold_timeout_secs),
             latching: self.latching,
             threads: self.threads,
+            realtime_priority: self.realtime_priority,
         })
     }
 }
@@ -272,6 +289,7 @@ mod tests {
             hold_timeout_secs: 0,
             latching: Latching::Strict,
             threads: 100,
+            realtime_priority: 100,
         };
         let mut errors = Vec::new();
         assert_eq!(s.validate(&mut errors), None);
@@ -284,7 +302,8 @@ mod tests {
                 "media.port_min",
                 "media.port_max",
                 "media.timeout_secs",
-                "media.threads"
+                "media.threads",
+                "media.realtime_priority"
             ]
         );
         let s = MediaSettings {

@@ -93,9 +93,10 @@ impl Inbox {
     }
 }
 
-/// Starts media thread `n`, reporting to `counters`. The thread ends once every clone of
-/// its [`Inbox`] is dropped and it is woken.
-pub fn start(n: usize, counters: Arc<RtpCounters>) -> io::Result<Inbox> {
+/// Starts media thread `n`, reporting to `counters`, under `SCHED_FIFO` at
+/// `realtime_priority` when it is not 0. The thread ends once every clone of its [`Inbox`]
+/// is dropped and it is woken.
+pub fn start(n: usize, counters: Arc<RtpCounters>, realtime_priority: u8) -> io::Result<Inbox> {
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
     let (tx, rx) = std_mpsc::channel();
@@ -113,9 +114,35 @@ pub fn start(n: usize, counters: Arc<RtpCounters>) -> io::Result<Inbox> {
         buf: vec![0u8; MAX_DATAGRAM * BATCH],
     };
     std::thread::Builder::new()
-        .name(format!("holdless-media-{n}"))
-        .spawn(move || lp.run())?;
+        // Linux keeps 15 bytes of a thread name: short enough to tell the threads apart.
+        .name(format!("hl-media-{n}"))
+        .spawn(move || {
+            if realtime_priority > 0 {
+                if let Err(e) = realtime(realtime_priority) {
+                    tracing::warn!(error = %e, thread = n,
+                        "media.realtime_priority: SCHED_FIFO refused (needs CAP_SYS_NICE or \
+                         RLIMIT_RTPRIO); this media thread keeps the normal scheduler");
+                }
+            }
+            lp.run()
+        })?;
     Ok(Inbox { tx, waker })
+}
+
+/// Puts the calling thread under `SCHED_FIFO` at `priority`: it then runs as soon as a
+/// packet wakes it, ahead of every normal thread (the SIP engines, the API, other
+/// processes). Safe for a loop that sleeps in epoll between bursts; a thread that spun
+/// would starve its core.
+pub fn realtime(priority: u8) -> io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: priority.into(),
+    };
+    // SAFETY: pid 0 is the calling thread on Linux; `param` is a valid sched_param.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// A call on its thread: its media, where its events go, its armed deadline.
@@ -390,4 +417,56 @@ fn register(registry: &Registry, k: usize, media: &mut CallMedia) -> io::Result<
         registry.register(s, token(k, i), Interest::READABLE)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scheduling policy of this process's thread named `name` (`/proc`, field 41 of
+    /// `stat`: 0 normal, 1 FIFO), once it exists.
+    fn policy_of(name: &str) -> Option<u32> {
+        for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.trim() == name {
+                let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+                // Fields after the parenthesised name, which may hold spaces.
+                let rest = &stat[stat.rfind(')')? + 2..];
+                return rest.split(' ').nth(41 - 3)?.parse().ok();
+            }
+        }
+        None
+    }
+
+    /// The policy of thread `name` once it exists and `done` holds for it.
+    fn wait_policy(name: &str, done: impl Fn(u32) -> bool) -> Option<u32> {
+        for _ in 0..100 {
+            match policy_of(name) {
+                Some(p) if done(p) => return Some(p),
+                _ => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+        policy_of(name)
+    }
+
+    #[test]
+    fn a_realtime_priority_puts_the_media_thread_under_sched_fifo() {
+        let allowed = std::thread::spawn(|| realtime(1).is_ok()).join().unwrap();
+        if !allowed {
+            eprintln!("SCHED_FIFO not permitted here: case skipped");
+            return;
+        }
+        let fifo = start(61, Arc::default(), 7).unwrap();
+        let normal = start(62, Arc::default(), 0).unwrap();
+        assert_eq!(
+            wait_policy("hl-media-61", |p| p != 0),
+            Some(libc::SCHED_FIFO as u32)
+        );
+        assert_eq!(
+            wait_policy("hl-media-62", |_| true),
+            Some(libc::SCHED_OTHER as u32)
+        );
+        fifo.close();
+        normal.close();
+    }
 }

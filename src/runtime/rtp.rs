@@ -110,7 +110,7 @@ impl MediaThreads {
         let counters = Arc::new(RtpCounters::default());
         let inboxes = (0..wanted)
             .filter_map(|n| {
-                media_thread::start(n, counters.clone())
+                media_thread::start(n, counters.clone(), cfg.realtime_priority)
                     .map_err(|e| tracing::error!(error = %e, "cannot start a media thread"))
                     .ok()
             })
