@@ -21,8 +21,8 @@
 //! key as soon as it is present.
 //!
 //! Cost: one multiply-add per sample for the block energy; at the end of each block, eight
-//! Goertzel filters over the block when it holds enough energy (skipped in silence), two
-//! more for the harmonic check when a key passes the other tests.
+//! Goertzel filters run side by side over the block when it holds enough energy (skipped in
+//! silence), two more for the harmonic check when a key passes the other tests.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -93,6 +93,25 @@ fn goertzel(block: &[f32; BLOCK], coef: f32) -> f32 {
     (s1 * s1 + s2 * s2 - coef * s1 * s2) * 2.0 / (n * n)
 }
 
+/// The eight key-tone filters over one block at once (rows then columns): the same
+/// recurrence as [`goertzel`], lane by lane, so each power is exactly what `goertzel` gives,
+/// but the eight independent chains run side by side (and vectorise) instead of one after
+/// another, each waiting on its own previous step.
+fn goertzel_bank(block: &[f32; BLOCK], coefs: &[f32; 8]) -> [f32; 8] {
+    let (mut s1, mut s2) = ([0.0f32; 8], [0.0f32; 8]);
+    for &x in block {
+        for k in 0..8 {
+            let s = x + coefs[k] * s1[k] - s2[k];
+            s2[k] = s1[k];
+            s1[k] = s;
+        }
+    }
+    let n = BLOCK as f32;
+    std::array::from_fn(|k| {
+        (s1[k] * s1[k] + s2[k] * s2[k] - coefs[k] * s1[k] * s2[k]) * 2.0 / (n * n)
+    })
+}
+
 /// Index and value of the largest of four powers.
 fn strongest(powers: &[f32; 4]) -> (usize, f32) {
     let mut best = 0;
@@ -107,8 +126,8 @@ fn strongest(powers: &[f32; 4]) -> (usize, f32) {
 /// In-band DTMF detector for one audio stream (8 kHz linear samples).
 #[derive(Debug, Clone)]
 pub struct InbandDetector {
-    row_coef: [f32; 4],
-    col_coef: [f32; 4],
+    /// The row tones' filter coefficients, then the columns'.
+    tone_coef: [f32; 8],
     row_harmonic_coef: [f32; 4],
     col_harmonic_coef: [f32; 4],
     min_tone: f32,
@@ -135,8 +154,9 @@ impl InbandDetector {
     /// A detector with no audio seen yet.
     pub fn new() -> InbandDetector {
         InbandDetector {
-            row_coef: ROWS.map(coefficient),
-            col_coef: COLS.map(coefficient),
+            tone_coef: std::array::from_fn(|k| {
+                coefficient(if k < 4 { ROWS[k] } else { COLS[k - 4] })
+            }),
             row_harmonic_coef: ROWS.map(|f| coefficient(2.0 * f)),
             col_harmonic_coef: COLS.map(|f| coefficient(2.0 * f)),
             min_tone: dbm0_power(MIN_TONE_DBM0),
@@ -191,8 +211,9 @@ impl InbandDetector {
         if total < 2.0 * self.min_tone * TONE_TO_TOTAL {
             return None;
         }
-        let rows = self.row_coef.map(|c| goertzel(&self.block, c));
-        let cols = self.col_coef.map(|c| goertzel(&self.block, c));
+        let p = goertzel_bank(&self.block, &self.tone_coef);
+        let rows = [p[0], p[1], p[2], p[3]];
+        let cols = [p[4], p[5], p[6], p[7]];
         let (r, row) = strongest(&rows);
         let (c, col) = strongest(&cols);
         if row < self.min_tone || col < self.min_tone {

@@ -412,3 +412,14 @@ fn prompts_are_not_keys() {
         }
     }
 }
+
+#[test]
+fn the_filter_bank_gives_each_filter_exactly_what_it_gives_alone() {
+    let block: [f32; BLOCK] = std::array::from_fn(|i| ((i * 7919) % 4001) as f32 - 2000.0);
+    let coefs: [f32; 8] =
+        std::array::from_fn(|k| coefficient(if k < 4 { ROWS[k] } else { COLS[k - 4] }));
+    let bank = goertzel_bank(&block, &coefs);
+    for k in 0..8 {
+        assert_eq!(bank[k].to_bits(), goertzel(&block, coefs[k]).to_bits(), "filter {k}");
+    }
+}
