@@ -420,6 +420,10 @@ fn the_filter_bank_gives_each_filter_exactly_what_it_gives_alone() {
         std::array::from_fn(|k| coefficient(if k < 4 { ROWS[k] } else { COLS[k - 4] }));
     let bank = goertzel_bank(&block, &coefs);
     for k in 0..8 {
-        assert_eq!(bank[k].to_bits(), goertzel(&block, coefs[k]).to_bits(), "filter {k}");
+        assert_eq!(
+            bank[k].to_bits(),
+            goertzel(&block, coefs[k]).to_bits(),
+            "filter {k}"
+        );
     }
 }
