@@ -39,14 +39,6 @@ pub const BURST: usize = 32;
 /// One forwarded datagram in this many has its latency measured (kernel receive → send).
 pub const LATENCY_SAMPLE: u64 = 16;
 
-/// An empty receive slot.
-const NOTHING: Received = Received {
-    len: 0,
-    from: None,
-    truncated: false,
-    stamp_ns: 0,
-};
-
 /// What the runtime tells a call's media.
 pub enum Command {
     /// A completed offer/answer: new relay parameters; a local side is joined.
@@ -300,7 +292,7 @@ impl CallMedia {
         let local_in = self.local[side_index(side)].is_some();
         let local_out = self.local[side_index(side.other())].is_some();
         for _ in 0..BURST.div_ceil(BATCH) {
-            let mut got = [NOTHING; BATCH];
+            let mut got = [Received::EMPTY; BATCH];
             let n = match recv_batch(self.socks[i].as_raw_fd(), buf, MAX_DATAGRAM, &mut got) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Drained::Empty,

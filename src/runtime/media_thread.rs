@@ -13,6 +13,7 @@
 //! entry then re-arms it at the new one). A full engine queue never blocks the thread:
 //! events it refuses wait, in order, and are retried every turn.
 
+use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::io;
 use std::sync::atomic::Ordering;
@@ -157,9 +158,9 @@ struct Slot {
     touched: bool,
 }
 
-/// A heap entry: a call's deadline (earliest first).
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-struct Deadline(std::cmp::Reverse<(Instant, usize, u32)>);
+/// A heap entry: a call's deadline, its slab key and the generation it was armed in
+/// (reversed: earliest first).
+type Deadline = Reverse<(Instant, usize, u32)>;
 
 /// One media thread's state.
 struct MediaLoop {
@@ -224,7 +225,7 @@ impl MediaLoop {
         let deadline = self
             .deadlines
             .peek()
-            .map(|Deadline(std::cmp::Reverse((at, _, _)))| at.saturating_duration_since(now));
+            .map(|Reverse((at, _, _))| at.saturating_duration_since(now));
         let owed = (!self.owed.is_empty()).then_some(OWED_RETRY);
         deadline.into_iter().chain(owed).min()
     }
@@ -292,7 +293,7 @@ impl MediaLoop {
 
     /// Runs every deadline due by `now`.
     fn due(&mut self, now: Instant) {
-        while let Some(Deadline(std::cmp::Reverse((at, k, generation)))) = self.deadlines.peek() {
+        while let Some(Reverse((at, k, generation))) = self.deadlines.peek() {
             if *at > now {
                 break;
             }
@@ -340,8 +341,7 @@ impl MediaLoop {
                 slot.generation = slot.generation.wrapping_add(1);
                 slot.armed = next;
                 if let Some(at) = next {
-                    self.deadlines
-                        .push(Deadline(std::cmp::Reverse((at, k, slot.generation))));
+                    self.deadlines.push(Reverse((at, k, slot.generation)));
                 }
             }
         }

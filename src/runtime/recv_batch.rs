@@ -30,6 +30,16 @@ pub struct Received {
     pub stamp_ns: u64,
 }
 
+impl Received {
+    /// An empty slot, before a receive fills it.
+    pub const EMPTY: Received = Received {
+        len: 0,
+        from: None,
+        truncated: false,
+        stamp_ns: 0,
+    };
+}
+
 /// Asks the kernel to stamp every datagram `fd` receives with its arrival time. (The first
 /// socket on a host to ask turns stamping on a moment later: until then the stamp is the
 /// receive's own time, which reads as no latency.)
@@ -164,12 +174,7 @@ mod tests {
     use std::os::fd::AsRawFd;
 
     fn empty() -> [Received; BATCH] {
-        [Received {
-            len: 0,
-            from: None,
-            truncated: false,
-            stamp_ns: 0,
-        }; BATCH]
+        [Received::EMPTY; BATCH]
     }
 
     #[test]

@@ -36,9 +36,9 @@ use crate::media::{
 };
 
 /// Depth of the media event queue to the engine. Events are rare (a timeout or a release per
-/// call, a digit or a finished prompt now and then); 1024 absorbs a burst of call ends. A full
-/// queue drops `Released` statistics (counted in [`RtpCounters::events_dropped`]); timeouts,
-/// digits and finished prompts wait for room.
+/// call, a digit or a finished prompt now and then); 1024 absorbs a burst of call ends. A
+/// media thread never drops an event a full queue refuses: it keeps it, in order, and
+/// retries (see [`super::media_thread`]).
 pub const EVENT_QUEUE: usize = 1024;
 
 /// Port pairs tried when a bind fails (a port of the range taken by another process).
@@ -58,8 +58,6 @@ pub struct RtpCounters {
     pub relayed: AtomicU64,
     /// Datagrams dropped (any reason; per-call reasons are in the call's statistics).
     pub dropped: AtomicU64,
-    /// `Released` events lost to a full event queue.
-    pub events_dropped: AtomicU64,
     /// Calls whose sockets are open (four media ports each): back to 0 when every call has
     /// ended.
     pub sessions: AtomicI64,
