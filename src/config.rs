@@ -338,6 +338,18 @@ pub struct Config {
 }
 
 impl Config {
+    /// The call targets as the callback engine sees them.
+    pub fn engine_targets(&self) -> Vec<crate::callback::TargetConfig> {
+        self.call_targets
+            .iter()
+            .map(|t| crate::callback::TargetConfig {
+                id: t.id.clone(),
+                name: t.name.clone(),
+                settings: t.callback.clone(),
+            })
+            .collect()
+    }
+
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

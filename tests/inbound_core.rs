@@ -13,7 +13,7 @@ use call_support::{reparse, request, respond, sdp, status, Shared};
 use holdless::acl::{Egress, FloodGuard};
 use holdless::call::ivr::menu::{RefusalKind, RegisteredSummary};
 use holdless::call::{inbound_targets, CallEvent, EndReason};
-use holdless::callback::engine::{Engine, RegisterRequest, TargetConfig};
+use holdless::callback::engine::{Engine, RegisterRequest};
 use holdless::callback::record::RecordEntry;
 use holdless::config::Config;
 use holdless::endpoint::Endpoint;
@@ -96,15 +96,7 @@ impl Harness {
         )
         .with_inbound(inbound_targets(&cfg).expect("the shipped prompts load"))
         .with_clock(Arc::new(move || utc));
-        let targets = cfg
-            .call_targets
-            .iter()
-            .map(|t| TargetConfig {
-                id: t.id.clone(),
-                name: t.name.clone(),
-                settings: t.callback.clone(),
-            })
-            .collect();
+        let targets = cfg.engine_targets();
         Harness {
             ep,
             media,

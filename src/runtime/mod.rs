@@ -298,19 +298,10 @@ async fn stopped(mut shutdown: watch::Receiver<bool>) {
 /// (restoring every registered callback). Callbacks are queued but not dialled until a
 /// dialler attaches ([`crate::callback::service::Service::attach_dialler`]).
 fn start_callbacks(cfg: &Config) -> Result<crate::callback::service::Service, RuntimeError> {
-    use crate::callback::engine::TargetConfig;
     use crate::callback::service::{system_clock, Service, StartError};
     let store = cfg.store.open().map_err(StartError::from)?;
     tracing::info!(store = %cfg.store, "callback store open");
-    let targets = cfg
-        .call_targets
-        .iter()
-        .map(|t| TargetConfig {
-            id: t.id.clone(),
-            name: t.name.clone(),
-            settings: t.callback.clone(),
-        })
-        .collect();
+    let targets = cfg.engine_targets();
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
