@@ -5,9 +5,9 @@
 #
 # Environment: HOLDLESS_BIN (test this binary instead; skips cargo build --release),
 #              SKIP_CARGO_TEST=1 (suites only), KEEP_WORK=1 (keep suite logs),
-#              FUZZ_SECONDS=N (also run every fuzz target N s with sip-tests/fuzz.sh; off by
-#              default: the libFuzzer build alone takes ~9 min cold here, so CI relies on
-#              cargo test running each fuzz body over fuzz/seeds/ instead).
+#              FUZZ_SMOKE_SECONDS=N (each fuzz target runs N s after a debug libFuzzer build,
+#              sip-tests/fuzz.sh --smoke; default 3, 0 skips), FUZZ_SECONDS=N (instead, the full
+#              release + AddressSanitizer build, each target N s; ~9 min to build cold here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -51,6 +51,16 @@ if [ -z "${HOLDLESS_BIN:-}" ]; then
 fi
 
 BIN=${HOLDLESS_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/holdless}
+SMOKE_SECS=${FUZZ_SMOKE_SECONDS:-3}
+[ -z "${FUZZ_SECONDS:-}" ] || SMOKE_SECS=0
+FUZZ_BUILD=
+if [ "$SMOKE_SECS" != 0 ]; then
+    # The fuzz targets' debug build (~2.5 min of both cores) runs at the lowest priority
+    # while the suites, which mostly wait on real time, run; the smoke step reuses it.
+    mkdir -p fuzz/artifacts
+    nice -n 19 bash sip-tests/fuzz.sh --smoke --build-only >fuzz/artifacts/smoke-build.log 2>&1 &
+    FUZZ_BUILD=$!
+fi
 for suite in sip-tests/suite-*.sh; do
     if [ -x "$BIN" ]; then
         step "$suite" timeout -k 10 300 bash "$suite"
@@ -62,6 +72,9 @@ done
 
 if [ -n "${FUZZ_SECONDS:-}" ]; then
     step "fuzz ($FUZZ_SECONDS s per target)" bash sip-tests/fuzz.sh "$FUZZ_SECONDS"
+elif [ -n "$FUZZ_BUILD" ]; then
+    wait "$FUZZ_BUILD" || true
+    step "fuzz smoke ($SMOKE_SECS s per target)" bash sip-tests/fuzz.sh --smoke "$SMOKE_SECS"
 fi
 
 echo
