@@ -28,10 +28,19 @@ pub enum FramingError {
     BadLength(&'static str),
 }
 
-/// Buffers stream bytes and yields frames.
+/// Buffers stream bytes and yields frames. Each byte is searched for the end of the head
+/// once and a head is read once, however the peer cuts its bytes (a peer trickling a
+/// message a byte at a time costs linear, not quadratic, work).
 #[derive(Debug, Default)]
 pub struct StreamFramer {
     buf: BytesMut,
+    /// Bytes of `buf` already searched for the blank line without finding it.
+    searched: usize,
+    /// The current message's whole length, once its head is complete.
+    total: Option<usize>,
+    /// Bytes searched for blank lines so far (the tests' measure of the work done).
+    #[cfg(test)]
+    work: usize,
 }
 
 impl StreamFramer {
@@ -52,7 +61,8 @@ impl StreamFramer {
 
     /// The next frame, `Ok(None)` when more bytes are needed.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, FramingError> {
-        while self.buf.starts_with(b"\r\n") {
+        while self.total.is_none() && self.buf.starts_with(b"\r\n") {
+            self.searched = 0;
             if self.buf.starts_with(b"\r\n\r\n") {
                 self.buf.advance(4);
                 return Ok(Some(Frame::Ping));
@@ -62,23 +72,39 @@ impl StreamFramer {
             }
             self.buf.advance(2);
         }
-        let Some(end) = memmem::find(&self.buf, b"\r\n\r\n") else {
-            if self.buf.len() > MAX_MESSAGE_BYTES {
-                return Err(FramingError::TooLarge);
+        let total = match self.total {
+            Some(total) => total,
+            None => {
+                // The blank line may straddle what was searched and what is new.
+                let from = self.searched.saturating_sub(3);
+                #[cfg(test)]
+                {
+                    self.work += self.buf.len() - from;
+                }
+                let Some(at) = memmem::find(&self.buf[from..], b"\r\n\r\n") else {
+                    if self.buf.len() > MAX_MESSAGE_BYTES {
+                        return Err(FramingError::TooLarge);
+                    }
+                    self.searched = self.buf.len();
+                    return Ok(None);
+                };
+                let end = from + at;
+                let body_len = head_content_length(&self.buf[..end])?;
+                let total = (end + 4)
+                    .checked_add(body_len)
+                    .ok_or(FramingError::TooLarge)?;
+                if total > MAX_MESSAGE_BYTES {
+                    return Err(FramingError::TooLarge);
+                }
+                self.total = Some(total);
+                total
             }
-            return Ok(None);
         };
-        let head_len = end + 4;
-        let body_len = head_content_length(&self.buf[..end])?;
-        let total = head_len
-            .checked_add(body_len)
-            .ok_or(FramingError::TooLarge)?;
-        if total > MAX_MESSAGE_BYTES {
-            return Err(FramingError::TooLarge);
-        }
         if self.buf.len() < total {
             return Ok(None);
         }
+        self.searched = 0;
+        self.total = None;
         Ok(Some(Frame::Message(self.buf.split_to(total).freeze())))
     }
 }
@@ -130,6 +156,36 @@ mod tests {
             f.next_frame().unwrap(),
             Some(Frame::Message(Bytes::from_static(MSG)))
         );
+    }
+
+    #[test]
+    fn a_message_trickled_a_byte_at_a_time_is_searched_once() {
+        let body = vec![b'x'; 30_000];
+        let head = format!(
+            "MESSAGE sip:a@b SIP/2.0\r\nX-Pad: {}\r\nContent-Length: {}\r\n\r\n",
+            "p".repeat(30_000),
+            body.len()
+        );
+        let msg = [head.as_bytes(), &body, MSG].concat();
+        let mut f = StreamFramer::new();
+        let mut frames = Vec::new();
+        for b in &msg {
+            f.push(std::slice::from_ref(b));
+            while let Some(frame) = f.next_frame().unwrap() {
+                frames.push(frame);
+            }
+        }
+        let first = head.len() + body.len();
+        assert_eq!(
+            frames,
+            [
+                Frame::Message(Bytes::copy_from_slice(&msg[..first])),
+                Frame::Message(Bytes::from_static(MSG)),
+            ]
+        );
+        // Each byte searched at most four times (the three before it again, for a blank
+        // line cut in two), not once per byte that came after it.
+        assert!(f.work <= 4 * msg.len(), "{} bytes searched", f.work);
     }
 
     #[test]
