@@ -208,6 +208,8 @@ pub(crate) struct RawEcbt {
     initial_handle_secs: f64,
     initial_connect_secs: f64,
     smoothing: f64,
+    hold_early: bool,
+    window_percent: f64,
 }
 
 impl Default for RawEcbt {
@@ -217,6 +219,8 @@ impl Default for RawEcbt {
             initial_handle_secs: d.initial_handle_secs,
             initial_connect_secs: d.initial_connect_secs,
             smoothing: d.smoothing,
+            hold_early: d.hold_early,
+            window_percent: d.window_percent,
         }
     }
 }
@@ -866,10 +870,15 @@ fn target(s: &mut Sink, key: &str, t: &RawCallTarget, orgs: &HashSet<&str>) -> C
             s.err(format!("{key}.ecbt.{k}"), "must be 0-86400");
         }
     }
+    if !(e.window_percent.is_finite() && (0.0..=100.0).contains(&e.window_percent)) {
+        s.err(format!("{key}.ecbt.window_percent"), "must be 0-100");
+    }
     c.ecbt = EcbtSettings {
         initial_handle_secs: e.initial_handle_secs,
         initial_connect_secs: e.initial_connect_secs,
         smoothing: e.smoothing,
+        hold_early: e.hold_early,
+        window_percent: e.window_percent,
     };
     c.organization = t.organization.clone();
     c.enabled = t.enabled.unwrap_or(true);
@@ -1287,6 +1296,22 @@ numbers = ["+15550001000"]
         ] {
             assert!(k.iter().any(|x| x == want), "{want} not in {k:?}");
         }
+    }
+
+    #[test]
+    fn hold_early_and_its_window_are_read_and_checked() {
+        let on = format!("{BASE}\n[call_targets.ecbt]\nhold_early = true\nwindow_percent = 25\n");
+        let c = Config::parse(&on).unwrap_or_else(|e| panic!("{e:?}"));
+        let e = &c.call_targets[0].callback.ecbt;
+        assert!(e.hold_early);
+        assert_eq!(e.window_percent, 25.0);
+        let default = Config::parse(BASE).unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(
+            !default.call_targets[0].callback.ecbt.hold_early,
+            "off by default"
+        );
+        let bad = on.replace("window_percent = 25", "window_percent = 120");
+        assert_eq!(keys(&bad), ["call_targets[0].ecbt.window_percent"]);
     }
 
     #[test]

@@ -54,6 +54,12 @@ pub struct EcbtSettings {
     pub initial_connect_secs: f64,
     /// EWMA weight of a new sample, `0 < α <= 1`.
     pub smoothing: f64,
+    /// Hold a callback whose turn comes before its quote's window until the window opens
+    /// (see [`launch_window_opens`]): the quote comes true at the cost of idle slot time.
+    pub hold_early: bool,
+    /// The window around the quote, in percent of the quoted wait (at least the call
+    /// target's `punctual_within_secs` either way).
+    pub window_percent: f64,
 }
 
 impl Default for EcbtSettings {
@@ -62,8 +68,27 @@ impl Default for EcbtSettings {
             initial_handle_secs: 300.0,
             initial_connect_secs: 30.0,
             smoothing: 0.2,
+            hold_early: false,
+            window_percent: 20.0,
         }
     }
+}
+
+/// When the window of a quote opens for the launch: `estimated_for` less the window's half
+/// width (`max(punctual_within_secs, window_percent × quoted wait)`), less the agent leg's
+/// connect time `C` when the agent is called first (the quote is when the customer is
+/// called, `C` after the launch).
+pub fn launch_window_opens(
+    requested_at: DateTime<Utc>,
+    estimated_for: DateTime<Utc>,
+    punctual_within_secs: u64,
+    lead_secs: f64,
+    s: &EcbtSettings,
+) -> DateTime<Utc> {
+    let wait = (estimated_for - requested_at).num_milliseconds().max(0) as f64 / 1000.0;
+    let half = (wait * s.window_percent / 100.0).max(punctual_within_secs as f64);
+    let early_ms = ((half + lead_secs.max(0.0)) * 1000.0).min(MAX_SAMPLE_SECS * 1000.0);
+    estimated_for - chrono::Duration::milliseconds(early_ms as i64)
 }
 
 /// The learned state; persisted so a restart keeps what was learned.

@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{class, lane, secs, Engine, EngineError, Lane, Write};
+use super::{class, lane, secs, Engine, EngineError, Lane, TargetState, Write};
 use crate::callback::attempt::{self, AttemptReport, Party};
-use crate::callback::ecbt::Estimator;
+use crate::callback::ecbt::{launch_window_opens, Estimator};
 use crate::callback::model::{
     AttemptResult, Callback, CallbackId, FirstParty, Punctuality, Status,
 };
@@ -17,6 +17,11 @@ pub const ACCURACY_FLOOR_SECS: f64 = 60.0;
 
 /// Decimal places kept in `estimatePercentAccuracy` (Mindful's example: `0.85111`).
 const ACCURACY_DECIMALS: i32 = 5;
+
+/// With `ecbt.hold_early`: the queued callbacks looked at, from the head, for one whose
+/// window is open (a retry, or a later callback quoted sooner), so a launch decision stays
+/// bounded however long the queue.
+const HOLD_SCAN: usize = 32;
 
 /// A callback released for dialling: everything the dialler needs.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -139,13 +144,55 @@ impl Engine {
         if t.in_progress.len() >= s.pacing as usize || t.next_launch.is_some_and(|at| at > now) {
             return None;
         }
-        let (&(class, _), id) = t.ready.first_key_value()?;
-        // Scheduled first attempts go at their slot; the rest only while open.
-        if class == 0 || s.hours.is_open(now) {
-            Some(id.clone())
-        } else {
-            None
+        for (&(class, _), id) in t.ready.iter().take(HOLD_SCAN) {
+            // Scheduled first attempts go at their slot; the rest only while open.
+            if class != 0 && !s.hours.is_open(now) {
+                return None;
+            }
+            if self.held_until(t, id).is_none_or(|at| at <= now) {
+                return Some(id.clone());
+            }
         }
+        None
+    }
+
+    /// With `ecbt.hold_early`: when an ASAP callback's first attempt may launch at the
+    /// earliest (its quote's window opens). `None`: whenever its turn comes.
+    fn held_until(&self, t: &TargetState, id: &str) -> Option<DateTime<Utc>> {
+        let s = &t.cfg.settings;
+        let cb = self.callbacks.get(id)?;
+        if !s.ecbt.hold_early
+            || cb.attempts > 0
+            || cb.punctuality.is_some()
+            || lane(cb) != Lane::Fifo
+        {
+            return None;
+        }
+        let lead = if s.first_party == FirstParty::Agent {
+            t.estimator.connect_secs
+        } else {
+            0.0
+        };
+        Some(launch_window_opens(
+            cb.requested_at,
+            cb.estimated_for,
+            s.punctual_within_secs,
+            lead,
+            &s.ecbt,
+        ))
+    }
+
+    /// The earliest moment a held callback of a target with a free slot may launch.
+    fn next_release_of_held(&self, now: DateTime<Utc>, t: &TargetState) -> Option<DateTime<Utc>> {
+        if !t.cfg.settings.ecbt.hold_early {
+            return None;
+        }
+        t.ready
+            .values()
+            .take(HOLD_SCAN)
+            .filter_map(|id| self.held_until(t, id))
+            .filter(|at| *at > now)
+            .min()
     }
 
     fn launch(&mut self, now: DateTime<Utc>, id: &str) -> Option<Launch> {
@@ -225,6 +272,11 @@ impl Engine {
             if let Some(at) = t.next_launch.filter(|at| *at > now && free) {
                 if !t.ready.is_empty() {
                     // Launches paced per second: the next one is due then.
+                    earliest(at);
+                }
+            }
+            if free && t.next_launch.is_none_or(|at| at <= now) {
+                if let Some(at) = self.next_release_of_held(now, t) {
                     earliest(at);
                 }
             }

@@ -1282,3 +1282,111 @@ fn a_leader_again_keeps_its_own_calls_in_progress() {
         "both slots still its own"
     );
 }
+
+/// Pacing 1, quotes of 300 s per callback ahead, a 60 s tolerance, `ecbt.hold_early`.
+fn holding(first_party: FirstParty) -> Engine {
+    let mut s = settings();
+    s.pacing = 1;
+    s.punctual_within_secs = 60;
+    s.first_party = first_party;
+    s.ecbt.hold_early = true;
+    engine(s)
+}
+
+#[test]
+fn hold_early_keeps_a_callback_whose_turn_comes_early_until_its_window_opens() {
+    let mut e = holding(FirstParty::Customer);
+    let a = e.handle_register(t0(), req(&num(1))).unwrap().callback;
+    let b = e.handle_register(t0(), req(&num(2))).unwrap().callback;
+    assert_eq!(b.ecbt_secs, 300);
+    assert_eq!(
+        launches(&mut e, t0()).len(),
+        1,
+        "A's window is open at once"
+    );
+    // A ends after 100 s; B's window (300 s ± max(60 s, 20 % of 300 s)) opens at 240 s.
+    let t1 = t0() + Duration::seconds(100);
+    e.handle_attempt_ended(t1, &a.id, AttemptResult::Completed)
+        .unwrap();
+    assert!(launches(&mut e, t1).is_empty(), "B is held");
+    let opens = t0() + Duration::seconds(240);
+    assert_eq!(
+        e.poll_timeout(t1),
+        Some(opens),
+        "the engine wakes when it opens"
+    );
+    assert!(launches(&mut e, opens - Duration::seconds(1)).is_empty());
+    let l = launches(&mut e, opens);
+    assert_eq!(l.len(), 1);
+    assert_eq!(l[0].callback_id, b.id);
+    let p = writes(&mut e)
+        .iter()
+        .find_map(|w| match w {
+            Write::Callback(c) if c.id == b.id && c.status == Status::InProgress => c.punctuality,
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(p.punctuality_secs, -60);
+    assert!(p.was_punctual, "launched inside the window");
+}
+
+#[test]
+fn hold_early_lets_a_retry_pass_a_held_callback() {
+    let mut s = settings();
+    s.pacing = 1;
+    s.punctual_within_secs = 60;
+    s.ecbt.hold_early = true;
+    s.retry.busy = Retry {
+        attempts: 3,
+        delay_secs: 60,
+    };
+    let mut e = engine(s);
+    let a = e.handle_register(t0(), req(&num(1))).unwrap().callback;
+    let b = e.handle_register(t0(), req(&num(2))).unwrap().callback;
+    launches(&mut e, t0());
+    // A is busy after 10 s: its retry is due at 70 s and is not held (its quote was
+    // kept on its first launch); B is held until 240 s. The retry goes first.
+    let t1 = t0() + Duration::seconds(10);
+    e.handle_attempt_ended(t1, &a.id, AttemptResult::Busy)
+        .unwrap();
+    assert!(launches(&mut e, t1).is_empty());
+    let due = t0() + Duration::seconds(70);
+    assert_eq!(e.poll_timeout(t1), Some(due));
+    let l = launches(&mut e, due);
+    assert_eq!(l.len(), 1);
+    assert_eq!(l[0].callback_id, a.id, "the retry passes the held callback");
+    e.handle_attempt_ended(due + Duration::seconds(5), &a.id, AttemptResult::Completed)
+        .unwrap();
+    let opens = t0() + Duration::seconds(240);
+    assert_eq!(e.poll_timeout(due + Duration::seconds(5)), Some(opens));
+    assert_eq!(launches(&mut e, opens)[0].callback_id, b.id);
+}
+
+#[test]
+fn hold_early_counts_the_agent_legs_connect_time_when_the_agent_goes_first() {
+    let mut e = holding(FirstParty::Agent);
+    let a = e.handle_register(t0(), req(&num(1))).unwrap().callback;
+    let b = e.handle_register(t0(), req(&num(2))).unwrap().callback;
+    // The quote is when the customer is called: 300 s of wait + C (30 s).
+    assert_eq!(b.ecbt_secs, 330);
+    launches(&mut e, t0());
+    let t1 = t0() + Duration::seconds(100);
+    e.handle_attempt_ended(t1, &a.id, AttemptResult::Completed)
+        .unwrap();
+    // Opens at 330 − max(60, 66) − 30 = 234 s.
+    assert_eq!(e.poll_timeout(t1), Some(t0() + Duration::seconds(234)));
+}
+
+#[test]
+fn without_hold_early_an_early_turn_launches_at_once() {
+    let mut s = settings();
+    s.pacing = 1;
+    let mut e = engine(s);
+    let a = e.handle_register(t0(), req(&num(1))).unwrap().callback;
+    e.handle_register(t0(), req(&num(2))).unwrap();
+    launches(&mut e, t0());
+    let t1 = t0() + Duration::seconds(100);
+    e.handle_attempt_ended(t1, &a.id, AttemptResult::Completed)
+        .unwrap();
+    assert_eq!(launches(&mut e, t1).len(), 1);
+}
