@@ -32,6 +32,8 @@
 #   AGENTS (9)  HANDLE_MEAN_S (360)  HANDLE_SIGMA (0.5)  CONNECT_S ("5,20")  CC_MODE (queue|busy)
 #   CALLBACK_SHARE (0.4)  API_SHARE (0.3)  NO_ANSWER (0.10)  BUSY (0.05)  RING_S ("5,20")
 #   PACING (2 per call target)  MIN_DELAY_S (60)  PUNCTUAL_S (120)  SEED (13)
+#   HOLD_EARLY (0; 1: holdless's ecbt.hold_early, a callback whose turn comes early waits
+#   for its quote's window)
 #   DRAIN_MAX_S (real seconds after the last arrival, default 120)
 #   SIM_CHECK_ONLY=1 write the configuration and check it, then stop
 #   OUT              work dir (default: a new /tmp/holdless-sim.XXXXXX)
@@ -58,7 +60,7 @@ fi
 : "${BASE_RATE:=1.05}" "${AGENTS:=9}" "${HANDLE_MEAN_S:=360}" "${HANDLE_SIGMA:=0.5}"
 : "${CONNECT_S:=5,20}" "${CC_MODE:=queue}" "${CALLBACK_SHARE:=0.4}" "${API_SHARE:=0.3}"
 : "${NO_ANSWER:=0.10}" "${BUSY:=0.05}" "${RING_S:=5,20}" "${PACING:=2}" "${MIN_DELAY_S:=60}"
-: "${PUNCTUAL_S:=120}" "${SEED:=13}"
+: "${PUNCTUAL_S:=120}" "${SEED:=13}" "${HOLD_EARLY:=0}"
 
 source "$REPO_ROOT/sip-tests/lib.sh" >/dev/null  # holdless_bin; its WORK is not used
 rm -rf "$WORK"
@@ -95,6 +97,7 @@ prompts = "$REPO_ROOT/configs/prompts"
 initial_handle_secs = $(sf 420)
 initial_connect_secs = $(sf 30)
 smoothing = 0.2
+hold_early = $([ "$HOLD_EARLY" = 1 ] && echo true || echo false)
 
 [call_targets.dialler]
 customer_ring_timeout_secs = $(si 60)
