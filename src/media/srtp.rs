@@ -175,13 +175,35 @@ impl SrtpLeg {
     fn transform(&mut self, way: Way, rtcp: bool, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
         let out = match (way, rtcp) {
             (Way::Unprotect, false) => self.inbound.decrypt_rtp(packet),
-            (Way::Protect, false) => self.outbound.encrypt_rtp(packet),
+            (Way::Protect, false) => {
+                let header = rtp_header(packet)?;
+                self.outbound.encrypt_rtp_with_header(packet, &header)
+            }
             (Way::Unprotect, true) => self.inbound.decrypt_rtcp(packet),
             (Way::Protect, true) => self.outbound.encrypt_rtcp(packet),
         };
         out.map(|b| b.to_vec())
             .map_err(|e| SrtpError(e.to_string()))
     }
+}
+
+/// The RTP header of a packet to protect, refused unless it prints back to exactly the bytes
+/// it was read from: the cipher starts at the printed size, so a header that prints longer
+/// (a malformed extension) would run past the packet, and one that prints shorter would
+/// encrypt part of the header.
+fn rtp_header(packet: &[u8]) -> Result<rtc_rtp::header::Header, SrtpError> {
+    use rtc_shared::marshal::{MarshalSize, Unmarshal};
+    let mut rest = packet;
+    let header = rtc_rtp::header::Header::unmarshal(&mut rest)
+        .map_err(|e| SrtpError(format!("RTP header: {e}")))?;
+    let read = packet.len() - rest.len();
+    if header.marshal_size() != read {
+        return Err(SrtpError(format!(
+            "RTP header of {read} bytes prints as {}",
+            header.marshal_size()
+        )));
+    }
+    Ok(header)
 }
 
 /// Which way a packet goes through a leg.
