@@ -21,11 +21,12 @@
 # end of the warm-up (WARMUP s) and the end of the load, file descriptors not back to where
 # they were, and calls, transactions, media sessions or callbacks left after the drain.
 #
-# The default rates are about 60 % of what this 2-core box sustains with every flow at once
-# beside its load generators (each flow alone goes much further: see the README).
+# The default rates are 60 % of the mix's capacity on this 2-core box beside its load
+# generators, measured by soak-capacity.sh (the mix at 4x its base rates of bridged 10/s,
+# menu 3/s, API 3/s, polls 30/s passed; at 5x an attempt failed): 2.4x the base.
 #
 # usage: sip-tests/load/soak.sh [SECS=600]
-# Environment: BRIDGE_CPS (10), MENU_CPS (3), API_REG (3), API_POLL (30), BAD_SIP (20),
+# Environment: BRIDGE_CPS (24), MENU_CPS (7), API_REG (7), API_POLL (72), BAD_SIP (20),
 #   BAD_API (5), WARMUP (SECS/3), RSS_BOUND_MB (16), DRAIN_MAX (180), HOLDLESS_BIN,
 #   RUST_LOG (warn). Everything is on 127.0.0.0/8; every SIPp has -m and timeout(1); every
 #   process started here is stopped by PID. Results: $WORK (printed at the end).
@@ -38,10 +39,10 @@ LOAD=$SIPT_DIR/load
 PY="python3 $LOAD/soak.py"
 
 SECS=${1:-600}
-BRIDGE_CPS=${BRIDGE_CPS:-10}
-MENU_CPS=${MENU_CPS:-3}
-API_REG=${API_REG:-3}
-API_POLL=${API_POLL:-30}
+BRIDGE_CPS=${BRIDGE_CPS:-24}
+MENU_CPS=${MENU_CPS:-7}
+API_REG=${API_REG:-7}
+API_POLL=${API_POLL:-72}
 BAD_SIP=${BAD_SIP:-20}
 BAD_API=${BAD_API:-5}
 WARMUP=${WARMUP:-$((SECS / 3))}

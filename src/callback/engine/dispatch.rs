@@ -157,15 +157,16 @@ impl Engine {
     }
 
     /// With `ecbt.hold_early`: when an ASAP callback's first attempt may launch at the
-    /// earliest (its quote's window opens). `None`: whenever its turn comes.
+    /// earliest (its quote's window opens). `None`: whenever its turn comes, which is also
+    /// the case while more than `pacing` callbacks are waiting: holding a backlog would
+    /// idle slots it needs, lengthen the queue and the next quotes, and feed on itself.
     fn held_until(&self, t: &TargetState, id: &str) -> Option<DateTime<Utc>> {
         let s = &t.cfg.settings;
+        if !s.ecbt.hold_early || t.ready.len() > s.pacing as usize {
+            return None;
+        }
         let cb = self.callbacks.get(id)?;
-        if !s.ecbt.hold_early
-            || cb.attempts > 0
-            || cb.punctuality.is_some()
-            || lane(cb) != Lane::Fifo
-        {
+        if cb.attempts > 0 || cb.punctuality.is_some() || lane(cb) != Lane::Fifo {
             return None;
         }
         let lead = if s.first_party == FirstParty::Agent {

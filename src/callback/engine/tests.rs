@@ -1390,3 +1390,18 @@ fn without_hold_early_an_early_turn_launches_at_once() {
         .unwrap();
     assert_eq!(launches(&mut e, t1).len(), 1);
 }
+
+#[test]
+fn hold_early_does_not_hold_a_backlog() {
+    let mut e = holding(FirstParty::Customer);
+    let a = e.handle_register(t0(), req(&num(1))).unwrap().callback;
+    for i in 2..=4 {
+        e.handle_register(t0(), req(&num(i))).unwrap();
+    }
+    launches(&mut e, t0());
+    // Three wait behind A with pacing 1: a backlog, so the next goes as soon as A ends.
+    let t1 = t0() + Duration::seconds(100);
+    e.handle_attempt_ended(t1, &a.id, AttemptResult::Completed)
+        .unwrap();
+    assert_eq!(launches(&mut e, t1).len(), 1, "not held");
+}
