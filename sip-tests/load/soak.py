@@ -336,6 +336,12 @@ def verdict(work, warmup, bound_mb, fd0):
     good = sum(v for k, v in att.items() if 'result="completed"' in k or "successful" in k)
     line(total_att > 0 and good == total_att, "callbacks",
          f"registrations {json.dumps(regs)}; {total_att:.0f} attempts: {json.dumps(att)}")
+    # Every menu caller pressed 1 and heard the goodbye: each must have registered (a key
+    # holdless missed would end in the same goodbye and BYE, and SIPp would count it ok).
+    _, menu_ok = sipp_failed(os.path.join(work, "menu-uac_stat.csv"))
+    menu_regs = sum(v for k, v in regs.items() if 'call_target="billing"' in k and 'outcome="registered"' in k)
+    line(menu_ok is not None and menu_regs == menu_ok, "menu-registrations",
+         f"{menu_ok} menu callers completed, {menu_regs:.0f} callbacks registered through the menu")
     if len(during) > 1 and "cpu_ticks" in during[0]:
         hz = os.sysconf("SC_CLK_TCK")
         span = during[-1]["t"] - during[0]["t"]
