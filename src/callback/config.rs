@@ -40,6 +40,9 @@ pub const PLACEHOLDERS: [&str; 6] = ["when", "wait", "minutes", "seconds", "time
 fn yes() -> bool {
     true
 }
+/// Most gap spreads (`ecbt.margin`) a quote may add: beyond it a quote is no estimate.
+const MAX_MARGIN: f64 = 5.0;
+
 fn d_max_ecbt() -> u64 {
     3600
 }
@@ -210,6 +213,7 @@ pub(crate) struct RawEcbt {
     smoothing: f64,
     hold_early: bool,
     window_percent: f64,
+    margin: f64,
 }
 
 impl Default for RawEcbt {
@@ -221,6 +225,7 @@ impl Default for RawEcbt {
             smoothing: d.smoothing,
             hold_early: d.hold_early,
             window_percent: d.window_percent,
+            margin: d.margin,
         }
     }
 }
@@ -873,12 +878,19 @@ fn target(s: &mut Sink, key: &str, t: &RawCallTarget, orgs: &HashSet<&str>) -> C
     if !(e.window_percent.is_finite() && (0.0..=100.0).contains(&e.window_percent)) {
         s.err(format!("{key}.ecbt.window_percent"), "must be 0-100");
     }
+    if !(e.margin.is_finite() && (0.0..=MAX_MARGIN).contains(&e.margin)) {
+        s.err(
+            format!("{key}.ecbt.margin"),
+            format!("must be 0-{MAX_MARGIN}"),
+        );
+    }
     c.ecbt = EcbtSettings {
         initial_handle_secs: e.initial_handle_secs,
         initial_connect_secs: e.initial_connect_secs,
         smoothing: e.smoothing,
         hold_early: e.hold_early,
         window_percent: e.window_percent,
+        margin: e.margin,
     };
     c.organization = t.organization.clone();
     c.enabled = t.enabled.unwrap_or(true);
@@ -1312,6 +1324,14 @@ numbers = ["+15550001000"]
         );
         let bad = on.replace("window_percent = 25", "window_percent = 120");
         assert_eq!(keys(&bad), ["call_targets[0].ecbt.window_percent"]);
+        assert_eq!(default.call_targets[0].callback.ecbt.margin, 0.0);
+        let m = format!("{on}margin = 1.5\n");
+        let c = Config::parse(&m).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(c.call_targets[0].callback.ecbt.margin, 1.5);
+        assert_eq!(
+            keys(&m.replace("margin = 1.5", "margin = -1")),
+            ["call_targets[0].ecbt.margin"]
+        );
     }
 
     #[test]

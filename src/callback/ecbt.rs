@@ -14,15 +14,28 @@
 //! * `C`, the **agent-leg connect time**: launch → the agent leg answers. Starts at
 //!   `ecbt.initial_connect_secs`.
 //!
+//! The estimator also keeps `Q`, the EWMA of the squared release gaps, for two figures:
+//!
+//! * `R`, the **first release**: a callback registered while every slot is busy arrives at a
+//!   random moment of a gap, so its first release comes on average after the mean residual
+//!   gap `E[g²] / 2E[g]` = `Q / 2G` (renewal theory's inspection paradox), not after a whole
+//!   `G`: the attempts in progress are already part-way through. Kept within `G/4 … 2G`.
+//! * `σ`, the **spread of a gap**: `√(Q − G²)`; `k` gaps spread by about `σ√k`.
+//!
 //! For a callback with `A` callbacks ahead of it in its call target's queue (waiting ASAP
 //! callbacks before it, plus scheduled ones due before it) and `I` callbacks in progress:
 //!
 //! ```text
 //! k    = max(I + A + 1 − P, A, 0)       launches to wait for before it can launch
-//! wait = max(min_delay, k × G)
+//! q    = R + (k − 1) × G                every slot busy (I ≥ P), k ≥ 1, gaps measured
+//! q    = k × G                          otherwise (the queue is not moving, or G is H / P)
+//! wait = max(min_delay, q + m × σ√k)    m = ecbt.margin (0: the mean wait)
 //! ECBT = wait                      (first party: customer — the customer is called at launch)
 //! ECBT = wait + C                  (first party: agent — the customer is called once an agent answers)
 //! ```
+//!
+//! A margin `m > 0` quotes above the mean wait, so fewer launches come after the quote's
+//! window; with `hold_early` the launches that come before it wait for it.
 //!
 //! `k` is at least `A`: a callback queued ahead is, by being queued, not in a free slot (the
 //! dialler is not attached, the call target is closed, or it is not due yet), so the queue
@@ -60,6 +73,8 @@ pub struct EcbtSettings {
     /// The window around the quote, in percent of the quoted wait (at least the call
     /// target's `punctual_within_secs` either way).
     pub window_percent: f64,
+    /// Gaps' spreads (`σ√k`) added to the quote: 0 quotes the mean wait.
+    pub margin: f64,
 }
 
 impl Default for EcbtSettings {
@@ -70,6 +85,7 @@ impl Default for EcbtSettings {
             smoothing: 0.2,
             hold_early: false,
             window_percent: 20.0,
+            margin: 0.0,
         }
     }
 }
@@ -106,6 +122,10 @@ pub struct Estimator {
     pub connect_samples: u64,
     /// Gap samples seen.
     pub gap_samples: u32,
+    /// `Q`, the EWMA of the squared gaps, seconds² (0 in a state saved before it existed:
+    /// then `R` is `G` and `σ` 0, the estimate as it was).
+    #[serde(default)]
+    pub gap_sq_secs: f64,
     /// Last slot release while every slot was busy (start of the next gap).
     pub last_saturated_release: Option<DateTime<Utc>>,
 }
@@ -135,6 +155,7 @@ impl Estimator {
             hold_samples: 0,
             connect_samples: 0,
             gap_samples: 0,
+            gap_sq_secs: 0.0,
             last_saturated_release: None,
         }
     }
@@ -148,14 +169,44 @@ impl Estimator {
         }
     }
 
-    /// The ECBT in whole seconds (rounded up).
-    pub fn estimate(&self, load: Load) -> u64 {
+    /// Whether the measured gaps (`G`, `Q`) are in use.
+    fn gaps_measured(&self) -> bool {
+        self.gap_samples >= MIN_GAP_SAMPLES && self.gap_sq_secs > 0.0
+    }
+
+    /// `R`: seconds from a random moment with every slot busy to the next release.
+    pub fn first_release_secs(&self, pacing: u64) -> f64 {
+        let g = self.interval_secs(pacing);
+        if !self.gaps_measured() || g <= 0.0 {
+            return g;
+        }
+        (self.gap_sq_secs / (2.0 * g)).clamp(g / 4.0, 2.0 * g)
+    }
+
+    /// `σ`: the standard deviation of a release gap, seconds (0 before gaps are measured).
+    pub fn gap_spread_secs(&self) -> f64 {
+        if !self.gaps_measured() {
+            return 0.0;
+        }
+        (self.gap_sq_secs - self.gap_secs * self.gap_secs)
+            .max(0.0)
+            .sqrt()
+    }
+
+    /// The ECBT in whole seconds (rounded up), quoting `margin` spreads above the mean.
+    pub fn estimate(&self, load: Load, margin: f64) -> u64 {
+        let pacing = load.pacing.max(1);
         let slots_busy = load.in_progress + load.ahead + 1;
         // Queued callbacks are not in free slots: never fewer launches than callbacks ahead.
-        let k = slots_busy
-            .saturating_sub(load.pacing.max(1))
-            .max(load.ahead);
-        let wait = (k as f64 * self.interval_secs(load.pacing)).max(load.min_delay_secs as f64);
+        let k = slots_busy.saturating_sub(pacing).max(load.ahead);
+        let g = self.interval_secs(pacing);
+        let queue = if k >= 1 && load.in_progress >= pacing {
+            self.first_release_secs(pacing) + (k - 1) as f64 * g
+        } else {
+            k as f64 * g
+        };
+        let spread = margin.max(0.0) * self.gap_spread_secs() * (k as f64).sqrt();
+        let wait = (queue + spread).max(load.min_delay_secs as f64);
         let ecbt = if load.agent_first {
             wait + self.connect_secs
         } else {
@@ -192,10 +243,13 @@ impl Estimator {
         if let Some(prev) = self.last_saturated_release {
             let gap = (now - prev).num_milliseconds() as f64 / 1000.0;
             if let Some(v) = sample(gap) {
-                self.gap_secs = if self.gap_samples == 0 {
-                    v
+                (self.gap_secs, self.gap_sq_secs) = if self.gap_samples == 0 {
+                    (v, v * v)
                 } else {
-                    ewma(self.gap_secs, v, s.smoothing)
+                    (
+                        ewma(self.gap_secs, v, s.smoothing),
+                        ewma(self.gap_sq_secs, v * v, s.smoothing),
+                    )
                 };
                 self.gap_samples = self.gap_samples.saturating_add(1);
             }
@@ -230,26 +284,26 @@ mod tests {
     #[test]
     fn free_slots_mean_no_wait_for_the_head_of_the_queue_only() {
         let e = Estimator::new(&EcbtSettings::default());
-        assert_eq!(e.estimate(load(0, 0, 5)), 0);
-        assert_eq!(e.estimate(load(0, 4, 5)), 0);
+        assert_eq!(e.estimate(load(0, 0, 5), 0.0), 0);
+        assert_eq!(e.estimate(load(0, 4, 5), 0.0), 0);
         // Three queued ahead despite free slots: they are not moving faster than one launch
         // per G = H / P = 60 s (this was 0 before).
-        assert_eq!(e.estimate(load(3, 1, 5)), 180);
+        assert_eq!(e.estimate(load(3, 1, 5), 0.0), 180);
         // Minimum delay is a floor.
         let mut l = load(0, 0, 5);
         l.min_delay_secs = 90;
-        assert_eq!(e.estimate(l), 90);
+        assert_eq!(e.estimate(l, 0.0), 90);
     }
 
     #[test]
     fn queue_beyond_pacing_waits_hold_time_over_pacing_per_callback() {
         // H = 300 s, P = 5 → one launch every 60 s.
         let e = Estimator::new(&EcbtSettings::default());
-        assert_eq!(e.estimate(load(0, 5, 5)), 60);
-        assert_eq!(e.estimate(load(4, 5, 5)), 300);
+        assert_eq!(e.estimate(load(0, 5, 5), 0.0), 60);
+        assert_eq!(e.estimate(load(4, 5, 5), 0.0), 300);
         // Nine queued and none in progress: the queue is not moving; the tenth waits nine
         // launches (this was 300 s, as if five of the nine were being dialled).
-        assert_eq!(e.estimate(load(9, 0, 5)), 540);
+        assert_eq!(e.estimate(load(9, 0, 5), 0.0), 540);
     }
 
     #[test]
@@ -257,7 +311,7 @@ mod tests {
         let e = Estimator::new(&EcbtSettings::default());
         let mut l = load(0, 5, 5);
         l.agent_first = true;
-        assert_eq!(e.estimate(l), 60 + 30);
+        assert_eq!(e.estimate(l, 0.0), 60 + 30);
     }
 
     #[test]
@@ -292,11 +346,80 @@ mod tests {
         }
         assert_eq!(e.gap_samples, MIN_GAP_SAMPLES);
         assert_eq!(e.interval_secs(5), 20.0);
-        assert_eq!(e.estimate(load(2, 5, 5)), 60);
+        // Every slot busy: the first release half a (constant) gap away, then two gaps.
+        assert_eq!(e.estimate(load(2, 5, 5), 0.0), 10 + 40);
         // A release with a free slot breaks the chain: no gap spans idle time.
         e.on_released(t0 + Duration::seconds(500), 300.0, false, &s);
         assert_eq!(e.last_saturated_release, None);
         e.on_released(t0 + Duration::seconds(900), 300.0, true, &s);
         assert_eq!(e.gap_samples, MIN_GAP_SAMPLES);
+    }
+
+    /// Saturated releases at `gaps` (seconds apart) after one that starts the chain.
+    fn fed(gaps: &[i64], s: &EcbtSettings) -> Estimator {
+        let mut e = Estimator::new(s);
+        let mut t = DateTime::<Utc>::UNIX_EPOCH;
+        e.on_released(t, 300.0, true, s);
+        for g in gaps {
+            t += Duration::seconds(*g);
+            e.on_released(t, 300.0, true, s);
+        }
+        e
+    }
+
+    #[test]
+    fn the_first_release_is_the_mean_residual_gap_and_the_margin_adds_spreads() {
+        let s = EcbtSettings {
+            smoothing: 0.5,
+            ..EcbtSettings::default()
+        };
+        // Constant gaps: nothing spreads, the first release comes half a gap after a random
+        // moment.
+        let e = fed(&[60; 8], &s);
+        assert_eq!((e.gap_secs, e.gap_spread_secs()), (60.0, 0.0));
+        assert_eq!(e.first_release_secs(2), 30.0);
+        assert_eq!(e.estimate(load(3, 2, 2), 0.0), 30 + 3 * 60);
+        assert_eq!(e.estimate(load(3, 2, 2), 2.0), 30 + 3 * 60);
+        // Gaps of 20 and 100 s: a random moment more likely falls in a long one, so the
+        // first release comes after more than half the mean gap.
+        let slow = EcbtSettings {
+            smoothing: 0.1,
+            ..s
+        };
+        let e = fed(&[20, 100].repeat(20), &slow);
+        let (g, q) = (e.gap_secs, e.gap_sq_secs);
+        assert!((55.0..=75.0).contains(&g), "G {g}");
+        let r = e.first_release_secs(2);
+        assert_eq!(r, q / (2.0 * g));
+        assert!(r > g / 2.0 + 8.0, "R {r} for G {g}");
+        let sigma = e.gap_spread_secs();
+        assert!((30.0..=50.0).contains(&sigma), "σ {sigma}");
+        // k = 4 launches to wait for: R + 3 G, and with a margin of 1, one σ√4 more.
+        let mean = e.estimate(load(3, 2, 2), 0.0);
+        assert_eq!(mean, (r + 3.0 * g).ceil() as u64);
+        assert_eq!(
+            e.estimate(load(3, 2, 2), 1.0),
+            (r + 3.0 * g + 2.0 * sigma).ceil() as u64
+        );
+    }
+
+    #[test]
+    fn a_queue_that_is_not_moving_is_charged_whole_gaps() {
+        let s = EcbtSettings::default();
+        let e = fed(&[20, 100, 20, 100, 20, 100], &s);
+        let g = e.gap_secs;
+        // One slot of two busy, three queued ahead: they are not being launched (closed,
+        // not due), so no release is under way to be part-way through.
+        assert_eq!(e.estimate(load(3, 1, 2), 0.0), (3.0 * g).ceil() as u64);
+    }
+
+    #[test]
+    fn a_state_saved_before_the_squared_gaps_estimates_as_before() {
+        let json = r#"{"hold_secs":300.0,"connect_secs":30.0,"gap_secs":40.0,
+            "hold_samples":9,"connect_samples":0,"gap_samples":8,"last_saturated_release":null}"#;
+        let e: Estimator = serde_json::from_str(json).unwrap();
+        assert_eq!(e.gap_sq_secs, 0.0);
+        assert_eq!(e.first_release_secs(2), 40.0);
+        assert_eq!(e.estimate(load(2, 2, 2), 1.0), 3 * 40);
     }
 }

@@ -264,7 +264,8 @@ impl TargetState {
     /// ECBT of a FIFO callback with `ahead` FIFO callbacks before it: scheduled callbacks
     /// whose slot comes before its estimated launch are counted ahead too (one pass).
     fn ecbt(&self, now: DateTime<Utc>, ahead: u64) -> u64 {
-        let first = self.estimator.estimate(self.load(ahead));
+        let margin = self.cfg.settings.ecbt.margin;
+        let first = self.estimator.estimate(self.load(ahead), margin);
         let horizon = (now + secs(first)).timestamp();
         let sched: u64 = self
             .booked
@@ -274,7 +275,7 @@ impl TargetState {
         if sched == 0 {
             first
         } else {
-            self.estimator.estimate(self.load(ahead + sched))
+            self.estimator.estimate(self.load(ahead + sched), margin)
         }
     }
 }
@@ -650,7 +651,7 @@ impl Engine {
         let mut load = t.load(t.waitlisted);
         load.in_progress = 0;
         load.min_delay_secs = 0;
-        let queue = t.estimator.estimate(load);
+        let queue = t.estimator.estimate(load, s.ecbt.margin);
         let until_due = u64::try_from((due - now).num_seconds()).unwrap_or(0);
         AsapPlan::NextDay {
             ecbt: until_due + queue,
