@@ -35,10 +35,11 @@
 #   HOLD_EARLY (0; 1: holdless's ecbt.hold_early, a callback whose turn comes early waits
 #   for its quote's window)
 #   MARGIN (0)       holdless's ecbt.margin: gap spreads (σ√k) added to each quote
+#   ADAPTIVE (0)     1: holdless's ecbt.adaptive (G's weight from the tracking signal)
 #   DRAIN_MAX_S (real seconds after the last arrival, default 120)
 #   SIM_CHECK_ONLY=1 write the configuration and check it, then stop
 #   OUT              work dir (default: a new /tmp/holdless-sim.XXXXXX)
-#   LANE (0)         0-3: addresses +10 x LANE, ports +100 x LANE, so lanes run at once
+#   LANE (0)         0-5: addresses +10 x LANE, ports +100 x LANE, so lanes run at once
 # Addresses (LANE 0): holdless 127.0.0.61 (SIP 5360, HTTP 8360, media 41000-41999); callers
 # 127.0.0.62:5362, customers' phones 127.0.0.63:5363, contact center 127.0.0.64:5364 (RTP
 # sent to them lands in an unread socket on port 5370). Everything bounded by timeout(1).
@@ -62,7 +63,7 @@ fi
 : "${BASE_RATE:=1.05}" "${AGENTS:=9}" "${HANDLE_MEAN_S:=360}" "${HANDLE_SIGMA:=0.5}"
 : "${CONNECT_S:=5,20}" "${CC_MODE:=queue}" "${CALLBACK_SHARE:=0.4}" "${API_SHARE:=0.3}"
 : "${NO_ANSWER:=0.10}" "${BUSY:=0.05}" "${RING_S:=5,20}" "${PACING:=2}" "${MIN_DELAY_S:=60}"
-: "${PUNCTUAL_S:=120}" "${SEED:=13}" "${HOLD_EARLY:=0}" "${MARGIN:=0}"
+: "${PUNCTUAL_S:=120}" "${SEED:=13}" "${HOLD_EARLY:=0}" "${MARGIN:=0}" "${ADAPTIVE:=0}"
 
 source "$REPO_ROOT/sip-tests/lib.sh" >/dev/null  # holdless_bin; its WORK is not used
 rm -rf "$WORK"
@@ -71,10 +72,10 @@ OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/holdless-sim.XXXXXX")}
 mkdir -p "$OUT"
 echo "sim: work dir $OUT"
 
-# LANE n (0-3) moves every address up by 10n and every port by 100n (media by 1000n), so
+# LANE n (0-5) moves every address up by 10n and every port by 100n (media by 1000n), so
 # runs in different lanes can go on at once.
 LANE=${LANE:-0}
-case "$LANE" in [0-3]) ;; *) echo "sim: LANE must be 0-3" >&2; exit 2;; esac
+case "$LANE" in [0-5]) ;; *) echo "sim: LANE must be 0-5" >&2; exit 2;; esac
 net() { echo "127.0.0.$(( $1 + 10 * LANE ))"; }
 pt() { echo $(( $1 + 100 * LANE )); }
 HIP=$(net 61) SIP_PORT=$(pt 5360) HTTP_PORT=$(pt 8360)
@@ -106,7 +107,8 @@ initial_handle_secs = $(sf 420)
 initial_connect_secs = $(sf 30)
 smoothing = 0.2
 hold_early = $([ "$HOLD_EARLY" = 1 ] && echo true || echo false)
-margin = $MARGIN
+$([ "$MARGIN" = 0 ] || echo "margin = $MARGIN")
+$([ "$ADAPTIVE" = 1 ] && echo "adaptive = true")
 
 [call_targets.dialler]
 customer_ring_timeout_secs = $(si 60)
@@ -177,7 +179,7 @@ p = {"speed": $SPEED, "day_min": $DAY_MIN, "base_rate": $BASE_RATE, "shape": jso
      "api_share": $API_SHARE, "customer_no_answer": $NO_ANSWER, "customer_busy": $BUSY,
      "ring_s": [$RING_S], "think_s": [5, 15], "press_s": [3, 8], "pacing": $PACING,
      "min_delay_s": $MIN_DELAY_S, "punctual_within_real_s": $(si "$PUNCTUAL_S"),
-     "seed": $SEED, "hold_early": $HOLD_EARLY, "margin": $MARGIN, "drain_max_real_s": $DRAIN_MAX_S, "caller_max_real_s": 600,
+     "seed": $SEED, "hold_early": $HOLD_EARLY, "margin": $MARGIN, "adaptive": $ADAPTIVE, "drain_max_real_s": $DRAIN_MAX_S, "caller_max_real_s": 600,
      "open_hour": 9, "phases": json.loads('$PHASES'), "aims": json.loads('$AIMS'),
      "holdless_ip": "$HIP", "holdless_port": $SIP_PORT, "api": "$API", "token": "sim-token",
      "org": "sim", "caller_ip": "$(net 62)", "caller_port": $(pt 5362),

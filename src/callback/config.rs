@@ -214,6 +214,7 @@ pub(crate) struct RawEcbt {
     hold_early: bool,
     window_percent: f64,
     margin: f64,
+    adaptive: bool,
 }
 
 impl Default for RawEcbt {
@@ -226,6 +227,7 @@ impl Default for RawEcbt {
             hold_early: d.hold_early,
             window_percent: d.window_percent,
             margin: d.margin,
+            adaptive: d.adaptive,
         }
     }
 }
@@ -891,6 +893,7 @@ fn target(s: &mut Sink, key: &str, t: &RawCallTarget, orgs: &HashSet<&str>) -> C
         hold_early: e.hold_early,
         window_percent: e.window_percent,
         margin: e.margin,
+        adaptive: e.adaptive,
     };
     c.organization = t.organization.clone();
     c.enabled = t.enabled.unwrap_or(true);
@@ -1325,6 +1328,16 @@ numbers = ["+15550001000"]
         let bad = on.replace("window_percent = 25", "window_percent = 120");
         assert_eq!(keys(&bad), ["call_targets[0].ecbt.window_percent"]);
         assert_eq!(default.call_targets[0].callback.ecbt.margin, 0.0);
+        assert!(!default.call_targets[0].callback.ecbt.adaptive);
+        let a = format!("{on}adaptive = true\n");
+        assert!(
+            Config::parse(&a)
+                .unwrap_or_else(|e| panic!("{e:?}"))
+                .call_targets[0]
+                .callback
+                .ecbt
+                .adaptive
+        );
         let m = format!("{on}margin = 1.5\n");
         let c = Config::parse(&m).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(c.call_targets[0].callback.ecbt.margin, 1.5);

@@ -54,6 +54,10 @@ use serde::{Deserialize, Serialize};
 /// Release gaps needed before the measured throughput replaces `H / P`.
 pub const MIN_GAP_SAMPLES: u32 = 5;
 
+/// Highest weight an adaptive estimator gives one gap: a run of one-sided errors moves `G`
+/// most of the way in two or three gaps, never all of it on one.
+pub const MAX_ADAPTIVE_WEIGHT: f64 = 0.6;
+
 /// Longest hold time or gap accepted as a sample (a stuck call must not wreck the
 /// average for hours): 4 hours.
 pub const MAX_SAMPLE_SECS: f64 = 4.0 * 3600.0;
@@ -75,6 +79,10 @@ pub struct EcbtSettings {
     pub window_percent: f64,
     /// Gaps' spreads (`σ√k`) added to the quote: 0 quotes the mean wait.
     pub margin: f64,
+    /// Adapt the weight of a new gap to how one-sided the recent errors are (Trigg and
+    /// Leach's tracking signal): `G` follows a change in throughput in a few gaps, and
+    /// stays as smooth as `smoothing` makes it while the errors average out.
+    pub adaptive: bool,
 }
 
 impl Default for EcbtSettings {
@@ -86,6 +94,7 @@ impl Default for EcbtSettings {
             hold_early: false,
             window_percent: 20.0,
             margin: 0.0,
+            adaptive: false,
         }
     }
 }
@@ -126,6 +135,12 @@ pub struct Estimator {
     /// then `R` is `G` and `σ` 0, the estimate as it was).
     #[serde(default)]
     pub gap_sq_secs: f64,
+    /// EWMA of the gaps' errors against `G`, signed (the tracking signal's numerator).
+    #[serde(default)]
+    pub gap_bias_secs: f64,
+    /// EWMA of the gaps' absolute errors against `G` (its denominator).
+    #[serde(default)]
+    pub gap_dev_secs: f64,
     /// Last slot release while every slot was busy (start of the next gap).
     pub last_saturated_release: Option<DateTime<Utc>>,
 }
@@ -156,6 +171,8 @@ impl Estimator {
             connect_samples: 0,
             gap_samples: 0,
             gap_sq_secs: 0.0,
+            gap_bias_secs: 0.0,
+            gap_dev_secs: 0.0,
             last_saturated_release: None,
         }
     }
@@ -246,15 +263,29 @@ impl Estimator {
                 (self.gap_secs, self.gap_sq_secs) = if self.gap_samples == 0 {
                     (v, v * v)
                 } else {
-                    (
-                        ewma(self.gap_secs, v, s.smoothing),
-                        ewma(self.gap_sq_secs, v * v, s.smoothing),
-                    )
+                    let a = self.gap_weight(v, s);
+                    (ewma(self.gap_secs, v, a), ewma(self.gap_sq_secs, v * v, a))
                 };
                 self.gap_samples = self.gap_samples.saturating_add(1);
             }
         }
         self.last_saturated_release = Some(now);
+    }
+}
+
+impl Estimator {
+    /// The weight of gap sample `v`: `smoothing`, or with `adaptive` the tracking signal
+    /// |EWMA of errors| / EWMA of |errors| (1 when every recent gap erred the same way),
+    /// kept within `smoothing ..= MAX_ADAPTIVE_WEIGHT`.
+    fn gap_weight(&mut self, v: f64, s: &EcbtSettings) -> f64 {
+        let err = v - self.gap_secs;
+        self.gap_bias_secs = ewma(self.gap_bias_secs, err, s.smoothing);
+        self.gap_dev_secs = ewma(self.gap_dev_secs, err.abs(), s.smoothing);
+        if !s.adaptive || self.gap_dev_secs <= 0.0 {
+            return s.smoothing;
+        }
+        let floor = s.smoothing.min(MAX_ADAPTIVE_WEIGHT);
+        (self.gap_bias_secs.abs() / self.gap_dev_secs).clamp(floor, MAX_ADAPTIVE_WEIGHT)
     }
 }
 
@@ -421,5 +452,33 @@ mod tests {
         assert_eq!(e.gap_sq_secs, 0.0);
         assert_eq!(e.first_release_secs(2), 40.0);
         assert_eq!(e.estimate(load(2, 2, 2), 1.0), 3 * 40);
+    }
+
+    #[test]
+    fn an_adaptive_estimator_follows_a_change_in_throughput_faster() {
+        let fixed = EcbtSettings::default();
+        let adaptive = EcbtSettings {
+            adaptive: true,
+            ..fixed
+        };
+        // Gaps scattered around 60 s, then around 150 s (hold times grew at a peak).
+        let mut before: Vec<i64> = [40, 80, 50, 70, 60].repeat(4);
+        let after: Vec<i64> = [130, 170, 150].to_vec();
+        let steady = fed(&before, &fixed).gap_secs;
+        let steady_adaptive = fed(&before, &adaptive).gap_secs;
+        // While the errors average out, both stay near 60 s.
+        assert!((50.0..=70.0).contains(&steady), "{steady}");
+        assert!(
+            (50.0..=70.0).contains(&steady_adaptive),
+            "{steady_adaptive}"
+        );
+        before.extend(&after);
+        let slow = fed(&before, &fixed).gap_secs;
+        let fast = fed(&before, &adaptive).gap_secs;
+        // Three gaps after the change: the fixed weight has moved about half of the way
+        // (105 s here), the adaptive one most of it (147 s).
+        assert!(slow < 60.0 + 0.6 * 90.0, "fixed {slow}");
+        assert!(fast > 60.0 + 0.75 * 90.0, "adaptive {fast}");
+        assert!(fast <= 170.0);
     }
 }
