@@ -158,6 +158,8 @@ pub struct Load {
     pub min_delay_secs: u64,
     /// Whether the agent leg is dialled first.
     pub agent_first: bool,
+    /// Gap spreads added to the quote (`ecbt.margin`).
+    pub margin: f64,
 }
 
 impl Estimator {
@@ -210,8 +212,8 @@ impl Estimator {
             .sqrt()
     }
 
-    /// The ECBT in whole seconds (rounded up), quoting `margin` spreads above the mean.
-    pub fn estimate(&self, load: Load, margin: f64) -> u64 {
+    /// The ECBT in whole seconds (rounded up), quoting `load.margin` spreads above the mean.
+    pub fn estimate(&self, load: Load) -> u64 {
         let pacing = load.pacing.max(1);
         let slots_busy = load.in_progress + load.ahead + 1;
         // Queued callbacks are not in free slots: never fewer launches than callbacks ahead.
@@ -222,7 +224,7 @@ impl Estimator {
         } else {
             k as f64 * g
         };
-        let spread = margin.max(0.0) * self.gap_spread_secs() * (k as f64).sqrt();
+        let spread = load.margin.max(0.0) * self.gap_spread_secs() * (k as f64).sqrt();
         let wait = (queue + spread).max(load.min_delay_secs as f64);
         let ecbt = if load.agent_first {
             wait + self.connect_secs
@@ -309,32 +311,33 @@ mod tests {
             pacing,
             min_delay_secs: 0,
             agent_first: false,
+            margin: 0.0,
         }
     }
 
     #[test]
     fn free_slots_mean_no_wait_for_the_head_of_the_queue_only() {
         let e = Estimator::new(&EcbtSettings::default());
-        assert_eq!(e.estimate(load(0, 0, 5), 0.0), 0);
-        assert_eq!(e.estimate(load(0, 4, 5), 0.0), 0);
+        assert_eq!(e.estimate(load(0, 0, 5)), 0);
+        assert_eq!(e.estimate(load(0, 4, 5)), 0);
         // Three queued ahead despite free slots: they are not moving faster than one launch
         // per G = H / P = 60 s (this was 0 before).
-        assert_eq!(e.estimate(load(3, 1, 5), 0.0), 180);
+        assert_eq!(e.estimate(load(3, 1, 5)), 180);
         // Minimum delay is a floor.
         let mut l = load(0, 0, 5);
         l.min_delay_secs = 90;
-        assert_eq!(e.estimate(l, 0.0), 90);
+        assert_eq!(e.estimate(l), 90);
     }
 
     #[test]
     fn queue_beyond_pacing_waits_hold_time_over_pacing_per_callback() {
         // H = 300 s, P = 5 → one launch every 60 s.
         let e = Estimator::new(&EcbtSettings::default());
-        assert_eq!(e.estimate(load(0, 5, 5), 0.0), 60);
-        assert_eq!(e.estimate(load(4, 5, 5), 0.0), 300);
+        assert_eq!(e.estimate(load(0, 5, 5)), 60);
+        assert_eq!(e.estimate(load(4, 5, 5)), 300);
         // Nine queued and none in progress: the queue is not moving; the tenth waits nine
         // launches (this was 300 s, as if five of the nine were being dialled).
-        assert_eq!(e.estimate(load(9, 0, 5), 0.0), 540);
+        assert_eq!(e.estimate(load(9, 0, 5)), 540);
     }
 
     #[test]
@@ -342,7 +345,7 @@ mod tests {
         let e = Estimator::new(&EcbtSettings::default());
         let mut l = load(0, 5, 5);
         l.agent_first = true;
-        assert_eq!(e.estimate(l, 0.0), 60 + 30);
+        assert_eq!(e.estimate(l), 60 + 30);
     }
 
     #[test]
@@ -378,7 +381,7 @@ mod tests {
         assert_eq!(e.gap_samples, MIN_GAP_SAMPLES);
         assert_eq!(e.interval_secs(5), 20.0);
         // Every slot busy: the first release half a (constant) gap away, then two gaps.
-        assert_eq!(e.estimate(load(2, 5, 5), 0.0), 10 + 40);
+        assert_eq!(e.estimate(load(2, 5, 5)), 10 + 40);
         // A release with a free slot breaks the chain: no gap spans idle time.
         e.on_released(t0 + Duration::seconds(500), 300.0, false, &s);
         assert_eq!(e.last_saturated_release, None);
@@ -409,8 +412,14 @@ mod tests {
         let e = fed(&[60; 8], &s);
         assert_eq!((e.gap_secs, e.gap_spread_secs()), (60.0, 0.0));
         assert_eq!(e.first_release_secs(2), 30.0);
-        assert_eq!(e.estimate(load(3, 2, 2), 0.0), 30 + 3 * 60);
-        assert_eq!(e.estimate(load(3, 2, 2), 2.0), 30 + 3 * 60);
+        assert_eq!(e.estimate(load(3, 2, 2)), 30 + 3 * 60);
+        assert_eq!(
+            e.estimate(Load {
+                margin: 2.0,
+                ..load(3, 2, 2)
+            }),
+            30 + 3 * 60
+        );
         // Gaps of 20 and 100 s: a random moment more likely falls in a long one, so the
         // first release comes after more than half the mean gap.
         let slow = EcbtSettings {
@@ -426,10 +435,13 @@ mod tests {
         let sigma = e.gap_spread_secs();
         assert!((30.0..=50.0).contains(&sigma), "σ {sigma}");
         // k = 4 launches to wait for: R + 3 G, and with a margin of 1, one σ√4 more.
-        let mean = e.estimate(load(3, 2, 2), 0.0);
+        let mean = e.estimate(load(3, 2, 2));
         assert_eq!(mean, (r + 3.0 * g).ceil() as u64);
         assert_eq!(
-            e.estimate(load(3, 2, 2), 1.0),
+            e.estimate(Load {
+                margin: 1.0,
+                ..load(3, 2, 2)
+            }),
             (r + 3.0 * g + 2.0 * sigma).ceil() as u64
         );
     }
@@ -441,7 +453,7 @@ mod tests {
         let g = e.gap_secs;
         // One slot of two busy, three queued ahead: they are not being launched (closed,
         // not due), so no release is under way to be part-way through.
-        assert_eq!(e.estimate(load(3, 1, 2), 0.0), (3.0 * g).ceil() as u64);
+        assert_eq!(e.estimate(load(3, 1, 2)), (3.0 * g).ceil() as u64);
     }
 
     #[test]
@@ -451,7 +463,13 @@ mod tests {
         let e: Estimator = serde_json::from_str(json).unwrap();
         assert_eq!(e.gap_sq_secs, 0.0);
         assert_eq!(e.first_release_secs(2), 40.0);
-        assert_eq!(e.estimate(load(2, 2, 2), 1.0), 3 * 40);
+        assert_eq!(
+            e.estimate(Load {
+                margin: 1.0,
+                ..load(2, 2, 2)
+            }),
+            3 * 40
+        );
     }
 
     #[test]

@@ -258,14 +258,14 @@ impl TargetState {
             pacing: u64::from(s.pacing),
             min_delay_secs: s.min_delay_secs,
             agent_first: s.first_party == FirstParty::Agent,
+            margin: s.ecbt.margin,
         }
     }
 
     /// ECBT of a FIFO callback with `ahead` FIFO callbacks before it: scheduled callbacks
     /// whose slot comes before its estimated launch are counted ahead too (one pass).
     fn ecbt(&self, now: DateTime<Utc>, ahead: u64) -> u64 {
-        let margin = self.cfg.settings.ecbt.margin;
-        let first = self.estimator.estimate(self.load(ahead), margin);
+        let first = self.estimator.estimate(self.load(ahead));
         let horizon = (now + secs(first)).timestamp();
         let sched: u64 = self
             .booked
@@ -275,7 +275,7 @@ impl TargetState {
         if sched == 0 {
             first
         } else {
-            self.estimator.estimate(self.load(ahead + sched), margin)
+            self.estimator.estimate(self.load(ahead + sched))
         }
     }
 }
@@ -651,7 +651,7 @@ impl Engine {
         let mut load = t.load(t.waitlisted);
         load.in_progress = 0;
         load.min_delay_secs = 0;
-        let queue = t.estimator.estimate(load, s.ecbt.margin);
+        let queue = t.estimator.estimate(load);
         let until_due = u64::try_from((due - now).num_seconds()).unwrap_or(0);
         AsapPlan::NextDay {
             ecbt: until_due + queue,
